@@ -1,0 +1,1 @@
+"""Pure forecasting library: traces, models, selection and simulation. No network, no adapter."""
