@@ -1,0 +1,267 @@
+"""The one settings model, validated at load: every problem is reported at once with its path.
+
+Only the CLI reads files; everything else receives a frozen :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from adapter.durations import parse_duration
+from adapter.errors import ConfigError
+
+
+def _duration(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 15s, 5m or 7d")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError("expected a duration such as 15s, 5m or 7d")
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+"""Seconds, written in the file as ``15s``, ``5m``, ``1h`` or ``7d`` (a bare number is seconds)."""
+
+NonFinitePolicy = Literal["zero", "last_good", "error"]
+METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,200}$")
+PROMETHEUS_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class BasicAuth(_Frozen):
+    username: str
+    """User name sent to Prometheus."""
+    password_file: Path
+    """File holding the password (mounted from a Secret); read at start-up."""
+
+
+class PrometheusTLS(_Frozen):
+    ca_file: Path | None = None
+    """CA bundle that signs Prometheus's serving certificate; the system store when unset."""
+    cert_file: Path | None = None
+    """Client certificate for mutual TLS (with ``key_file``)."""
+    key_file: Path | None = None
+    """Private key of ``cert_file``."""
+    insecure_skip_verify: bool = False
+    """Do not verify Prometheus's certificate. For tests only."""
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> PrometheusTLS:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be given together")
+        return self
+
+
+class PrometheusSettings(_Frozen):
+    url: str
+    """Base URL of the Prometheus HTTP API (Prometheus, Thanos Query, Mimir...)."""
+    path_prefix: str = ""
+    """Extra path before ``/api/v1`` (e.g. ``/prometheus`` for Mimir), joined to ``url``."""
+    timeout: Duration = 10.0
+    """Per-query timeout; well under the kube-apiserver's 60 s proxy timeout."""
+    bearer_token_file: Path | None = None
+    """File holding a bearer token, re-read at start-up (a service-account token path works)."""
+    basic_auth: BasicAuth | None = None
+    """HTTP basic authentication."""
+    tls: PrometheusTLS = PrometheusTLS()
+    """TLS options for an ``https`` URL."""
+    headers: dict[str, str] = {}
+    """Extra headers on every query, e.g. ``X-Scope-OrgID`` for a Mimir or Thanos tenant."""
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} must be an absolute http(s) URL")
+        return url
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix_is_a_path(cls, prefix: str) -> str:
+        if prefix and not prefix.startswith("/"):
+            raise ValueError("must start with '/'")
+        return prefix
+
+    @field_validator("timeout")
+    @classmethod
+    def _under_proxy_timeout(cls, timeout: float) -> float:
+        if timeout > 50:
+            raise ValueError("must be at most 50s (the kube-apiserver gives up at 60s)")
+        return timeout
+
+    @model_validator(mode="after")
+    def _one_kind_of_auth(self) -> PrometheusSettings:
+        if self.bearer_token_file is not None and self.basic_auth is not None:
+            raise ValueError("give bearer_token_file or basic_auth, not both")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """``url`` and ``path_prefix`` joined, without a trailing slash."""
+        return self.url.rstrip("/") + self.path_prefix.rstrip("/")
+
+
+class CarbonIntensity(_Frozen):
+    grams_per_kwh: float | None = Field(default=None, ge=0)
+    """Constant grid carbon intensity in gCO2e/kWh."""
+    query: str | None = None
+    """PromQL returning the grid intensity in gCO2e/kWh (the max of its series is used)."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CarbonIntensity:
+        if (self.grams_per_kwh is None) == (self.query is None):
+            raise ValueError("give exactly one of grams_per_kwh or query")
+        return self
+
+
+class GenericServer(_Frozen):
+    requests_total: str
+    """Counter of completed requests (e.g. ``http_requests_total``)."""
+    latency_histogram: str
+    """Base name of a latency histogram in seconds (without ``_bucket``)."""
+    queue_gauge: str | None = None
+    """Gauge of waiting requests, when the server has one."""
+
+    @field_validator("requests_total", "latency_histogram", "queue_gauge")
+    @classmethod
+    def _metric_name(cls, name: str | None) -> str | None:
+        if name is not None and not PROMETHEUS_METRIC_NAME.match(name):
+            raise ValueError(f"{name!r} is not a Prometheus metric name")
+        return name
+
+
+class SignalSettings(_Frozen):
+    gpu: Literal["dcgm", "none"] = "dcgm"
+    """Where GPU series come from: dcgm-exporter or Foresight's NVML exporter (same names)."""
+    server: Literal["vllm", "triton", "tgi", "generic", "none"] = "vllm"
+    """Which inference server's metrics give demand, latency and queue."""
+    workload_labels: Literal["pod_labels", "series"] = "pod_labels"
+    """How an HPA selector picks series: ``pod_labels`` joins kube-state-metrics'
+    ``kube_pod_labels`` (pod labels must be allowlisted there); ``series`` matches the labels the
+    inference server's series carry themselves. GPU series always use the join."""
+    window: Duration = 60.0
+    """Rate window of the preset queries."""
+    carbon: CarbonIntensity | None = None
+    """Grid carbon intensity; ``carbon_per_request_milligrams`` is served when set."""
+    generic: GenericServer | None = None
+    """Metric names for ``server: generic``."""
+
+    @model_validator(mode="after")
+    def _generic_needs_names(self) -> SignalSettings:
+        if self.server == "generic" and self.generic is None:
+            raise ValueError("server: generic needs a 'generic' section naming its metrics")
+        return self
+
+
+class MetricRule(_Frozen):
+    name: str
+    """Metric name served to HPAs; lowercase (client-go lowercases names in the path)."""
+    query: str
+    """PromQL template for the one aggregated value of an external metric."""
+    pods_query: str | None = None
+    """PromQL template returning one series per ``pod``; serves the custom metrics API."""
+    workload_selector: Literal["series", "pod_labels"] = "series"
+    """Where the HPA's selector goes: the series' own labels (``<<.LabelMatchers>>``) or the
+    ``kube_pod_labels`` join (``<<.PodLabelMatchers>>``)."""
+    window: Duration = 60.0
+    """Window the value covers, reported to the HPA."""
+    on_nan: NonFinitePolicy = "error"
+    """What a NaN result serves: ``zero`` (a measured "no load"), ``last_good`` or ``error``."""
+    on_inf: NonFinitePolicy = "error"
+    """What a ±Inf result serves."""
+    on_empty: Literal["zero", "error"] = "error"
+    """What a result with no series serves; an error by default (no data is not zero)."""
+    description: str = ""
+    """Shown by ``check-config`` and the status page."""
+
+    @field_validator("name")
+    @classmethod
+    def _servable_name(cls, name: str) -> str:
+        if not METRIC_NAME.match(name):
+            raise ValueError(f"{name!r} must be lowercase letters, digits and '_', starting with a letter")
+        return name
+
+
+class RefreshSettings(_Frozen):
+    interval: Duration = 15.0
+    """How often every tracked key is re-queried."""
+    staleness: Duration = 120.0
+    """Oldest value served when the source fails; after that the answer is 503."""
+    idle_after: Duration = 600.0
+    """A key nobody asked for in this long is dropped."""
+    max_keys: int = Field(default=2000, ge=1)
+    """Cap on tracked (metric, namespace, selector) keys in total."""
+    max_keys_per_namespace: int = Field(default=200, ge=1)
+    """Cap on tracked keys per namespace, so one tenant cannot take all."""
+    concurrency: int = Field(default=8, ge=1, le=64)
+    """Queries in flight at once during a refresh."""
+
+
+class Settings(_Frozen):
+    prometheus: PrometheusSettings | None = None
+    """The Prometheus to read; required by ``serve``."""
+    signals: SignalSettings = SignalSettings()
+    """Which presets provide the built-in signals."""
+    metrics: tuple[MetricRule, ...] = ()
+    """Your own rules; a rule named like a preset signal replaces it."""
+    refresh: RefreshSettings = RefreshSettings()
+    """Background refresh and key bounds."""
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        seen: set[str] = set()
+        for rule in self.metrics:
+            if rule.name in seen:
+                raise ValueError(f"metric {rule.name!r} is defined twice")
+            seen.add(rule.name)
+        return self
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def settings_from_mapping(data: Any, *, source: str) -> Settings:
+    """Validate parsed YAML; raises :class:`ConfigError` listing every problem with its path."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [("(top level)", "expected a mapping of sections")])
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        problems = [
+            (_location(tuple(item["loc"])), item["msg"].removeprefix("Value error, "))
+            for item in error.errors()
+        ]
+        raise ConfigError(source, problems) from None
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate a YAML config file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(str(path), [("(file)", error.strerror or str(error))]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise ConfigError(str(path), [(where, f"not valid YAML: {getattr(error, 'problem', error)}")]) from None
+    return settings_from_mapping(data, source=str(path))
