@@ -1,0 +1,124 @@
+"""The one Prometheus client module: the Prometheus HTTP API as a :class:`~adapter.source.Source`.
+
+prometheus-api-client is synchronous, so every call runs in a small thread pool of our own; the
+event loop never waits on the network. Every third-party failure is wrapped in ``SourceError``
+with a message fit for an API user; the cause is logged here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
+
+from adapter.config import PrometheusSettings
+from adapter.errors import SourceError
+from adapter.source import RangeSeries, Sample
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _session(settings: PrometheusSettings) -> requests.Session:
+    """A requests session carrying the TLS, auth and header options of ``settings``."""
+    session = requests.Session()
+    tls = settings.tls
+    session.verify = False if tls.insecure_skip_verify else (str(tls.ca_file) if tls.ca_file else True)
+    if tls.cert_file is not None and tls.key_file is not None:
+        session.cert = (str(tls.cert_file), str(tls.key_file))
+    if settings.basic_auth is not None:
+        password = settings.basic_auth.password_file.read_text(encoding="utf-8").strip()
+        session.auth = (settings.basic_auth.username, password)
+    session.headers.update(settings.headers)
+    if settings.bearer_token_file is not None:
+        token = settings.bearer_token_file.read_text(encoding="utf-8").strip()
+        session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+def _samples(result: Any) -> list[Sample]:
+    """An instant-query ``result`` (vector or scalar) as samples; NaN/Inf kept as floats."""
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        return [Sample(labels={}, value=float(result[1]))]
+    return [Sample(labels=dict(item.get("metric", {})), value=float(item["value"][1])) for item in result]
+
+
+def _series(result: Any) -> list[RangeSeries]:
+    return [
+        RangeSeries(
+            labels=dict(item.get("metric", {})),
+            timestamps=tuple(float(point[0]) for point in item["values"]),
+            values=tuple(float(point[1]) for point in item["values"]),
+        )
+        for item in result
+    ]
+
+
+class PrometheusSource:
+    """Prometheus, Thanos Query or Mimir over their shared HTTP API."""
+
+    def __init__(self, client: PrometheusConnect, executor: ThreadPoolExecutor, *, timeout: float) -> None:
+        self._client = client
+        self._executor = executor
+        self._timeout = timeout
+
+    @classmethod
+    def open(cls, settings: PrometheusSettings, *, max_concurrency: int) -> PrometheusSource:
+        """Connect-on-demand client; credentials are read now, so a bad file fails start-up."""
+        try:
+            session = _session(settings)
+        except OSError as error:
+            raise SourceError(f"cannot read Prometheus credentials: {error}") from error
+        client = PrometheusConnect(
+            url=settings.base_url,
+            session=session,
+            retry=Retry(total=0),  # the refresher retries on its own schedule
+            timeout=math.ceil(settings.timeout),
+        )
+        executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="prometheus")
+        return cls(client, executor, timeout=settings.timeout)
+
+    async def instant(self, query: str, *, at: float | None = None) -> list[Sample]:
+        params = {} if at is None else {"time": f"{at:.3f}"}
+        return await self._call(lambda: _samples(self._client.custom_query(query, params=params)))
+
+    async def range(self, query: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+        return await self._call(
+            lambda: _series(
+                self._client.custom_query_range(
+                    query,
+                    start_time=datetime.fromtimestamp(start, UTC),
+                    end_time=datetime.fromtimestamp(end, UTC),
+                    step=f"{step:g}",
+                )
+            )
+        )
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
+
+    async def _call(self, call: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        except requests.Timeout as error:
+            log.warning("Prometheus query timed out: %s", error)
+            raise SourceError(f"Prometheus did not answer within {self._timeout:g}s") from error
+        except requests.ConnectionError as error:
+            log.warning("Prometheus unreachable: %s", error)
+            raise SourceError("Prometheus is unreachable") from error
+        except PrometheusApiClientException as error:
+            log.warning("Prometheus refused a query: %s", error)
+            raise SourceError("Prometheus refused the query") from error
+        except (requests.RequestException, ValueError, KeyError, TypeError, IndexError) as error:
+            log.warning("unreadable answer from Prometheus: %r", error)
+            raise SourceError("Prometheus gave an unreadable answer") from error

@@ -1,0 +1,242 @@
+"""Requests read, background tasks work: the store of tracked keys and their latest readings.
+
+The first request for a (metric, API, namespace, selector) registers it and waits for one live
+evaluation; :meth:`MetricStore.refresh_now` (run by the refresher every interval) re-evaluates
+every key and drops keys nobody asked for within ``idle_after``. Concurrent readers of a key share
+one in-flight query, so the source's load follows the number of keys, not the request rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from adapter.config import MetricRule, RefreshSettings
+from adapter.errors import AdapterError, InternalError, NotFound, ServiceUnavailable, SourceError, TooManyRequests
+from adapter.rules import QueryScope, render
+from adapter.source import Sample, Source
+from adapter.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+Api = Literal["external", "pods"]
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    """What one tracked value is: selectors in canonical form so equal requests share a key."""
+
+    metric: str
+    api: Api
+    namespace: str
+    selector: str
+    metric_selector: str = ""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One successful evaluation: finite values by label set, and when they were read."""
+
+    values: tuple[tuple[Mapping[str, str], float], ...]
+    timestamp: float
+
+
+@dataclass
+class _Entry:
+    rule: MetricRule
+    scope: QueryScope
+    last_requested: float
+    pinned: bool
+    reading: Reading | None = None
+    error: AdapterError | None = None
+    inflight: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """A read-only view of one key, for the status page."""
+
+    key: SeriesKey
+    rule: MetricRule
+    reading: Reading | None
+    error: str | None
+
+
+class MetricStore:
+    """Tracked keys, their readings, and the policies for NaN, Inf and empty results."""
+
+    def __init__(
+        self, source: Source, *, settings: RefreshSettings, telemetry: Telemetry, clock: Callable[[], float]
+    ) -> None:
+        self._source = source
+        self._settings = settings
+        self._telemetry = telemetry
+        self._clock = clock
+        self._entries: dict[SeriesKey, _Entry] = {}
+        self._per_namespace: Counter[str] = Counter()
+        self._limit = asyncio.Semaphore(settings.concurrency)
+        self.last_success: float | None = None
+        """When the source last answered a query; readiness is judged from it."""
+
+    async def read(self, key: SeriesKey, rule: MetricRule, scope: QueryScope) -> Reading:
+        """The freshest reading of ``key``, registering it (and evaluating once) if it is new."""
+        entry = self._entries.get(key) or self._register(key, rule, scope, pinned=False)
+        entry.last_requested = self._clock()
+        if entry.reading is None and entry.error is None:
+            self._telemetry.cache_lookups.labels("miss").inc()
+            await asyncio.shield(self._start(key, entry))
+        elif self._fresh(entry.reading):
+            self._telemetry.cache_lookups.labels("hit").inc()
+        else:
+            self._telemetry.cache_lookups.labels("stale").inc()
+        return self._serve(key, entry)
+
+    def pin(self, key: SeriesKey, rule: MetricRule, scope: QueryScope) -> None:
+        """Track ``key`` without a request and never drop it (the demo's and config's keys)."""
+        if key not in self._entries:
+            self._register(key, rule, scope, pinned=True)
+
+    async def refresh_now(self) -> None:
+        """Drop idle keys, then re-evaluate every remaining key (bounded concurrency)."""
+        now = self._clock()
+        for key, entry in list(self._entries.items()):
+            if not entry.pinned and now - entry.last_requested > self._settings.idle_after:
+                self._forget(key)
+        tasks = [self._start(key, entry) for key, entry in list(self._entries.items())]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        else:
+            await self._probe()
+
+    def ready(self) -> bool:
+        """Whether the source answered within the staleness bound: current values can be served."""
+        return self.last_success is not None and self._clock() - self.last_success <= self._settings.staleness
+
+    async def _probe(self) -> None:
+        """With no keys to refresh, a trivial query still tells whether the source is reachable."""
+        try:
+            await self._source.instant("vector(1)")
+        except SourceError:
+            return
+        self.last_success = self._clock()
+
+    async def run(self) -> None:
+        """Refresh forever at the configured interval."""
+        while True:
+            await self.refresh_now()
+            await asyncio.sleep(self._settings.interval)
+
+    def views(self) -> Iterator[KeyView]:
+        for key, entry in sorted(self._entries.items(), key=lambda item: repr(item[0])):
+            yield KeyView(key, entry.rule, entry.reading, entry.error.message if entry.error else None)
+
+    def _register(self, key: SeriesKey, rule: MetricRule, scope: QueryScope, *, pinned: bool) -> _Entry:
+        if not pinned:
+            if len(self._entries) >= self._settings.max_keys:
+                self._telemetry.rejected_keys.labels("total").inc()
+                raise TooManyRequests(
+                    f"the adapter already tracks {self._settings.max_keys} metric keys (refresh.max_keys)"
+                )
+            if self._per_namespace[key.namespace] >= self._settings.max_keys_per_namespace:
+                self._telemetry.rejected_keys.labels("namespace").inc()
+                raise TooManyRequests(
+                    f"namespace {key.namespace!r} already has {self._settings.max_keys_per_namespace} "
+                    "tracked metric keys (refresh.max_keys_per_namespace)"
+                )
+        entry = _Entry(rule=rule, scope=scope, last_requested=self._clock(), pinned=pinned)
+        self._entries[key] = entry
+        self._per_namespace[key.namespace] += 1
+        self._telemetry.tracked_keys.set(len(self._entries))
+        return entry
+
+    def _forget(self, key: SeriesKey) -> None:
+        entry = self._entries.pop(key)
+        if entry.inflight is not None:
+            entry.inflight.cancel()
+        self._per_namespace[key.namespace] -= 1
+        if not self._per_namespace[key.namespace]:
+            del self._per_namespace[key.namespace]
+        self._telemetry.tracked_keys.set(len(self._entries))
+
+    def _start(self, key: SeriesKey, entry: _Entry) -> asyncio.Task[None]:
+        """The key's in-flight evaluation, started if none is running."""
+        if entry.inflight is None or entry.inflight.done():
+            entry.inflight = asyncio.create_task(self._evaluate(key, entry), name=f"evaluate {key}")
+        return entry.inflight
+
+    async def _evaluate(self, key: SeriesKey, entry: _Entry) -> None:
+        template = entry.rule.pods_query if key.api == "pods" else entry.rule.query
+        assert template is not None  # the server routes only rules that have one
+        query = render(template, entry.rule, entry.scope)
+        started = self._clock()
+        try:
+            async with self._limit:
+                samples = await self._source.instant(query)
+            self.last_success = self._clock()
+            entry.reading = self._apply_policies(key, entry, samples, timestamp=math.floor(started))
+            entry.error = None
+        except SourceError as error:
+            entry.error = error
+        except AdapterError as error:
+            entry.error = error
+            entry.reading = None
+        except Exception:
+            log.exception("evaluating %s failed", key)
+            entry.error = InternalError(f"evaluating metric {key.metric!r} failed; see the adapter's log")
+
+    def _apply_policies(self, key: SeriesKey, entry: _Entry, samples: list[Sample], *, timestamp: float) -> Reading:
+        rule = entry.rule
+        if not samples:
+            self._telemetry.non_finite.labels(rule.name, "empty", rule.on_empty).inc()
+            if rule.on_empty == "zero":
+                return Reading(values=(({}, 0.0),), timestamp=timestamp)
+            raise NotFound(
+                f"no data for metric {rule.name!r} in namespace {key.namespace!r} "
+                f"with selector {key.selector or '(empty)'!r}"
+            )
+        values: list[tuple[Mapping[str, str], float]] = []
+        problems: list[AdapterError] = []
+        for sample in samples:
+            try:
+                values.append((sample.labels, self._finite(key, entry, sample)))
+            except AdapterError as error:
+                problems.append(error)
+        if problems and (key.api == "external" or not values):
+            raise problems[0]
+        return Reading(values=tuple(values), timestamp=timestamp)
+
+    def _finite(self, key: SeriesKey, entry: _Entry, sample: Sample) -> float:
+        if math.isfinite(sample.value):
+            return sample.value
+        kind = "nan" if math.isnan(sample.value) else "inf"
+        policy = entry.rule.on_nan if kind == "nan" else entry.rule.on_inf
+        self._telemetry.non_finite.labels(entry.rule.name, kind, policy).inc()
+        if policy == "zero":
+            return 0.0
+        if policy == "last_good" and entry.reading is not None and self._fresh(entry.reading):
+            for labels, value in entry.reading.values:
+                if labels == sample.labels:
+                    return value
+        raise ServiceUnavailable(
+            f"metric {entry.rule.name!r} is {'NaN' if kind == 'nan' else 'infinite'} in namespace "
+            f"{key.namespace!r} and no recent value can be served (policy on_{kind}: {policy})"
+        )
+
+    def _fresh(self, reading: Reading | None) -> bool:
+        return reading is not None and self._clock() - reading.timestamp <= self._settings.staleness
+
+    def _serve(self, key: SeriesKey, entry: _Entry) -> Reading:
+        if entry.reading is not None and self._fresh(entry.reading):
+            return entry.reading
+        if entry.error is not None:
+            if isinstance(entry.error, SourceError) and entry.reading is not None:
+                raise ServiceUnavailable(
+                    f"no fresh data for metric {key.metric!r}: {entry.error.message}; the last value is "
+                    f"older than {self._settings.staleness:g}s"
+                )
+            raise entry.error
+        raise ServiceUnavailable(f"no fresh data for metric {key.metric!r} in namespace {key.namespace!r}")
