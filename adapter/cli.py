@@ -1,0 +1,145 @@
+"""The ``foresight`` command: parses arguments, loads settings and hands off.
+
+Only this module decides exit codes: 2 for usage errors, 1 for failures, with a message and no
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import ssl
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from adapter import __version__
+from adapter.assembly import assemble
+from adapter.config import load_settings
+from adapter.errors import BadRequest, ConfigError, SourceError
+from adapter.logs import configure_logging
+from adapter.presets import resolve_rules
+from adapter.prometheus import PrometheusSource
+from adapter.rules import QueryScope, render
+from adapter.selectors import parse_selector
+
+log = logging.getLogger("foresight")
+SHUTDOWN_GRACE_SECONDS = 20.0
+
+
+class UsageError(Exception):
+    """Arguments that parse but do not make sense together (exit code 2)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="foresight", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"foresight {__version__}")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the metrics APIs from Prometheus")
+    serve.add_argument("--config", type=Path, required=True, help="YAML config file")
+    serve.add_argument("--secure-port", type=int, default=6443, help="HTTPS port (default 6443)")
+    serve.add_argument("--bind-address", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--tls-cert-file", type=Path, help="serving certificate (PEM)")
+    serve.add_argument("--tls-private-key-file", type=Path, help="key of --tls-cert-file (PEM)")
+    serve.add_argument(
+        "--insecure-local", action="store_true",
+        help="plain HTTP on a loopback --bind-address (default 127.0.0.1) at --port; for local trials only",
+    )
+    serve.add_argument("--port", type=int, default=8080, help="port for --insecure-local (default 8080)")
+
+    demo = commands.add_parser("demo", help="serve a simulated GPU inference fleet (no cluster needed)")
+    demo.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    demo.add_argument("--trace", type=Path, help="drive demand from a timestamp,requests CSV trace")
+    demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)")
+
+    check = commands.add_parser("check-config", help="validate a config and print every metric's PromQL")
+    check.add_argument("config", type=Path)
+    check.add_argument("--namespace", default="default", help="namespace of the sample request")
+    check.add_argument("--selector", default="app=llama", help="label selector of the sample request")
+    return parser
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    rules = resolve_rules(settings, source=str(args.config))
+    scope = QueryScope(args.namespace, parse_selector(args.selector))
+    print(f"{args.config}: valid; {len(rules)} metrics, sample namespace {args.namespace!r}, selector {args.selector!r}")
+    for name, rule in rules.items():
+        print(f"\n{name}  (window {rule.window:g}s, on_nan={rule.on_nan}, on_inf={rule.on_inf}, on_empty={rule.on_empty})")
+        if rule.description:
+            print(f"  {rule.description}")
+        print(f"  external: {render(rule.query, rule, scope)}")
+        if rule.pods_query is not None:
+            print(f"  per pod:  {render(rule.pods_query, rule, scope)}")
+    return 0
+
+
+def _tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    rules = resolve_rules(settings, source=str(args.config))
+    if settings.prometheus is None:
+        raise ConfigError(str(args.config), [("prometheus", "serve needs a prometheus section with a url")])
+    ssl_context: ssl.SSLContext | None = None
+    if args.insecure_local:
+        host = "127.0.0.1" if args.bind_address == "0.0.0.0" else args.bind_address
+        if not ipaddress.ip_address(host).is_loopback:
+            raise UsageError(f"--insecure-local serves plain HTTP and only on loopback, not {host}")
+        port = args.port
+    else:
+        if args.tls_cert_file is None or args.tls_private_key_file is None:
+            raise UsageError("serve needs --tls-cert-file and --tls-private-key-file (or --insecure-local)")
+        host, port = args.bind_address, args.secure_port
+        ssl_context = _tls_context(args.tls_cert_file, args.tls_private_key_file)
+    source = PrometheusSource.open(settings.prometheus, max_concurrency=settings.refresh.concurrency)
+    app, _ = assemble(rules=rules, source=source, refresh=settings.refresh)
+    scheme = "https" if ssl_context else "http"
+    log.info("serving %d metrics from %s on %s://%s:%d", len(rules), settings.prometheus.base_url, scheme, host, port)
+    web.run_app(
+        app, host=host, port=port, ssl_context=ssl_context, print=None,
+        shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log=None,
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from adapter.demo.runner import run_demo  # imports numpy and the simulator only when asked
+
+    if args.speed <= 0:
+        raise UsageError("--speed must be positive")
+    return run_demo(port=args.port, trace_path=args.trace, speed=args.speed)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    handlers = {"serve": _serve, "demo": _demo, "check-config": _check_config}
+    try:
+        return handlers[args.command](args)
+    except UsageError as error:
+        print(f"foresight {args.command}: {error}", file=sys.stderr)
+        return 2
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except (BadRequest, SourceError, ValueError, OSError) as error:
+        print(f"foresight {args.command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""A small HTML page at ``/``: what the adapter serves and the current value of every tracked key,
+so a person can see it working without Grafana. Every dynamic string is HTML-escaped."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+
+from adapter.config import MetricRule
+from adapter.store import KeyView
+from adapter.wire import CUSTOM_GROUP, CUSTOM_VERSION, EXTERNAL_GROUP, EXTERNAL_VERSION, rfc3339
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
+table{border-collapse:collapse;margin-bottom:2rem}
+td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}
+th{background:#f3f3f3} .num{text-align:right;font-variant-numeric:tabular-nums}
+.banner{background:#fff3cd;border:1px solid #e0c56e;padding:.6rem 1rem;margin-bottom:1rem}
+.error{color:#a00} code{font-size:.9em}
+"""
+
+
+def _value_cells(view: KeyView) -> str:
+    if view.error is not None:
+        return f'<td class="error" colspan="2">{escape(view.error)}</td>'
+    if view.reading is None:
+        return '<td colspan="2">evaluating…</td>'
+    values = "<br>".join(
+        f"{escape(labels.get('pod', '')) + ': ' if 'pod' in labels else ''}{value:.4g}"
+        for labels, value in view.reading.values
+    )
+    return f'<td class="num">{values}</td><td>{escape(rfc3339(view.reading.timestamp))}</td>'
+
+
+def _path(view: KeyView) -> str:
+    key = view.key
+    if key.api == "external":
+        path = f"/apis/{EXTERNAL_GROUP}/{EXTERNAL_VERSION}/namespaces/{key.namespace}/{key.metric}"
+    else:
+        path = f"/apis/{CUSTOM_GROUP}/{CUSTOM_VERSION}/namespaces/{key.namespace}/pods/*/{key.metric}"
+    return path + (f"?labelSelector={key.selector}" if key.selector else "")
+
+
+def render(*, rules: Mapping[str, MetricRule], views: Sequence[KeyView], banner: str | None, now: float) -> str:
+    """The whole page; it refreshes itself every 5 seconds."""
+    rows = "".join(
+        f"<tr><td><code>{escape(view.key.metric)}</code></td><td>{escape(view.key.api)}</td>"
+        f"<td>{escape(view.key.namespace)}</td><td><code>{escape(view.key.selector or '(all)')}</code></td>"
+        f"{_value_cells(view)}<td><code>{escape(_path(view))}</code></td></tr>"
+        for view in views
+    )
+    metrics = "".join(
+        f"<tr><td><code>{escape(name)}</code></td><td>{escape(rule.description)}</td>"
+        f"<td>{'yes' if rule.pods_query else 'no'}</td></tr>"
+        for name, rule in rules.items()
+    )
+    banner_html = f'<div class="banner">{escape(banner)}</div>' if banner else ""
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<title>Foresight</title><style>{_STYLE}</style></head><body>
+<h1>Foresight</h1>{banner_html}
+<p>Now: {escape(rfc3339(now))}. Values are refreshed in the background; this page reloads every 5 s.</p>
+<h2>Tracked values</h2>
+<table><tr><th>metric</th><th>API</th><th>namespace</th><th>selector</th><th>value</th><th>read at</th><th>path</th></tr>
+{rows or '<tr><td colspan="7">No key is tracked yet: the first request for a metric registers it.</td></tr>'}
+</table>
+<h2>Metrics served</h2>
+<table><tr><th>name</th><th>meaning</th><th>per pod</th></tr>{metrics}</table>
+<p><a href="/metrics">/metrics</a> · <a href="/apis/{EXTERNAL_GROUP}/{EXTERNAL_VERSION}">external metrics discovery</a>
+· <a href="/apis/{CUSTOM_GROUP}/{CUSTOM_VERSION}">custom metrics discovery</a></p>
+</body></html>
+"""
