@@ -1,0 +1,94 @@
+"""The settings model: defaults, and every problem reported with the file and field."""
+
+from pathlib import Path
+
+import pytest
+
+from adapter.config import load_settings, settings_from_mapping
+from adapter.errors import ConfigError
+
+
+def problems_of(data: object) -> dict[str, str]:
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping(data, source="test.yaml")
+    return dict(caught.value.problems)
+
+
+def test_empty_file_gives_documented_defaults() -> None:
+    settings = settings_from_mapping(None, source="test.yaml")
+    assert settings.refresh.interval == 15
+    assert settings.refresh.staleness == 120
+    assert settings.refresh.idle_after == 600
+    assert settings.signals.gpu == "dcgm" and settings.signals.server == "vllm"
+    assert settings.signals.workload_labels == "pod_labels"
+    assert settings.prometheus is None
+
+
+def test_durations_accept_prometheus_syntax() -> None:
+    settings = settings_from_mapping(
+        {"refresh": {"interval": "30s", "staleness": "1h30m", "idle_after": "7d"}}, source="test.yaml"
+    )
+    assert (settings.refresh.interval, settings.refresh.staleness, settings.refresh.idle_after) == (30, 5400, 604800)
+
+
+def test_every_problem_is_reported_at_once_with_its_path() -> None:
+    problems = problems_of(
+        {
+            "prometheus": {"url": "ftp://x", "timeout": "2h"},
+            "refresh": {"interval": "soon", "surprise": 1},
+            "metrics": [{"name": "GPU_Util", "query": "x"}],
+        }
+    )
+    assert set(problems) == {
+        "prometheus.url",
+        "prometheus.timeout",
+        "refresh.interval",
+        "refresh.surprise",
+        "metrics[0].name",
+    }
+    assert "http" in problems["prometheus.url"]
+    assert "60s" in problems["prometheus.timeout"]
+    assert "not a duration" in problems["refresh.interval"]
+
+
+def test_duplicate_metric_names_are_refused() -> None:
+    rule = {"name": "x", "query": "sum(a{<<.LabelMatchers>>})"}
+    problems = problems_of({"metrics": [rule, rule]})
+    assert any("defined twice" in reason for reason in problems.values())
+
+
+def test_generic_server_needs_valid_metric_names() -> None:
+    assert "signals" in problems_of({"signals": {"server": "generic"}})
+    problems = problems_of(
+        {"signals": {"server": "generic", "generic": {"requests_total": "bad name", "latency_histogram": "h"}}}
+    )
+    assert "signals.generic.requests_total" in problems
+
+
+def test_carbon_needs_exactly_one_source() -> None:
+    assert "signals.carbon" in problems_of({"signals": {"carbon": {}}})
+    assert "signals.carbon" in problems_of({"signals": {"carbon": {"grams_per_kwh": 1, "query": "x"}}})
+
+
+def test_prometheus_base_url_joins_the_path_prefix() -> None:
+    settings = settings_from_mapping(
+        {"prometheus": {"url": "https://mimir.example:8080/", "path_prefix": "/prometheus"}}, source="test.yaml"
+    )
+    assert settings.prometheus is not None
+    assert settings.prometheus.base_url == "https://mimir.example:8080/prometheus"
+
+
+def test_file_errors_name_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.yaml"
+    with pytest.raises(ConfigError, match="absent.yaml"):
+        load_settings(missing)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("refresh:\n  interval: [1,\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(broken)
+    assert "broken.yaml" in str(caught.value)
+    assert "line" in caught.value.problems[0][0]
+
+
+def test_a_list_at_top_level_is_refused() -> None:
+    assert "(top level)" in problems_of([1, 2])

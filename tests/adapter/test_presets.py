@@ -1,0 +1,126 @@
+"""Presets and rule templates: every preset renders, stays in its namespace and escapes selectors."""
+
+import re
+
+import pytest
+
+from adapter.config import MetricRule, SignalSettings, settings_from_mapping
+from adapter.errors import BadRequest, ConfigError
+from adapter.presets import preset_rules, resolve_rules
+from adapter.rules import QueryScope, render, template_problems
+from adapter.selectors import parse_selector
+
+SIGNAL_VARIANTS = [
+    {"server": "vllm"},
+    {"server": "tgi"},
+    {"server": "triton"},
+    {"server": "generic", "generic": {"requests_total": "http_requests_total", "latency_histogram": "http_duration_seconds", "queue_gauge": "queue"}},
+    {"server": "vllm", "workload_labels": "series"},
+    {"server": "vllm", "carbon": {"grams_per_kwh": 400}},
+    {"server": "vllm", "carbon": {"query": 'grid_intensity{zone="DE"}'}},
+    {"server": "none"},
+    {"gpu": "none"},
+]
+
+
+@pytest.mark.parametrize("signals", SIGNAL_VARIANTS, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items() if k != "generic"))
+def test_every_preset_rule_is_safe_and_confined_to_the_namespace(signals: dict[str, object]) -> None:
+    rules = preset_rules(SignalSettings.model_validate(signals))
+    assert rules, "a preset must provide metrics"
+    scope = QueryScope("team-a", parse_selector("app=llama"))
+    for rule in rules:
+        for template in filter(None, (rule.query, rule.pods_query)):
+            assert list(template_problems(template, workload_selector=rule.workload_selector)) == []
+            query = render(template, rule, scope)
+            assert "<<" not in query
+            assert 'namespace="team-a"' in query
+            assert query.count("(") == query.count(")")
+            # the selector reaches the query: as a pod label or as a series label
+            assert 'label_app="llama"' in query or 'app="llama"' in query
+
+
+def test_signal_names_follow_the_design() -> None:
+    names = {rule.name for rule in preset_rules(SignalSettings.model_validate({"carbon": {"grams_per_kwh": 1}}))}
+    assert names == {
+        "gpu_utilization",
+        "latency_p99_seconds",
+        "queue_depth",
+        "requests_per_second",
+        "energy_per_request_joules",
+        "carbon_per_request_milligrams",
+    }
+
+
+def test_gpu_rules_normalise_label_variants_and_deduplicate_power_by_gpu() -> None:
+    rules = {rule.name: rule for rule in preset_rules(SignalSettings())}
+    util = rules["gpu_utilization"].query
+    for variant in ("exported_pod", "pod_name", "exported_namespace"):
+        assert f'"{variant}"' in util
+    assert "kube_pod_labels{<<.PodLabelMatchers>>}" in util
+    assert "max by (UUID)" in rules["energy_per_request_joules"].query
+
+
+def test_no_load_policies_default_to_zero_only_where_the_design_says() -> None:
+    rules = {rule.name: rule for rule in preset_rules(SignalSettings())}
+    assert rules["latency_p99_seconds"].on_nan == "zero"
+    assert (rules["energy_per_request_joules"].on_nan, rules["energy_per_request_joules"].on_inf) == ("zero", "zero")
+    for name in ("gpu_utilization", "requests_per_second", "queue_depth"):
+        assert (rules[name].on_nan, rules[name].on_inf, rules[name].on_empty) == ("error", "error", "error")
+
+
+def test_series_mode_puts_the_selector_on_series_labels() -> None:
+    rules = {rule.name: rule for rule in preset_rules(SignalSettings(workload_labels="series"))}
+    rule = rules["requests_per_second"]
+    query = render(rule.query, rule, QueryScope("ns", parse_selector("model=llama")))
+    assert 'vllm:request_success_total{namespace="ns",model="llama"}' in query
+    assert "kube_pod_labels" not in query
+
+
+def test_pod_labels_mode_joins_kube_state_metrics_with_sanitised_keys() -> None:
+    rules = {rule.name: rule for rule in preset_rules(SignalSettings())}
+    rule = rules["queue_depth"]
+    query = render(rule.query, rule, QueryScope("ns", parse_selector("app.kubernetes.io/name=llama")))
+    assert 'kube_pod_labels{namespace="ns",label_app_kubernetes_io_name="llama"}' in query
+    assert 'vllm:num_requests_waiting{namespace="ns"}' in query
+
+
+def test_a_selector_cannot_escape_its_string_or_namespace() -> None:
+    rule = MetricRule(name="m", query="sum(x{<<.LabelMatchers>>})")
+    query = render(rule.query, rule, QueryScope("ns", parse_selector("namespace=other,app in (a,b.c)")))
+    # both namespace matchers are ANDed by PromQL, so "other" can only narrow the result to nothing
+    assert query == 'sum(x{namespace="ns",app=~"a|b\\\\.c",namespace="other"})' or query.startswith('sum(x{namespace="ns",')
+    assert re.search(r'namespace="ns"', query)
+
+
+def test_series_mode_refuses_selector_keys_prometheus_cannot_hold() -> None:
+    rule = MetricRule(name="m", query="sum(x{<<.LabelMatchers>>})")
+    with pytest.raises(BadRequest):
+        render(rule.query, rule, QueryScope("ns", parse_selector("app.kubernetes.io/name=x")))
+
+
+def test_user_rules_override_presets_and_unsafe_templates_are_refused() -> None:
+    settings = settings_from_mapping(
+        {
+            "metrics": [
+                {"name": "queue_depth", "query": "max(q{<<.LabelMatchers>>})"},
+                {"name": "free_text", "query": "sum(anything)"},
+                {"name": "typo", "query": "sum(x{<<.LabelMatcher>>})"},
+                {"name": "joined", "query": "sum(x)", "workload_selector": "pod_labels"},
+            ]
+        },
+        source="rules.yaml",
+    )
+    with pytest.raises(ConfigError) as caught:
+        resolve_rules(settings, source="rules.yaml")
+    paths = [path for path, _ in caught.value.problems]
+    assert paths == ["metrics[1].query", "metrics[2].query", "metrics[2].query", "metrics[3].query"]
+    assert "rules.yaml" in str(caught.value)
+
+    good = settings_from_mapping({"metrics": [{"name": "queue_depth", "query": "max(q{<<.LabelMatchers>>})"}]}, source="x")
+    assert resolve_rules(good, source="x")["queue_depth"].query == "max(q{<<.LabelMatchers>>})"
+
+
+def test_nothing_to_serve_is_a_config_error() -> None:
+    settings = settings_from_mapping({"signals": {"gpu": "none", "server": "none"}}, source="x.yaml")
+    with pytest.raises(ConfigError, match="no metric would be served"):
+        resolve_rules(settings, source="x.yaml")
