@@ -1,7 +1,5 @@
 """Presets and rule templates: every preset renders, stays in its namespace and escapes selectors."""
 
-import re
-
 import pytest
 
 from adapter.config import MetricRule, SignalSettings, settings_from_mapping
@@ -88,8 +86,7 @@ def test_a_selector_cannot_escape_its_string_or_namespace() -> None:
     rule = MetricRule(name="m", query="sum(x{<<.LabelMatchers>>})")
     query = render(rule.query, rule, QueryScope("ns", parse_selector("namespace=other,app in (a,b.c)")))
     # both namespace matchers are ANDed by PromQL, so "other" can only narrow the result to nothing
-    assert query == 'sum(x{namespace="ns",app=~"a|b\\\\.c",namespace="other"})' or query.startswith('sum(x{namespace="ns",')
-    assert re.search(r'namespace="ns"', query)
+    assert query == r'sum(x{namespace="ns",app=~"a|b\\.c",namespace="other"})'
 
 
 def test_series_mode_refuses_selector_keys_prometheus_cannot_hold() -> None:
