@@ -1,0 +1,379 @@
+"""A simulated GPU inference fleet that emits the series a real cluster would expose.
+
+The demo runs the adapter's real PromQL over these series, so names and labels follow the
+exporters exactly: kube-state-metrics' ``kube_pod_labels``, dcgm-exporter's ``DCGM_FI_DEV_*`` and
+vLLM's ``vllm:*``. The model, per workload and per scrape step of ``dt`` seconds:
+
+* offered load ``a`` = total demand × the workload's share; capacity ``c`` = replicas × μ × dt;
+* one queue per workload (the Service balances pods): ``q = max(0, q_prev + a − c)``, so
+  arrivals = served + Δqueue exactly; utilisation ρ = served / c;
+* median latency = service time × (1 + 0.8 ρ²) (bigger batches are slower) + queue / (replicas × μ);
+  request latencies are log-normal around it and the histogram buckets get served × CDF(le);
+* GPU util ≈ 100 ρ plus a little noise; power = idle + (max − idle) × util; energy integrates power;
+  ``num_requests_running`` is throughput × service time (Little's law).
+
+Defaults: ``app=llama`` ×4 and ``app=mistral`` ×2 in namespace ``default``, one H100 each (70 W
+idle, 700 W max). Replica counts are fixed; capacity is sized to the demand's reference rate, so daily peaks
+and bursts overload the fleet a little and the queue and latency respond. Each sample at step k
+(time ``start + k·dt``) reflects the interval that ends there; k = 0 is the fleet just started.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from adapter.demo.demand import DemandModel, SyntheticDemand, TraceDemand, hash_normal, hash_uniform, stream_key
+from forecasting.traces import Trace
+
+__all__ = [
+    "IDLE_WATTS",
+    "LATENCY_BUCKETS",
+    "MAX_WATTS",
+    "DemoFleet",
+    "Emit",
+    "WorkloadSpec",
+    "WorkloadState",
+    "default_fleet",
+]
+
+Emit = Callable[[Mapping[str, str], np.ndarray, np.ndarray], None]
+"""Receives one series chunk: labels (with ``__name__``), Unix-second timestamps, values."""
+
+NAMESPACE = "default"
+GPU_MODEL_NAME = "NVIDIA H100 80GB HBM3"
+IDLE_WATTS = 70.0
+MAX_WATTS = 700.0
+GPUS_PER_NODE = 8
+FB_RESERVED_MIB = 73_400.0
+"""vLLM preallocates 90 % of the 80 GB (81,559 MiB) for weights and KV cache."""
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0)
+LATENCY_SIGMA = 0.4
+"""Log-normal spread of request latency around the median: p99 ≈ 2.5 × median."""
+LOAD_SLOWDOWN = 0.8
+_P99_Z = 2.3263478740408408
+_MAX_STEPS_PER_BLOCK = 50_000
+"""Long ranges are generated in blocks so memory stays bounded; results do not depend on it."""
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """One Deployment-like workload: ``replicas`` pods with one GPU each, serving ``model``."""
+
+    app: str
+    model: str
+    """The served model name (vLLM's ``model_name`` label)."""
+    replicas: int
+    capacity_rps_per_replica: float
+    """Requests per second one replica serves within the latency SLO."""
+    share: float
+    """Fraction of the total demand routed to this workload."""
+    service_seconds: float = 1.0
+    """Median end-to-end latency at light load."""
+
+    def __post_init__(self) -> None:
+        if self.replicas < 1:
+            raise ValueError(f"{self.app}: replicas must be at least 1, got {self.replicas}")
+        if not self.capacity_rps_per_replica > 0:
+            raise ValueError(f"{self.app}: capacity_rps_per_replica must be positive")
+        if not 0 < self.share <= 1:
+            raise ValueError(f"{self.app}: share must be in (0, 1], got {self.share}")
+        if not self.service_seconds > 0:
+            raise ValueError(f"{self.app}: service_seconds must be positive")
+
+    @property
+    def model_label(self) -> str:
+        """The model as a Kubernetes label value: ``meta-llama/Llama-3.1-8B`` → ``llama-3.1-8b``."""
+        return self.model.rsplit("/", 1)[-1].lower()
+
+
+@dataclass(frozen=True)
+class WorkloadState:
+    """A workload at the latest generated sample, for a status page."""
+
+    app: str
+    model: str
+    replicas: int
+    time: float
+    demand_rps: float
+    served_rps: float
+    capacity_rps: float
+    utilisation: float
+    queue: float
+    running: float
+    latency_p50_seconds: float
+    latency_p99_seconds: float
+    power_watts: float
+    arrived_total: float
+    served_total: float
+
+
+@dataclass
+class _Pod:
+    """One replica: its label sets, fixed traits and the running values of its counters."""
+
+    labels: dict[str, dict[str, str]]
+    weight: float
+    """Its share of the workload's traffic relative to an even split (load-balancer skew)."""
+    noise_key: int
+    energy_mj: float
+    """DCGM's energy counter runs since the driver loaded, so it starts at a pod-specific value."""
+    buckets: np.ndarray
+    success: float = 0.0
+    latency_sum: float = 0.0
+
+
+@dataclass
+class _Workload:
+    spec: WorkloadSpec
+    pods: list[_Pod]
+    queue: float = 0.0
+    arrived: float = 0.0
+    served: float = 0.0
+
+
+class DemoFleet:
+    """Generates every series of the fleet on the scrape grid ``start + k·scrape_interval``."""
+
+    def __init__(
+        self,
+        workloads: Sequence[WorkloadSpec],
+        demand: DemandModel,
+        *,
+        start: float,
+        scrape_interval: float = 15.0,
+        seed: int = 0,
+    ) -> None:
+        if not workloads:
+            raise ValueError("a fleet needs at least one workload")
+        if len({spec.app for spec in workloads}) != len(workloads):
+            raise ValueError("workload apps must be unique")
+        if sum(spec.share for spec in workloads) > 1 + 1e-9:
+            raise ValueError("workload shares add up to more than 1")
+        if not scrape_interval > 0:
+            raise ValueError(f"scrape_interval must be positive, got {scrape_interval}")
+        self.demand = demand
+        self.start = start
+        self.scrape_interval = scrape_interval
+        self._next_step = 0
+        self._workloads = [_Workload(spec, []) for spec in workloads]
+        gpu_index = 0
+        for workload in self._workloads:
+            for replica in range(workload.spec.replicas):
+                workload.pods.append(_make_pod(workload.spec, replica, gpu_index, seed))
+                gpu_index += 1
+            _normalise_weights(workload.pods)
+        self._current: dict[str, WorkloadState] = {}
+
+    def generate(self, until: float, emit: Emit) -> None:
+        """Emit every sample after the last generated one, up to and including ``until``."""
+        last = math.floor((until - self.start) / self.scrape_interval + 1e-9)
+        while self._next_step <= last:
+            end = min(last, self._next_step + _MAX_STEPS_PER_BLOCK - 1)
+            self._generate_block(np.arange(self._next_step, end + 1, dtype=np.int64), emit)
+            self._next_step = end + 1
+
+    def current(self) -> dict[str, WorkloadState]:
+        """The latest generated state of each workload, by app (empty before the first sample)."""
+        return dict(self._current)
+
+    def _generate_block(self, steps: np.ndarray, emit: Emit) -> None:
+        dt = self.scrape_interval
+        times = self.start + steps * dt
+        times.flags.writeable = False
+        total = np.where(steps == 0, 0.0, self.demand.requests(times - dt, dt))
+        for workload in self._workloads:
+            self._generate_workload(workload, steps, times, total * workload.spec.share, emit)
+
+    def _generate_workload(
+        self, workload: _Workload, steps: np.ndarray, times: np.ndarray, arrivals: np.ndarray, emit: Emit
+    ) -> None:
+        spec, dt = workload.spec, self.scrape_interval
+        drain_rps = spec.replicas * spec.capacity_rps_per_replica
+        queue = _lindley(workload.queue, arrivals, drain_rps * dt)
+        before = np.concatenate(([workload.queue], queue[:-1]))
+        served = before + arrivals - queue
+        utilisation = served / (drain_rps * dt)
+        service = spec.service_seconds * (1.0 + LOAD_SLOWDOWN * utilisation**2)
+        median = service + queue / drain_rps
+        below = _normal_cdf((np.log(LATENCY_BUCKETS)[None, :] - np.log(median)[:, None]) / LATENCY_SIGMA)
+        mean_latency = median * math.exp(LATENCY_SIGMA**2 / 2)
+        running = served / dt * service
+
+        power_now = 0.0
+        for pod in workload.pods:
+            fraction = pod.weight / spec.replicas
+            pod_served = served * fraction
+            success = _accumulate(pod.success, pod_served)
+            buckets = _accumulate(pod.buckets, pod_served[:, None] * below)
+            latency_sum = _accumulate(pod.latency_sum, pod_served * mean_latency)
+            util = _gpu_util(utilisation * pod.weight, pod.noise_key, steps)
+            power_noise = 5.0 * hash_normal(stream_key(pod.noise_key, 2), steps)
+            power = np.clip(IDLE_WATTS + (MAX_WATTS - IDLE_WATTS) * util / 100.0 + power_noise, IDLE_WATTS, MAX_WATTS)
+            energy = _accumulate(pod.energy_mj, power * dt * 1000.0)
+            power_now += float(power[-1])
+
+            series = {
+                "kube_pod_labels": np.ones(len(steps)),
+                "DCGM_FI_DEV_GPU_UTIL": util,
+                "DCGM_FI_DEV_POWER_USAGE": power,
+                "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": energy,
+                "DCGM_FI_DEV_FB_USED": np.round(FB_RESERVED_MIB + 4.0 * util),
+                "vllm:request_success_total": success,
+                "vllm:e2e_request_latency_seconds_sum": latency_sum,
+                "vllm:e2e_request_latency_seconds_count": success,
+                "vllm:num_requests_waiting": queue * fraction,
+                "vllm:num_requests_running": running * fraction,
+            }
+            for name, values in series.items():
+                emit(dict(pod.labels[name]), times, values)
+            for column, le in enumerate(LATENCY_BUCKETS):
+                emit({**pod.labels["bucket"], "le": repr(le)}, times, buckets[:, column])
+            emit({**pod.labels["bucket"], "le": "+Inf"}, times, success)
+
+            pod.success, pod.latency_sum, pod.energy_mj = float(success[-1]), float(latency_sum[-1]), float(energy[-1])
+            pod.buckets = buckets[-1].copy()
+
+        workload.queue = float(queue[-1])
+        workload.arrived = float(_accumulate(workload.arrived, arrivals)[-1])
+        workload.served = float(_accumulate(workload.served, served)[-1])
+        self._current[spec.app] = WorkloadState(
+            app=spec.app,
+            model=spec.model,
+            replicas=spec.replicas,
+            time=float(times[-1]),
+            demand_rps=float(arrivals[-1] / dt),
+            served_rps=float(served[-1] / dt),
+            capacity_rps=drain_rps,
+            utilisation=float(utilisation[-1]),
+            queue=workload.queue,
+            running=float(running[-1]),
+            latency_p50_seconds=float(median[-1]),
+            latency_p99_seconds=float(median[-1] * math.exp(_P99_Z * LATENCY_SIGMA)),
+            power_watts=power_now,
+            arrived_total=workload.arrived,
+            served_total=workload.served,
+        )
+
+
+def default_fleet(*, start: float, trace: Trace | None = None, seed: int = 0) -> DemoFleet:
+    """Two workloads (llama ×4, mistral ×2) sized to the demand's reference rate.
+
+    With a trace, the trace is played from ``start`` and the fleet is sized so its 90th-percentile
+    rate fits; without one, the synthetic demand's weekday peak just fits.
+    """
+    demand: DemandModel = TraceDemand(trace, origin=start) if trace is not None else SyntheticDemand(seed=seed)
+    reference = demand.reference_rps()
+    templates = (
+        ("llama", "meta-llama/Llama-3.1-8B-Instruct", 4, 0.7, 1.2),
+        ("mistral", "mistralai/Mistral-7B-Instruct-v0.3", 2, 0.3, 0.9),
+    )
+    workloads = [
+        WorkloadSpec(
+            app=app,
+            model=model,
+            replicas=replicas,
+            capacity_rps_per_replica=share * reference / replicas,
+            share=share,
+            service_seconds=service,
+        )
+        for app, model, replicas, share, service in templates
+    ]
+    return DemoFleet(workloads, demand, start=start, seed=seed)
+
+
+def _make_pod(spec: WorkloadSpec, replica: int, gpu_index: int, seed: int) -> _Pod:
+    pod = f"{spec.app}-{replica}"
+    noise_key = int(stream_key(seed, 10, gpu_index))
+    gpu = gpu_index % GPUS_PER_NODE
+    kube = {
+        "namespace": NAMESPACE,
+        "pod": pod,
+        "uid": _uuid(noise_key, 1),
+        "label_app": spec.app,
+        "label_model": spec.model_label,
+    }
+    dcgm = {
+        "gpu": str(gpu),
+        "UUID": f"GPU-{_uuid(noise_key, 2)}",
+        "device": f"nvidia{gpu}",
+        "modelName": GPU_MODEL_NAME,
+        "Hostname": f"gpu-node-{gpu_index // GPUS_PER_NODE}",
+        "namespace": NAMESPACE,
+        "pod": pod,
+        "container": "vllm",
+    }
+    vllm = {"namespace": NAMESPACE, "pod": pod, "model_name": spec.model}
+    labels = {"kube_pod_labels": {"__name__": "kube_pod_labels", **kube}}
+    for name in (
+        "DCGM_FI_DEV_GPU_UTIL",
+        "DCGM_FI_DEV_POWER_USAGE",
+        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+        "DCGM_FI_DEV_FB_USED",
+    ):
+        labels[name] = {"__name__": name, **dcgm}
+    labels["vllm:request_success_total"] = {"__name__": "vllm:request_success_total", **vllm, "finished_reason": "stop"}
+    for name in (
+        "vllm:e2e_request_latency_seconds_sum",
+        "vllm:e2e_request_latency_seconds_count",
+        "vllm:num_requests_waiting",
+        "vllm:num_requests_running",
+    ):
+        labels[name] = {"__name__": name, **vllm}
+    labels["bucket"] = {"__name__": "vllm:e2e_request_latency_seconds_bucket", **vllm}
+    traits = hash_uniform(stream_key(noise_key, 3), np.arange(2))
+    return _Pod(
+        labels=labels,
+        weight=1.0 + 0.1 * (float(traits[0]) - 0.5),
+        noise_key=noise_key,
+        energy_mj=1e9 * (1.0 + float(traits[1])),
+        buckets=np.zeros(len(LATENCY_BUCKETS)),
+    )
+
+
+def _normalise_weights(pods: list[_Pod]) -> None:
+    mean = sum(pod.weight for pod in pods) / len(pods)
+    for pod in pods:
+        pod.weight /= mean
+
+
+def _uuid(key: int, salt: int) -> str:
+    digits = f"{int(stream_key(key, salt, 1)):016x}{int(stream_key(key, salt, 2)):016x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def _lindley(initial: float, arrivals: np.ndarray, capacity: float) -> np.ndarray:
+    """Queue after each step: what arrived and was waiting, less what capacity could serve."""
+    queue = np.empty(len(arrivals))
+    level = initial
+    for index, arrived in enumerate(arrivals.tolist()):
+        level = level + arrived - capacity
+        if level < 0.0:
+            level = 0.0
+        queue[index] = level
+    return queue
+
+
+def _accumulate(carry: float | np.ndarray, increments: np.ndarray) -> np.ndarray:
+    """Running total continuing from ``carry``; one sequential sum, so chunking cannot change it."""
+    first = np.asarray(carry, dtype=np.float64)[None, ...]
+    return np.cumsum(np.concatenate((first, increments)), axis=0)[1:]
+
+
+def _gpu_util(load: np.ndarray, key: int, steps: np.ndarray) -> np.ndarray:
+    """DCGM utilisation in whole percent: the served load with a little noise (0 when idle)."""
+    noisy = 100.0 * load * (1.0 + 0.03 * hash_normal(stream_key(key, 1), steps))
+    return np.round(np.clip(noisy, 0.0, 100.0))
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Φ(z) via Abramowitz & Stegun 7.1.26 (error < 1.5e-7); numpy has no vectorised erf."""
+    x = np.abs(z) / math.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.3275911 * x)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    erf = 1.0 - poly * np.exp(-x * x)
+    cdf: np.ndarray = 0.5 * (1.0 + np.sign(z) * erf)
+    return cdf

@@ -1,0 +1,211 @@
+"""Tests for reading ``timestamp,requests`` traces: every error case, NaN handling, time forms."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forecasting.traces import Trace, TraceError, read_trace
+
+TRACES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "traces"
+
+
+def write(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def unix(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+# --- valid files -------------------------------------------------------------------------------
+
+
+def test_relative_integer_seconds(tmp_path: Path) -> None:
+    trace = read_trace(write(tmp_path, "timestamp,requests\n0,10\n3,16\n6,2\n", "moon_3s.csv"))
+    assert trace.name == "moon_3s"
+    assert trace.step_seconds == 3.0
+    assert trace.start == 0.0
+    assert trace.wall_clock is False
+    assert len(trace) == 3
+    assert trace.requests.tolist() == [10.0, 16.0, 2.0]
+    assert trace.duration_seconds == 9.0
+    np.testing.assert_allclose(trace.rate_per_second(), [10 / 3, 16 / 3, 2 / 3])
+
+
+def test_relative_float_seconds(tmp_path: Path) -> None:
+    trace = read_trace(write(tmp_path, "timestamp,requests\n0.0,1\n0.1,2\n0.2,3\n0.30000000000000004,4\n"))
+    assert trace.step_seconds == pytest.approx(0.1)
+    assert trace.requests.tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_unix_seconds_are_wall_clock(tmp_path: Path) -> None:
+    trace = read_trace(write(tmp_path, "timestamp,requests\n1700000000,5\n1700000060,6\n"))
+    assert trace.wall_clock is True
+    assert trace.start == 1700000000.0
+    assert trace.step_seconds == 60.0
+
+
+def test_iso_without_offset_is_utc(tmp_path: Path) -> None:
+    trace = read_trace(write(tmp_path, "timestamp,requests\n2023-11-16T18:17:03,1\n2023-11-16T18:17:04,7\n"))
+    assert trace.wall_clock is True
+    assert trace.start == datetime(2023, 11, 16, 18, 17, 3, tzinfo=timezone.utc).timestamp()
+    assert trace.step_seconds == 1.0
+
+
+def test_iso_with_offset(tmp_path: Path) -> None:
+    text = "timestamp,requests\n1995-07-01T00:00:00-04:00,42\n1995-07-01T00:01:00-04:00,61\n"
+    trace = read_trace(write(tmp_path, text))
+    assert trace.start == unix("1995-07-01T04:00:00+00:00")
+    assert trace.step_seconds == 60.0
+    assert trace.wall_clock is True
+
+
+def test_iso_offsets_may_change_within_a_file(tmp_path: Path) -> None:
+    text = "timestamp,requests\n2024-01-01T00:00:00+00:00,1\n2024-01-01T02:01:00+02:00,2\n2024-01-01T00:02:00Z,3\n"
+    trace = read_trace(write(tmp_path, text))
+    assert trace.requests.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_empty_cell_is_nan_not_zero(tmp_path: Path) -> None:
+    trace = read_trace(write(tmp_path, "timestamp,requests\n0,4\n60,\n120,0\n"))
+    assert trace.requests[0] == 4.0
+    assert math.isnan(trace.requests[1])
+    assert trace.requests[2] == 0.0
+    assert math.isnan(trace.rate_per_second()[1])
+
+
+def test_whole_step_gap_is_filled_with_nan(tmp_path: Path) -> None:
+    trace = read_trace(write(tmp_path, "timestamp,requests\n0,1\n60,2\n240,5\n300,6\n"))
+    assert len(trace) == 6
+    assert trace.duration_seconds == 360.0
+    np.testing.assert_array_equal(trace.requests, [1.0, 2.0, np.nan, np.nan, 5.0, 6.0])
+
+
+def test_iso_gap_is_filled_with_nan(tmp_path: Path) -> None:
+    text = (
+        "timestamp,requests\n"
+        "1998-04-30T21:30:00+00:00,2\n1998-04-30T21:31:00+00:00,11\n1998-04-30T21:33:00+00:00,3\n"
+    )
+    trace = read_trace(write(tmp_path, text))
+    np.testing.assert_array_equal(trace.requests, [2.0, 11.0, np.nan, 3.0])
+
+
+def test_trailing_blank_line_and_bom_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufefftimestamp,requests\r\n0,1\r\n1,2\r\n\r\n".encode())
+    assert read_trace(path).requests.tolist() == [1.0, 2.0]
+
+
+def test_requests_are_read_only(tmp_path: Path) -> None:
+    trace = read_trace(write(tmp_path, "timestamp,requests\n0,1\n1,2\n"))
+    with pytest.raises(ValueError):
+        trace.requests[0] = 5.0
+
+
+def test_trace_copies_the_array_it_is_given() -> None:
+    counts = np.array([1.0, 2.0])
+    trace = Trace(name="x", step_seconds=1.0, start=0.0, wall_clock=False, requests=counts)
+    counts[0] = 9.0
+    assert trace.requests[0] == 1.0
+    assert counts.flags.writeable
+
+
+# --- errors: each names the file, the line and the field ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("time,requests\n0,1\n1,2\n", r':1: header: expected "timestamp,requests", got "time,requests"'),
+        ("0,1\n1,2\n", r':1: header: expected "timestamp,requests", got "0,1"'),
+        ("", r":1: header: expected \"timestamp,requests\", got an empty file"),
+        ("timestamp,requests\n0,1\n1,abc\n", r':3: requests: "abc" is not a number'),
+        ("timestamp,requests\n0,1\n1,-3\n", r':3: requests: "-3" is negative'),
+        ("timestamp,requests\n0,1\n1,nan\n", r':3: requests: "nan" is not a finite number'),
+        ("timestamp,requests\n0,1\n1,inf\n", r':3: requests: "inf" is not a finite number'),
+        ("timestamp,requests\n0,1\n", r":3: timestamp: at least 2 rows are needed to infer the step, found 1"),
+        ("timestamp,requests\n", r":2: timestamp: at least 2 rows are needed to infer the step, found 0"),
+        ("timestamp,requests\n0,1\n60,2\n60,3\n", r':4: timestamp: "60" repeats the previous row\'s time'),
+        ("timestamp,requests\n0,1\n60,2\n120,3\n0,4\n", r':5: timestamp: "0" goes backwards'),
+        ("timestamp,requests\n60,1\n0,2\n", r':3: timestamp: "0" goes backwards'),
+        ("timestamp,requests\n60,1\n60,2\n", r':3: timestamp: "60" repeats the previous row\'s time'),
+        ("timestamp,requests\n0,1\n60,2\n150,3\n", r':4: timestamp: "150" is off the 60 s grid'),
+        ("timestamp,requests\n0,1\n60,2\nnoon,3\n", r':4: timestamp: "noon" is not a number of seconds'),
+        (
+            "timestamp,requests\n2024-01-01T00:00:00,1\n2024-01-01T00:01:00,2\n120,3\n",
+            r':4: timestamp: "120" is not an ISO 8601 time',
+        ),
+        ("timestamp,requests\nnan,1\n1,2\n", r':2: timestamp: "nan" is not a number of seconds'),
+        ("timestamp,requests\n0,1\n1,2,3\n", r":3: row: expected 2 fields \(timestamp,requests\), got 3"),
+        ("timestamp,requests\n0,1\n1\n", r":3: row: expected 2 fields \(timestamp,requests\), got 1"),
+        ("timestamp,requests\n0,1\n1,2\n99999999999,3\n", r':4: timestamp: "99999999999" is more than'),
+    ],
+)
+def test_errors_name_file_line_and_field(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text, "bad.csv")
+    with pytest.raises(TraceError, match="^" + re.escape(str(path)) + expected):
+        read_trace(path)
+
+
+def test_trace_error_is_a_value_error() -> None:
+    assert issubclass(TraceError, ValueError)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.csv"
+    with pytest.raises(TraceError, match="^" + re.escape(str(path)) + ": cannot read: "):
+        read_trace(path)
+
+
+def test_directory_cannot_be_read(tmp_path: Path) -> None:
+    with pytest.raises(TraceError, match=": cannot read: "):
+        read_trace(tmp_path)
+
+
+def test_binary_file_cannot_be_read(tmp_path: Path) -> None:
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"timestamp,requests\n0,\xff\xfe\n")
+    with pytest.raises(TraceError, match=": cannot read: not UTF-8 text"):
+        read_trace(path)
+
+
+# --- every real trace --------------------------------------------------------------------------
+
+_STEP_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def _readme_summary() -> dict[str, tuple[float, int, int]]:
+    """file -> (step seconds, rows, empty rows), parsed from the README's summary table."""
+    readme = (TRACES_DIR / "README.md").read_text(encoding="utf-8")
+    summary: dict[str, tuple[float, int, int]] = {}
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 4 or not cells[0].endswith(".csv"):
+            continue
+        unit_match = re.fullmatch(r"(\d+(?:\.\d+)?)(s|min|h)", cells[1])
+        assert unit_match, f"README step {cells[1]!r} for {cells[0]} is not like '60s'"
+        step = float(unit_match.group(1)) * _STEP_UNITS[unit_match.group(2)]
+        summary[cells[0]] = (step, int(cells[2]), int(cells[3]))
+    return summary
+
+
+def test_every_real_trace_matches_the_readme_table() -> None:
+    assert TRACES_DIR.is_dir(), f"the shared traces folder is missing: {TRACES_DIR}"
+    summary = _readme_summary()
+    files = sorted(path.name for path in TRACES_DIR.glob("*.csv"))
+    assert files, f"no *.csv in {TRACES_DIR}"
+    assert sorted(summary) == files, "the README's summary table and the CSV files differ"
+    for name in files:
+        trace = read_trace(TRACES_DIR / name)
+        step, rows, empty = summary[name]
+        assert (trace.step_seconds, len(trace), int(np.isnan(trace.requests).sum())) == (step, rows, empty), name
+        assert trace.name == Path(name).stem
+        assert np.nanmin(trace.requests) >= 0, name
