@@ -1,0 +1,53 @@
+"""Session fixtures: the synthetic workload exporter and a real Prometheus scraping it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .prometheus import PrometheusServer
+from .workload_exporter import WorkloadExporter
+
+JOB = "workload"
+
+#: Seconds of past scrapes loaded into Prometheus before it starts.
+HISTORY_S = 600
+
+#: Every counter the exporter serves; the session starts once each has a rate.
+_COUNTERS = (
+    "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+    "vllm:request_success_total",
+    "vllm:e2e_request_latency_seconds_bucket",
+    "vllm:e2e_request_latency_seconds_count",
+    "vllm:e2e_request_latency_seconds_sum",
+)
+
+
+@pytest.fixture(scope="session")
+def workload_exporter() -> Iterator[WorkloadExporter]:
+    """The synthetic dcgm-exporter + vLLM + kube-state-metrics endpoint."""
+    with WorkloadExporter() as exporter:
+        yield exporter
+
+
+@pytest.fixture(scope="session")
+def prometheus(
+    workload_exporter: WorkloadExporter, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """A started Prometheus scraping the exporter every second; ``.url`` is its base URL.
+
+    It starts with :data:`HISTORY_S` of backfilled history, so ``rate()`` over any window up to
+    that long already equals the ground truth, rather than after a window's worth of scrapes.
+
+    Tests may ``stop()`` and ``start()`` it to simulate an outage; it keeps its port and data.
+    """
+    server = PrometheusServer(
+        tmp_path_factory.mktemp("prometheus"),
+        [workload_exporter.target],
+        ready_queries=[f"rate({counter}[1m])" for counter in _COUNTERS],
+        job=JOB,
+        backfill=workload_exporter.history(HISTORY_S, {"job": JOB, "instance": workload_exporter.target}),
+    )
+    with server:
+        yield server

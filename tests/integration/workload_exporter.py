@@ -1,0 +1,464 @@
+"""A synthetic GPU-inference exporter whose every signal is known in advance.
+
+It stands in for three components the integration tests cannot run: dcgm-exporter (needs an
+NVIDIA GPU), kube-state-metrics (needs a Kubernetes cluster) and vLLM (needs a GPU). One
+``/metrics`` endpoint serves all three in the Prometheus text format, with the label layouts the
+real exporters produce, including the awkward ones the adapter must cope with: a GPU shared by two
+pods, dcgm series attributed through ``exported_namespace``/``exported_pod``, the legacy
+``pod_name`` label, an idle workload and a same-named pod in another namespace.
+
+Values are computed at scrape time from wall-clock time, so every counter grows linearly and
+Prometheus' ``rate()`` over a window it has fully scraped equals the configured rate. The expected
+signal values (:class:`GroundTruth`) are derived from the same configuration, never typed in twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import MappingProxyType, TracebackType
+
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.core import CollectorRegistry, Metric
+from prometheus_client.utils import floatToGoString
+
+#: Upper bounds of ``vllm:e2e_request_latency_seconds`` buckets (a subset of vLLM's own).
+LATENCY_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, math.inf)
+
+#: The quantile the adapter reports as "latency p99".
+P99 = 0.99
+
+GPU_MODEL_NAME = "NVIDIA H100 80GB HBM3"
+
+
+class Attribution(enum.Enum):
+    """How a dcgm series names the pod that uses its GPU, as seen after a scrape."""
+
+    #: dcgm-exporter with pod mapping: ``namespace``/``pod`` name the workload's pod.
+    POD = "pod"
+    #: Scraped without ``honor_labels``: ``namespace``/``pod`` name dcgm-exporter's own pod and
+    #: the workload's pod moved to ``exported_namespace``/``exported_pod``.
+    EXPORTED = "exported"
+    #: Older dcgm-exporter releases: ``pod_name`` instead of ``pod``.
+    LEGACY = "legacy"
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One physical GPU; pods that share it refer to the same instance."""
+
+    uuid: str
+    index: int
+    hostname: str
+    utilization_percent: float
+    power_watts: float
+
+
+@dataclass(frozen=True)
+class Pod:
+    """One vLLM pod, the GPU it runs on and how dcgm-exporter attributes that GPU to it."""
+
+    name: str
+    gpu: Gpu
+    requests_per_second: float
+    requests_waiting: int
+    requests_running: int
+    attribution: Attribution = Attribution.POD
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The pods selected by one ``app`` label in one namespace, with their latency profile."""
+
+    namespace: str
+    app: str
+    vllm_model_name: str
+    model_label: str | None
+    #: Cumulative share of requests at or below each of :data:`LATENCY_BUCKETS`.
+    latency_shares: tuple[float, ...]
+    pods: tuple[Pod, ...]
+
+    def latency_buckets(self, pods: Sequence[Pod] | None = None) -> list[tuple[float, float]]:
+        """Rate of growth of each cumulative bucket, pooled over ``pods`` (all pods by default)."""
+        selected = self.pods if pods is None else pods
+        total = sum(pod.requests_per_second for pod in selected)
+        return [(bound, total * share) for bound, share in zip(LATENCY_BUCKETS, self.latency_shares)]
+
+    @property
+    def mean_latency_seconds(self) -> float:
+        """Mean latency implied by the shares, taking each bucket's midpoint.
+
+        Requests above the last finite bound are counted at that bound.
+        """
+        mean, lower, below = 0.0, 0.0, 0.0
+        for bound, share in zip(LATENCY_BUCKETS, self.latency_shares):
+            upper = lower if math.isinf(bound) else bound
+            mean += (share - below) * (lower + upper) / 2
+            lower, below = upper, share
+        return mean
+
+
+@dataclass(frozen=True)
+class PodTruth:
+    """Expected per-pod signals."""
+
+    gpu_utilization: float
+    requests_per_second: float
+    queue_depth: float
+    #: ``None`` where PromQL's ``histogram_quantile`` yields NaN (no requests).
+    latency_p99_seconds: float | None
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Expected workload-level signals, as the adapter should compute them from Prometheus."""
+
+    namespace: str
+    app: str
+    #: Mean over dcgm series; a shared GPU appears once per pod, with the same value each time.
+    gpu_utilization: float
+    requests_per_second: float
+    #: ``None`` where PromQL's ``histogram_quantile`` yields NaN (no requests).
+    latency_p99_seconds: float | None
+    #: ``None`` where there are no requests.
+    latency_mean_seconds: float | None
+    queue_depth: float
+    #: Summed once per GPU UUID.
+    gpu_power_watts: float
+    #: Summed once per dcgm series: what a query that ignores sharing gets.
+    gpu_power_watts_naive: float
+    #: ``None`` where there are no requests (PromQL yields +Inf).
+    energy_per_request_joules: float | None
+    pods: Mapping[str, PodTruth]
+
+
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
+    """PromQL's ``histogram_quantile`` over ``(upper_bound, cumulative_count)`` pairs.
+
+    Linear interpolation inside the bucket holding the rank, the last finite bound when the rank
+    falls in the ``+Inf`` bucket, ``None`` where Prometheus returns NaN.
+    """
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"quantile {q} is outside [0, 1]")
+    ordered = sorted(buckets)
+    if len(ordered) < 2 or not math.isinf(ordered[-1][0]):
+        return None
+    observations = ordered[-1][1]
+    if observations == 0:
+        return None
+    rank = q * observations
+    index = next(i for i, (_, count) in enumerate(ordered) if i == len(ordered) - 1 or count >= rank)
+    if index == len(ordered) - 1:
+        return ordered[-2][0]
+    upper, count = ordered[index]
+    if index == 0 and upper <= 0:
+        return upper
+    lower = 0.0
+    if index > 0:
+        lower, below = ordered[index - 1]
+        count -= below
+        rank -= below
+    return lower + (upper - lower) * (rank / count)
+
+
+def _gpu(host: str, index: int, suffix: str, utilization: float, power: float) -> Gpu:
+    return Gpu(f"GPU-00000000-0000-0000-0000-{suffix:0>12}", index, host, utilization, power)
+
+
+_MISTRAL_GPU = _gpu("node-a", 2, "mistral0", 70.0, 250.0)
+
+WORKLOADS: tuple[Workload, ...] = (
+    Workload(
+        namespace="inference",
+        app="llama",
+        vllm_model_name="llama",
+        model_label="llama",
+        latency_shares=(0.5, 0.9, 0.98, 1.0, 1.0, 1.0),
+        pods=(
+            Pod("llama-0", _gpu("node-a", 0, "llama0", 40.0, 200.0), 5.0, 3, 8),
+            Pod("llama-1", _gpu("node-a", 1, "llama1", 60.0, 300.0), 7.0, 4, 9),
+        ),
+    ),
+    Workload(
+        namespace="inference",
+        app="mistral",
+        vllm_model_name="mistral",
+        model_label=None,
+        latency_shares=(0.3, 0.7, 0.95, 0.985, 0.995, 1.0),
+        pods=(
+            Pod("mistral-0", _MISTRAL_GPU, 4.0, 0, 5),
+            Pod("mistral-1", _MISTRAL_GPU, 6.0, 2, 6),
+        ),
+    ),
+    Workload(
+        namespace="inference",
+        app="phi",
+        vllm_model_name="phi",
+        model_label=None,
+        latency_shares=(0.6, 0.92, 0.97, 0.995, 1.0, 1.0),
+        pods=(
+            Pod("phi-0", _gpu("node-b", 0, "phi0", 30.0, 150.0), 1.0, 1, 2, Attribution.EXPORTED),
+            Pod("phi-1", _gpu("node-b", 1, "phi1", 50.0, 170.0), 2.0, 0, 3, Attribution.LEGACY),
+        ),
+    ),
+    Workload(
+        namespace="inference",
+        app="idle",
+        vllm_model_name="idle",
+        model_label=None,
+        latency_shares=(0.5, 0.9, 0.98, 1.0, 1.0, 1.0),
+        pods=(Pod("idle-0", _gpu("node-b", 2, "idle0", 0.0, 60.0), 0.0, 0, 0),),
+    ),
+    Workload(
+        namespace="other",
+        app="llama",
+        vllm_model_name="llama",
+        model_label="llama",
+        latency_shares=(0.1, 0.2, 0.4, 0.8, 0.95, 1.0),
+        pods=(Pod("llama-0", _gpu("node-c", 0, "otherllama0", 99.0, 999.0), 100.0, 50, 30),),
+    ),
+)
+
+
+def workloads() -> list[tuple[str, str]]:
+    """Every ``(namespace, app)`` the exporter serves."""
+    return [(workload.namespace, workload.app) for workload in WORKLOADS]
+
+
+def workload(namespace: str, app: str) -> Workload:
+    """The configuration of one workload."""
+    for candidate in WORKLOADS:
+        if (candidate.namespace, candidate.app) == (namespace, app):
+            return candidate
+    raise KeyError(f"no workload app={app} in namespace {namespace}")
+
+
+def ground_truth(namespace: str, app: str) -> GroundTruth:
+    """What the adapter should report for one workload, derived from its configuration."""
+    config = workload(namespace, app)
+    pods = config.pods
+    requests = sum(pod.requests_per_second for pod in pods)
+    power = sum({pod.gpu.uuid: pod.gpu.power_watts for pod in pods}.values())
+    return GroundTruth(
+        namespace=namespace,
+        app=app,
+        gpu_utilization=sum(pod.gpu.utilization_percent for pod in pods) / len(pods),
+        requests_per_second=requests,
+        latency_p99_seconds=histogram_quantile(P99, config.latency_buckets()),
+        latency_mean_seconds=config.mean_latency_seconds if requests > 0 else None,
+        queue_depth=float(sum(pod.requests_waiting for pod in pods)),
+        gpu_power_watts=power,
+        gpu_power_watts_naive=sum(pod.gpu.power_watts for pod in pods),
+        energy_per_request_joules=power / requests if requests > 0 else None,
+        pods=MappingProxyType(
+            {
+                pod.name: PodTruth(
+                    gpu_utilization=pod.gpu.utilization_percent,
+                    requests_per_second=pod.requests_per_second,
+                    queue_depth=float(pod.requests_waiting),
+                    latency_p99_seconds=histogram_quantile(P99, config.latency_buckets([pod])),
+                )
+                for pod in pods
+            }
+        ),
+    )
+
+
+def pod_uid(namespace: str, pod: str) -> str:
+    """A stable Kubernetes-style UID, so ``kube_pod_labels`` looks like kube-state-metrics'."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"pod/{namespace}/{pod}"))
+
+
+def _dcgm_labels(config: Workload, pod: Pod) -> dict[str, str]:
+    gpu = pod.gpu
+    labels = {
+        "gpu": str(gpu.index),
+        "UUID": gpu.uuid,
+        "device": f"nvidia{gpu.index}",
+        "modelName": GPU_MODEL_NAME,
+        "Hostname": gpu.hostname,
+    }
+    match pod.attribution:
+        case Attribution.POD:
+            labels |= {"container": "vllm", "namespace": config.namespace, "pod": pod.name}
+        case Attribution.EXPORTED:
+            labels |= {
+                "container": "nvidia-dcgm-exporter",
+                "namespace": "gpu-operator",
+                "pod": "dcgm-exporter-x1",
+                "exported_container": "vllm",
+                "exported_namespace": config.namespace,
+                "exported_pod": pod.name,
+            }
+        case Attribution.LEGACY:
+            labels |= {"container": "vllm", "namespace": config.namespace, "pod_name": pod.name}
+    return labels
+
+
+class _WorkloadCollector:
+    """Renders every workload's series with their values at a wall-clock time."""
+
+    def __init__(self, configs: Sequence[Workload], origin: float) -> None:
+        self._configs = configs
+        self._origin = origin
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.metrics_at(time.time()))
+
+    def metrics_at(self, when: float) -> tuple[Metric, ...]:
+        """Every series with its value at Unix time ``when``."""
+        elapsed = when - self._origin
+        util = Metric("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", "gauge")
+        power = Metric("DCGM_FI_DEV_POWER_USAGE", "Power draw (in W).", "gauge")
+        # dcgm-exporter names this counter without the conventional `_total` suffix; only the
+        # TYPE line prometheus_client writes carries one, which does not affect queries.
+        energy = Metric(
+            "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+            "Total energy consumption since boot (in mJ).",
+            "counter",
+        )
+        success = Metric("vllm:request_success", "Count of successfully processed requests.", "counter")
+        latency = Metric(
+            "vllm:e2e_request_latency_seconds", "Histogram of end to end request latency.", "histogram"
+        )
+        waiting = Metric("vllm:num_requests_waiting", "Number of requests waiting.", "gauge")
+        running = Metric("vllm:num_requests_running", "Number of requests running.", "gauge")
+        pod_labels = Metric("kube_pod_labels", "Kubernetes labels converted to Prometheus labels.", "gauge")
+        for config in self._configs:
+            for pod in config.pods:
+                dcgm = _dcgm_labels(config, pod)
+                util.add_sample(util.name, dcgm, pod.gpu.utilization_percent)
+                power.add_sample(power.name, dcgm, pod.gpu.power_watts)
+                energy.add_sample(energy.name, dcgm, pod.gpu.power_watts * 1000.0 * elapsed)
+
+                vllm = {"namespace": config.namespace, "pod": pod.name, "model_name": config.vllm_model_name}
+                requests = pod.requests_per_second * elapsed
+                success.add_sample(f"{success.name}_total", vllm | {"finished_reason": "stop"}, requests)
+                for bound, bucket_rate in config.latency_buckets([pod]):
+                    latency.add_sample(
+                        f"{latency.name}_bucket", vllm | {"le": floatToGoString(bound)}, bucket_rate * elapsed
+                    )
+                latency.add_sample(f"{latency.name}_count", vllm, requests)
+                latency.add_sample(f"{latency.name}_sum", vllm, requests * config.mean_latency_seconds)
+                waiting.add_sample(waiting.name, vllm, pod.requests_waiting)
+                running.add_sample(running.name, vllm, pod.requests_running)
+
+                kube = {
+                    "namespace": config.namespace,
+                    "pod": pod.name,
+                    "uid": pod_uid(config.namespace, pod.name),
+                    "label_app": config.app,
+                }
+                if config.model_label is not None:
+                    kube["label_model"] = config.model_label
+                pod_labels.add_sample(pod_labels.name, kube, 1.0)
+        return (util, power, energy, success, latency, waiting, running, pod_labels)
+
+
+def _openmetrics_labels(labels: Mapping[str, str]) -> str:
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+    return "{" + ",".join(f'{name}="{escape(value)}"' for name, value in sorted(labels.items())) + "}"
+
+
+class _MetricsServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__(("127.0.0.1", 0), _MetricsHandler)
+        self.registry = registry
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    """Always answers in the classic text format, whatever the scraper's ``Accept`` header.
+
+    Like dcgm-exporter and kube-state-metrics; prometheus_client's own negotiation would pick
+    OpenMetrics for Prometheus and rewrite ``vllm:`` names to ``vllm_``.
+    """
+
+    server: _MetricsServer
+
+    def do_GET(self) -> None:
+        body = generate_latest(self.server.registry)
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep scrapes out of the test output."""
+
+
+class WorkloadExporter:
+    """Serves :data:`WORKLOADS` over HTTP on a free 127.0.0.1 port until :meth:`close`.
+
+    Counters start as if the exporters had been up for ``uptime_s``, like long-running processes,
+    so that Prometheus never sees them near zero.
+    """
+
+    def __init__(self, configs: Sequence[Workload] = WORKLOADS, uptime_s: float = 3600.0) -> None:
+        self._collector = _WorkloadCollector(configs, time.time() - uptime_s)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(self._collector)
+        self._server = _MetricsServer(registry)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="workload-exporter")
+        self._thread.start()
+        self._closed = False
+
+    @property
+    def target(self) -> str:
+        """``host:port`` for a Prometheus scrape config."""
+        host, port = self._server.server_address[:2]
+        return f"{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        """The metrics endpoint."""
+        return f"http://{self.target}/metrics"
+
+    def history(self, seconds: float, target_labels: Mapping[str, str], step_s: float = 1.0) -> str:
+        """The last ``seconds`` as scrapes every ``step_s`` would have stored them, as OpenMetrics.
+
+        For backfilling Prometheus (``promtool tsdb create-blocks-from openmetrics``), so that
+        ``rate()`` over any window up to ``seconds`` is exact from the first query on instead of
+        extrapolated over a partly empty window. ``target_labels`` (``job``, ``instance``) are
+        added as the scrape would add them, so history and live samples form the same series.
+        Samples end just before the call.
+        """
+        end = time.time()
+        lines = [
+            f"{sample.name}{_openmetrics_labels(sample.labels | dict(target_labels))} "
+            f"{floatToGoString(sample.value)} {when:.3f}"
+            for when in (end - step * step_s for step in range(int(seconds / step_s), 0, -1))
+            for metric in self._collector.metrics_at(when)
+            for sample in metric.samples
+        ]
+        return "\n".join([*lines, "# EOF", ""])
+
+    def close(self) -> None:
+        """Stop serving, release the port and join the server thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> WorkloadExporter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
