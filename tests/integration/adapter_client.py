@@ -5,6 +5,7 @@ The store's background refresher is off; tests call ``refresh_now()`` and move t
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from adapter.assembly import assemble
 from adapter.config import Settings, settings_from_mapping
 from adapter.presets import resolve_rules
 from adapter.prometheus import PrometheusSource
+from adapter.server import CONTEXT
 from adapter.store import MetricStore
 
 
@@ -23,13 +25,10 @@ class ManualClock:
     """Wall-clock time plus an offset the test moves forward."""
 
     def __init__(self) -> None:
-        import time
-
-        self._time = time.time
         self.offset = 0.0
 
     def __call__(self) -> float:
-        return self._time() + self.offset
+        return time.time() + self.offset
 
 
 @dataclass
@@ -38,6 +37,11 @@ class RunningAdapter:
     store: MetricStore
     clock: ManualClock
     settings: Settings
+
+    def sample(self, name: str, **labels: str) -> float:
+        """The current value of one of the adapter's own series (0 when never incremented)."""
+        registry = self.client.server.app[CONTEXT].telemetry.registry
+        return registry.get_sample_value(name, labels) or 0.0
 
     async def get_json(self, path: str, *, status: int = 200, **kwargs: Any) -> Any:
         response = await self.client.get(path, **kwargs)
