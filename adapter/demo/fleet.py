@@ -259,13 +259,17 @@ class DemoFleet:
         )
 
 
-def default_fleet(*, start: float, trace: Trace | None = None, seed: int = 0) -> DemoFleet:
+def default_fleet(
+    *, start: float, trace: Trace | None = None, trace_origin: float | None = None, seed: int = 0
+) -> DemoFleet:
     """Two workloads (llama ×4, mistral ×2) sized to the demand's reference rate.
 
-    With a trace, the trace is played from ``start`` and the fleet is sized so its 90th-percentile
-    rate fits; without one, the synthetic demand's weekday peak just fits.
+    With a trace, the trace is played from ``trace_origin`` (default ``start``; earlier times see
+    the looped trace) and the fleet is sized so its 90th-percentile rate fits; without one, the
+    synthetic demand's weekday peak just fits.
     """
-    demand: DemandModel = TraceDemand(trace, origin=start) if trace is not None else SyntheticDemand(seed=seed)
+    origin = start if trace_origin is None else trace_origin
+    demand: DemandModel = TraceDemand(trace, origin=origin) if trace is not None else SyntheticDemand(seed=seed)
     reference = demand.reference_rps()
     templates = (
         ("llama", "meta-llama/Llama-3.1-8B-Instruct", 4, 0.7, 1.2),

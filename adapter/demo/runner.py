@@ -1,0 +1,102 @@
+"""``foresight demo``: the adapter on the simulated fleet, plain HTTP on loopback.
+
+The fleet's last 7 days are generated at start, its workloads' keys are tracked from the start
+(so the status page has values at once), and ``--speed`` makes simulated time run faster.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from aiohttp import web
+
+from adapter.assembly import assemble
+from adapter.config import MetricRule, RefreshSettings, SignalSettings
+from adapter.demo.fleet import NAMESPACE, DemoFleet, default_fleet
+from adapter.demo.source import DemoSource
+from adapter.presets import preset_rules
+from adapter.rules import QueryScope
+from adapter.selectors import parse_selector
+from adapter.store import MetricStore, SeriesKey
+from forecasting.traces import read_trace
+
+log = logging.getLogger(__name__)
+HISTORY_SECONDS = 7 * 86400.0
+REFRESH_SECONDS = 5.0
+DEMO_SIGNALS = SignalSettings(gpu="dcgm", server="vllm", workload_labels="pod_labels", carbon={"grams_per_kwh": 400.0})
+BANNER = (
+    "DEMO: a simulated GPU inference fleet (namespace {namespace}: {workloads}), not a cluster. "
+    "Every value below comes from the same PromQL rules Foresight sends to Prometheus."
+)
+
+
+class SimulatedClock:
+    """Unix time that runs ``speed`` times faster than the wall clock from the moment it is made."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self._origin = time.time()
+
+    def __call__(self) -> float:
+        return self._origin + (time.time() - self._origin) * self.speed
+
+
+def demo_refresh(speed: float) -> RefreshSettings:
+    """Refresh every few real seconds; staleness in simulated seconds must outlast that interval."""
+    return RefreshSettings(interval=REFRESH_SECONDS, staleness=max(120.0, 3 * REFRESH_SECONDS * speed))
+
+
+def pin_workloads(store: MetricStore, rules: dict[str, MetricRule], fleet: DemoFleet) -> list[str]:
+    """Track every metric of every demo workload; returns their selectors."""
+    selectors = [f"app={app}" for app in fleet.current()]
+    for text in selectors:
+        selector = parse_selector(text)
+        scope = QueryScope(NAMESPACE, selector)
+        for name, rule in rules.items():
+            store.pin(SeriesKey(name, "external", NAMESPACE, str(selector)), rule, scope)
+            if rule.pods_query is not None:
+                store.pin(SeriesKey(name, "pods", NAMESPACE, str(selector)), rule, scope)
+    return selectors
+
+
+def _instructions(port: int, rules: dict[str, MetricRule], selectors: list[str], banner: str) -> str:
+    server = f"http://127.0.0.1:{port}"
+    selector = quote(selectors[0])
+    lines = [
+        banner,
+        f"Status page: {server}/",
+        "Try:",
+        f"  kubectl --server {server} get --raw /apis/external.metrics.k8s.io/v1beta1",
+    ]
+    lines += [
+        f"  kubectl --server {server} get --raw '/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/{name}?labelSelector={selector}'"
+        for name in rules
+    ]
+    lines.append(
+        f"  kubectl --server {server} get --raw '/apis/custom.metrics.k8s.io/v1beta2/namespaces/{NAMESPACE}/pods/*/gpu_utilization?labelSelector={selector}'"
+    )
+    return "\n".join(lines)
+
+
+def run_demo(*, port: int, trace_path: Path | None, speed: float) -> int:
+    clock = SimulatedClock(speed)
+    now = clock()
+    trace = read_trace(trace_path) if trace_path is not None else None
+    fleet = default_fleet(start=now - HISTORY_SECONDS, trace=trace, trace_origin=now)
+    source = DemoSource(fleet, clock=clock)
+    started = time.perf_counter()
+    source.advance(now)
+    log.info("generated 7 days of fleet history in %.1fs", time.perf_counter() - started)
+    rules = {rule.name: rule for rule in preset_rules(DEMO_SIGNALS)}
+    workloads = ", ".join(f"app={app}" for app in fleet.current())
+    banner = BANNER.format(namespace=NAMESPACE, workloads=workloads)
+    if trace is not None:
+        banner += f" Demand plays the trace {trace.name} from now, at {speed:g}x."
+    app, store = assemble(rules=rules, source=source, refresh=demo_refresh(speed), clock=clock, banner=banner)
+    selectors = pin_workloads(store, rules, fleet)
+    print(_instructions(port, rules, selectors, banner), flush=True)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    return 0
