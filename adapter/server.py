@@ -161,12 +161,12 @@ async def api_group(request: web.Request) -> web.Response:
 
 
 async def external_discovery(request: web.Request) -> web.Response:
-    return _json(wire.external_resources(request.app[CONTEXT].rules))
+    return _json(wire.external_resources(sorted(request.app[CONTEXT].rules)))
 
 
 async def custom_discovery(request: web.Request) -> web.Response:
     rules = request.app[CONTEXT].rules
-    return _json(wire.custom_resources(name for name, rule in rules.items() if rule.pods_query is not None))
+    return _json(wire.custom_resources(sorted(name for name, rule in rules.items() if rule.pods_query is not None)))
 
 
 async def alive(request: web.Request) -> web.Response:

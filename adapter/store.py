@@ -207,13 +207,22 @@ class MetricStore:
                 problems.append(error)
         if problems and (key.api == "external" or not values):
             raise problems[0]
+        if entry.reading is not None and any(
+            not math.isfinite(sample.value) and self._policy(entry.rule, sample.value) == "last_good" for sample in samples
+        ):
+            # A value carried over keeps its age, so it still goes stale on time.
+            timestamp = min(timestamp, entry.reading.timestamp)
         return Reading(values=tuple(values), timestamp=timestamp)
+
+    @staticmethod
+    def _policy(rule: MetricRule, value: float) -> str:
+        return rule.on_nan if math.isnan(value) else rule.on_inf
 
     def _finite(self, key: SeriesKey, entry: _Entry, sample: Sample) -> float:
         if math.isfinite(sample.value):
             return sample.value
         kind = "nan" if math.isnan(sample.value) else "inf"
-        policy = entry.rule.on_nan if kind == "nan" else entry.rule.on_inf
+        policy = self._policy(entry.rule, sample.value)
         self._telemetry.non_finite.labels(entry.rule.name, kind, policy).inc()
         if policy == "zero":
             return 0.0

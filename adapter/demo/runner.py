@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
 from aiohttp import web
 
 from adapter.assembly import assemble
-from adapter.config import MetricRule, RefreshSettings, SignalSettings
+from adapter.config import MetricRule, RefreshSettings, Settings, SignalSettings
 from adapter.demo.fleet import NAMESPACE, DemoFleet, default_fleet
 from adapter.demo.source import DemoSource
-from adapter.presets import preset_rules
+from adapter.presets import resolve_rules
 from adapter.rules import QueryScope
 from adapter.selectors import parse_selector
 from adapter.store import MetricStore, SeriesKey
@@ -49,7 +50,7 @@ def demo_refresh(speed: float) -> RefreshSettings:
     return RefreshSettings(interval=REFRESH_SECONDS, staleness=max(120.0, 3 * REFRESH_SECONDS * speed))
 
 
-def pin_workloads(store: MetricStore, rules: dict[str, MetricRule], fleet: DemoFleet) -> list[str]:
+def pin_workloads(store: MetricStore, rules: Mapping[str, MetricRule], fleet: DemoFleet) -> list[str]:
     """Track every metric of every demo workload; returns their selectors."""
     selectors = [f"app={app}" for app in fleet.current()]
     for text in selectors:
@@ -62,7 +63,7 @@ def pin_workloads(store: MetricStore, rules: dict[str, MetricRule], fleet: DemoF
     return selectors
 
 
-def _instructions(port: int, rules: dict[str, MetricRule], selectors: list[str], banner: str) -> str:
+def _instructions(port: int, rules: Mapping[str, MetricRule], selectors: list[str], banner: str) -> str:
     server = f"http://127.0.0.1:{port}"
     selector = quote(selectors[0])
     lines = [
@@ -90,7 +91,7 @@ def run_demo(*, port: int, trace_path: Path | None, speed: float) -> int:
     started = time.perf_counter()
     source.advance(now)
     log.info("generated 7 days of fleet history in %.1fs", time.perf_counter() - started)
-    rules = {rule.name: rule for rule in preset_rules(DEMO_SIGNALS)}
+    rules = resolve_rules(Settings(signals=DEMO_SIGNALS), source="the demo's built-in config")
     workloads = ", ".join(f"app={app}" for app in fleet.current())
     banner = BANNER.format(namespace=NAMESPACE, workloads=workloads)
     if trace is not None:
