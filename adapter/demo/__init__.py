@@ -1,0 +1,1 @@
+"""Embedded demo source: a simulated GPU inference fleet behind the Source protocol."""
