@@ -5,6 +5,7 @@
     ├── Unauthorized    401
     ├── Forbidden       403
     ├── NotFound        404        unknown metric, or no series match the selector
+    ├── MethodNotAllowed 405       every resource here is read-only
     ├── TooManyRequests 429        tracked-key cap reached
     ├── ServiceUnavailable 503     no fresh data (source down, stale, NaN policy says error)
     │   └── SourceError            the data source failed; wraps the third-party cause
@@ -42,6 +43,10 @@ class Forbidden(AdapterError):
 
 class NotFound(AdapterError):
     reason, code = "NotFound", 404
+
+
+class MethodNotAllowed(AdapterError):
+    reason, code = "MethodNotAllowed", 405
 
 
 class TooManyRequests(AdapterError):

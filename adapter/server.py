@@ -1,28 +1,41 @@
-"""The aiohttp application: routes, the one error middleware, and the refresher's lifecycle.
+"""The aiohttp application: routes, the one translation of errors into ``Status``, and the
+refresher's lifecycle.
 
 Handlers only parse, read the store and render the wire format; all querying happens in the
-store's background refresh (or, once, for a key's first request).
+store's background refresh (or, once, for a key's first request). The hot path of a tracked key
+is a few dictionary lookups: request parsing is cached by its raw text and response bodies by
+the reading they render.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import parse_qs
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapter import status_page, wire
 from adapter.config import MetricRule
-from adapter.errors import AdapterError, BadRequest, InternalError, NotFound, ServiceUnavailable
+from adapter.errors import (
+    AdapterError,
+    BadRequest,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+)
 from adapter.rules import QueryScope
 from adapter.selectors import parse_selector
 from adapter.source import Source
-from adapter.store import MetricStore, SeriesKey
+from adapter.store import Api, MetricStore, SeriesKey
 from adapter.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -54,43 +67,49 @@ def _json(document: object, *, status: int = 200) -> web.Response:
     return web.json_response(document, status=status)
 
 
-def _status_response(error: AdapterError) -> web.Response:
-    return _json(wire.status(error), status=error.code)
+def _json_bytes(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
-@web.middleware
-async def errors_and_telemetry(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one place errors become ``Status`` objects; also counts and times every request."""
-    context = request.app[CONTEXT]
-    started = time.perf_counter()
-    try:
-        response = await handler(request)
-    except AdapterError as error:
-        response = _status_response(error)
-    except web.HTTPMethodNotAllowed as error:
-        response = _json(
-            {**wire.status(NotFound(f"method {request.method} is not allowed on {request.path}")),
-             "reason": "MethodNotAllowed", "code": 405},
-            status=405,
-        )
-        response.headers["Allow"] = ",".join(sorted(error.allowed_methods))
-    except web.HTTPNotFound:
-        response = _status_response(NotFound(f"the server could not find the requested resource {request.path}"))
-    except Exception:
-        log.exception("unexpected error serving %s %s", request.method, request.path)
-        response = _status_response(InternalError("internal error; see the adapter's log"))
-    resource = request.match_info.route.resource
-    path = resource.canonical if resource is not None else "(unmatched)"
-    context.telemetry.http_requests.labels(path, str(response.status)).inc()
-    context.telemetry.http_duration.labels(path).observe(time.perf_counter() - started)
-    return response
+def _endpoint(route: str, handler: Handler, telemetry: Telemetry) -> Handler:
+    """``handler`` with the one translation of errors into ``Status`` and its request telemetry.
+
+    A wrapper per route rather than a middleware: the route's series are bound once, and aiohttp's
+    middleware chain would cost more than the whole cached read.
+    """
+    by_status: dict[int, tuple[Callable[[], None], Callable[[float], None]]] = {}
+
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except AdapterError as error:
+            response = _json(wire.status(error), status=error.code)
+        except Exception:
+            log.exception("unexpected error serving %s %s", request.method, request.path)
+            error = InternalError("internal error; see the adapter's log")
+            response = _json(wire.status(error), status=error.code)
+        series = by_status.get(response.status)
+        if series is None:
+            counter = telemetry.http_requests.labels(route, str(response.status))
+            series = by_status[response.status] = (counter.inc, telemetry.http_duration.labels(route).observe)
+        series[0]()
+        series[1](time.perf_counter() - started)
+        return response
+
+    return endpoint
 
 
-def _namespace(request: web.Request) -> str:
-    namespace = request.match_info["namespace"]
+@lru_cache(maxsize=4096)
+def _metric_request(api: Api, name: str, namespace: str, query_string: str) -> tuple[SeriesKey, QueryScope]:
+    """The key and scope of a metric request; HPAs repeat the same few every 15 s, so it is cached."""
     if not DNS1123_LABEL.match(namespace):
         raise BadRequest(f"namespace {namespace!r} is not a valid namespace name")
-    return namespace
+    query = parse_qs(query_string, keep_blank_values=True)
+    selector = parse_selector(query.get("labelSelector", [""])[0])
+    metric_selector = parse_selector(query.get("metricLabelSelector", [""])[0] if api == "pods" else "")
+    key = SeriesKey(name, api, namespace, str(selector), str(metric_selector))
+    return key, QueryScope(namespace, selector, metric_selector)
 
 
 def _rule(request: web.Request, *, group: str, per_pod: bool) -> tuple[str, MetricRule]:
@@ -103,50 +122,50 @@ def _rule(request: web.Request, *, group: str, per_pod: bool) -> tuple[str, Metr
 
 
 async def external_metric(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    namespace = _namespace(request)
     name, rule = _rule(request, group=wire.EXTERNAL_GROUP, per_pod=False)
-    selector = parse_selector(request.query.get("labelSelector"))
-    key = SeriesKey(name, "external", namespace, str(selector))
-    reading = await context.store.read(key, rule, QueryScope(namespace, selector))
-    items = [
-        wire.external_value(name, value, labels=labels, timestamp=reading.timestamp, window_seconds=rule.window)
-        for labels, value in reading.values
-    ]
-    return _json(wire.external_list(items))
+    key, scope = _metric_request("external", name, request.match_info["namespace"], request.query_string)
+    reading = await request.app[CONTEXT].store.read(key, rule, scope)
+    body = reading.rendered.get("external")
+    if body is None:
+        items = [
+            wire.external_value(name, value, labels=labels, timestamp=reading.timestamp, window_seconds=rule.window)
+            for labels, value in reading.values
+        ]
+        body = reading.rendered["external"] = json.dumps(wire.external_list(items)).encode()
+    return _json_bytes(body)
 
 
 async def pod_metric(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    namespace = _namespace(request)
     pod = request.match_info["pod"]
     if pod != "*" and not DNS1123_SUBDOMAIN.match(pod):
         raise BadRequest(f"pod name {pod!r} is not a valid object name")
     name, rule = _rule(request, group=wire.CUSTOM_GROUP, per_pod=True)
-    selector = parse_selector(request.query.get("labelSelector"))
-    metric_selector = parse_selector(request.query.get("metricLabelSelector"))
-    key = SeriesKey(name, "pods", namespace, str(selector), str(metric_selector))
-    reading = await context.store.read(key, rule, QueryScope(namespace, selector, metric_selector))
+    key, scope = _metric_request("pods", name, request.match_info["namespace"], request.query_string)
+    reading = await request.app[CONTEXT].store.read(key, rule, scope)
+    body = reading.rendered.get(("pods", pod))
+    if body is not None:
+        return _json_bytes(body)
     values = [(labels.get("pod", ""), value) for labels, value in reading.values]
     if any(not pod_name for pod_name, _ in values):
         raise ServiceUnavailable(f"the per-pod query of metric {name!r} returned series without a 'pod' label")
     if pod != "*":
         values = [(pod_name, value) for pod_name, value in values if pod_name == pod]
         if not values:
-            raise NotFound(f'no value of metric "{name}" for pod {pod!r} in namespace {namespace!r}')
+            raise NotFound(f'no value of metric "{name}" for pod {pod!r} in namespace {key.namespace!r}')
     items = [
         wire.pod_value(
             name,
             value,
-            namespace=namespace,
+            namespace=key.namespace,
             pod=pod_name,
-            metric_selector=metric_selector,
+            metric_selector=scope.metric_selector,
             timestamp=reading.timestamp,
             window_seconds=rule.window,
         )
         for pod_name, value in sorted(values)
     ]
-    return _json(wire.custom_list(items))
+    body = reading.rendered[("pods", pod)] = json.dumps(wire.custom_list(items)).encode()
+    return _json_bytes(body)
 
 
 async def api_groups(request: web.Request) -> web.Response:
@@ -192,6 +211,13 @@ async def index(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html")
 
 
+async def unmatched(request: web.Request) -> web.Response:
+    """Everything no route serves (``/openapi/v2`` included): a ``Status``, never a text page."""
+    if request.method not in ("GET", "HEAD"):
+        raise MethodNotAllowed(f"method {request.method} is not allowed: every resource here is read-only")
+    raise NotFound(f"the server could not find the requested resource {request.path}")
+
+
 async def _guarded(name: str, coroutine: Awaitable[None]) -> None:
     """Run a long-lived task; a crash or an unexpected return is logged, never silent."""
     try:
@@ -213,6 +239,25 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await context.source.close()
 
 
+async def _close_source(app: web.Application) -> None:
+    await app[CONTEXT].source.close()
+
+
+ROUTES: tuple[tuple[str, Handler], ...] = (
+    ("/apis", api_groups),
+    (f"{EXTERNAL_PREFIX}/namespaces/{{namespace}}/{{metric}}", external_metric),
+    (f"{CUSTOM_PREFIX}/namespaces/{{namespace}}/pods/{{pod}}/{{metric}}", pod_metric),
+    (EXTERNAL_PREFIX, external_discovery),
+    (CUSTOM_PREFIX, custom_discovery),
+    ("/apis/{group}", api_group),
+    ("/healthz", alive),
+    ("/livez", alive),
+    ("/readyz", ready),
+    ("/metrics", own_metrics),
+    ("/", index),
+)
+
+
 def create_app(
     *,
     rules: Mapping[str, MetricRule],
@@ -225,21 +270,13 @@ def create_app(
 ) -> web.Application:
     """The adapter's application. Tests pass ``refresh_in_background=False`` and call
     ``store.refresh_now()`` themselves instead of sleeping."""
-    app = web.Application(middlewares=[errors_and_telemetry])
+    app = web.Application()
     app[CONTEXT] = AppContext(rules=rules, store=store, source=source, telemetry=telemetry, clock=clock, banner=banner)
-    app.router.add_get("/apis", api_groups)
-    app.router.add_get(f"{EXTERNAL_PREFIX}/namespaces/{{namespace}}/{{metric}}", external_metric)
-    app.router.add_get(f"{CUSTOM_PREFIX}/namespaces/{{namespace}}/pods/{{pod}}/{{metric}}", pod_metric)
-    app.router.add_get(EXTERNAL_PREFIX, external_discovery)
-    app.router.add_get(CUSTOM_PREFIX, custom_discovery)
-    app.router.add_get("/apis/{group}", api_group)
-    app.router.add_get("/healthz", alive)
-    app.router.add_get("/livez", alive)
-    app.router.add_get("/readyz", ready)
-    app.router.add_get("/metrics", own_metrics)
-    app.router.add_get("/", index)
+    for path, handler in ROUTES:
+        app.router.add_get(path, _endpoint(path, handler, telemetry))
+    app.router.add_route("*", "/{path:.*}", _endpoint("(unmatched)", unmatched, telemetry))
     if refresh_in_background:
         app.cleanup_ctx.append(_lifecycle)
     else:
-        app.on_cleanup.append(lambda app: app[CONTEXT].source.close())
+        app.on_cleanup.append(_close_source)
     return app

@@ -43,6 +43,9 @@ class Reading:
 
     values: tuple[tuple[Mapping[str, str], float], ...]
     timestamp: float
+    rendered: dict[object, bytes] = field(default_factory=dict, compare=False, repr=False)
+    """Response bodies already rendered from this reading, by request shape. A reading never
+    changes, so the hot path of a tracked key is a dictionary lookup."""
 
 
 @dataclass
@@ -79,6 +82,7 @@ class MetricStore:
         self._entries: dict[SeriesKey, _Entry] = {}
         self._per_namespace: Counter[str] = Counter()
         self._limit = asyncio.Semaphore(settings.concurrency)
+        self._lookups = {result: telemetry.cache_lookups.labels(result) for result in ("hit", "miss", "stale")}
         self.last_success: float | None = None
         """When the source last answered a query; readiness is judged from it."""
 
@@ -87,12 +91,12 @@ class MetricStore:
         entry = self._entries.get(key) or self._register(key, rule, scope, pinned=False)
         entry.last_requested = self._clock()
         if entry.reading is None and entry.error is None:
-            self._telemetry.cache_lookups.labels("miss").inc()
+            self._lookups["miss"].inc()
             await asyncio.shield(self._start(key, entry))
         elif self._fresh(entry.reading):
-            self._telemetry.cache_lookups.labels("hit").inc()
+            self._lookups["hit"].inc()
         else:
-            self._telemetry.cache_lookups.labels("stale").inc()
+            self._lookups["stale"].inc()
         return self._serve(key, entry)
 
     def pin(self, key: SeriesKey, rule: MetricRule, scope: QueryScope) -> None:
