@@ -15,8 +15,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -44,6 +43,17 @@ DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 EXTERNAL_PREFIX = f"/apis/{wire.EXTERNAL_GROUP}/{wire.EXTERNAL_VERSION}"
 CUSTOM_PREFIX = f"/apis/{wire.CUSTOM_GROUP}/{wire.CUSTOM_VERSION}"
+PARSED_REQUESTS_KEPT = 4096
+
+
+@dataclass(frozen=True)
+class MetricRequest:
+    """What a metric request asks for, parsed and validated once per distinct request target."""
+
+    name: str
+    rule: MetricRule
+    key: SeriesKey
+    scope: QueryScope
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,8 @@ class AppContext:
     telemetry: Telemetry
     clock: Callable[[], float]
     banner: str | None
+    parsed_requests: dict[str, MetricRequest] = field(default_factory=dict)
+    """Parsed metric requests by raw request target (bounded by ``PARSED_REQUESTS_KEPT``)."""
 
 
 CONTEXT = web.AppKey("context", AppContext)
@@ -77,7 +89,7 @@ def _endpoint(route: str, handler: Handler, telemetry: Telemetry) -> Handler:
     A wrapper per route rather than a middleware: the route's series are bound once, and aiohttp's
     middleware chain would cost more than the whole cached read.
     """
-    by_status: dict[int, tuple[Callable[[], None], Callable[[float], None]]] = {}
+    record = telemetry.hot_path.request
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -89,42 +101,43 @@ def _endpoint(route: str, handler: Handler, telemetry: Telemetry) -> Handler:
             log.exception("unexpected error serving %s %s", request.method, request.path)
             error = InternalError("internal error; see the adapter's log")
             response = _json(wire.status(error), status=error.code)
-        series = by_status.get(response.status)
-        if series is None:
-            counter = telemetry.http_requests.labels(route, str(response.status))
-            series = by_status[response.status] = (counter.inc, telemetry.http_duration.labels(route).observe)
-        series[0]()
-        series[1](time.perf_counter() - started)
+        record(route, response.status, time.perf_counter() - started)
         return response
 
     return endpoint
 
 
-@lru_cache(maxsize=4096)
-def _metric_request(api: Api, name: str, namespace: str, query_string: str) -> tuple[SeriesKey, QueryScope]:
-    """The key and scope of a metric request; HPAs repeat the same few every 15 s, so it is cached."""
+def _metric_request(request: web.Request, api: Api) -> MetricRequest:
+    """Parse and validate a metric request; HPAs repeat the same few targets every 15 s, so the
+    result is remembered by the raw request target."""
+    context = request.app[CONTEXT]
+    parsed = context.parsed_requests.get(request.raw_path)
+    if parsed is not None and parsed.key.api == api:
+        return parsed
+    namespace = request.match_info["namespace"]
     if not DNS1123_LABEL.match(namespace):
         raise BadRequest(f"namespace {namespace!r} is not a valid namespace name")
-    query = parse_qs(query_string, keep_blank_values=True)
+    # client-go lowercases resource names in the path, so names are matched case-insensitively.
+    name = request.match_info["metric"].lower()
+    rule = context.rules.get(name)
+    if rule is None or (api == "pods" and rule.pods_query is None):
+        group = wire.CUSTOM_GROUP if api == "pods" else wire.EXTERNAL_GROUP
+        raise NotFound(f'the server could not find the metric "{name}" in {group}')
+    query = parse_qs(request.rel_url.raw_query_string, keep_blank_values=True)
     selector = parse_selector(query.get("labelSelector", [""])[0])
     metric_selector = parse_selector(query.get("metricLabelSelector", [""])[0] if api == "pods" else "")
     key = SeriesKey(name, api, namespace, str(selector), str(metric_selector))
-    return key, QueryScope(namespace, selector, metric_selector)
-
-
-def _rule(request: web.Request, *, group: str, per_pod: bool) -> tuple[str, MetricRule]:
-    # client-go lowercases resource names in the path, so names are matched case-insensitively.
-    name = request.match_info["metric"].lower()
-    rule = request.app[CONTEXT].rules.get(name)
-    if rule is None or (per_pod and rule.pods_query is None):
-        raise NotFound(f'the server could not find the metric "{name}" in {group}')
-    return name, rule
+    parsed = MetricRequest(name, rule, key, QueryScope(namespace, selector, metric_selector))
+    if len(context.parsed_requests) >= PARSED_REQUESTS_KEPT:
+        context.parsed_requests.clear()
+    context.parsed_requests[request.raw_path] = parsed
+    return parsed
 
 
 async def external_metric(request: web.Request) -> web.Response:
-    name, rule = _rule(request, group=wire.EXTERNAL_GROUP, per_pod=False)
-    key, scope = _metric_request("external", name, request.match_info["namespace"], request.query_string)
-    reading = await request.app[CONTEXT].store.read(key, rule, scope)
+    parsed = _metric_request(request, "external")
+    name, rule = parsed.name, parsed.rule
+    reading = await request.app[CONTEXT].store.read(parsed.key, rule, parsed.scope)
     body = reading.rendered.get("external")
     if body is None:
         items = [
@@ -139,8 +152,8 @@ async def pod_metric(request: web.Request) -> web.Response:
     pod = request.match_info["pod"]
     if pod != "*" and not DNS1123_SUBDOMAIN.match(pod):
         raise BadRequest(f"pod name {pod!r} is not a valid object name")
-    name, rule = _rule(request, group=wire.CUSTOM_GROUP, per_pod=True)
-    key, scope = _metric_request("pods", name, request.match_info["namespace"], request.query_string)
+    parsed = _metric_request(request, "pods")
+    name, rule, key, scope = parsed.name, parsed.rule, parsed.key, parsed.scope
     reading = await request.app[CONTEXT].store.read(key, rule, scope)
     body = reading.rendered.get(("pods", pod))
     if body is not None:

@@ -82,21 +82,22 @@ class MetricStore:
         self._entries: dict[SeriesKey, _Entry] = {}
         self._per_namespace: Counter[str] = Counter()
         self._limit = asyncio.Semaphore(settings.concurrency)
-        self._lookups = {result: telemetry.cache_lookups.labels(result) for result in ("hit", "miss", "stale")}
         self.last_success: float | None = None
         """When the source last answered a query; readiness is judged from it."""
 
     async def read(self, key: SeriesKey, rule: MetricRule, scope: QueryScope) -> Reading:
         """The freshest reading of ``key``, registering it (and evaluating once) if it is new."""
         entry = self._entries.get(key) or self._register(key, rule, scope, pinned=False)
-        entry.last_requested = self._clock()
-        if entry.reading is None and entry.error is None:
-            self._lookups["miss"].inc()
+        now = entry.last_requested = self._clock()
+        reading = entry.reading
+        if reading is not None and now - reading.timestamp <= self._settings.staleness:
+            self._telemetry.hot_path.lookup("hit")
+            return reading
+        if reading is None and entry.error is None:
+            self._telemetry.hot_path.lookup("miss")
             await asyncio.shield(self._start(key, entry))
-        elif self._fresh(entry.reading):
-            self._lookups["hit"].inc()
         else:
-            self._lookups["stale"].inc()
+            self._telemetry.hot_path.lookup("stale")
         return self._serve(key, entry)
 
     def pin(self, key: SeriesKey, rule: MetricRule, scope: QueryScope) -> None:

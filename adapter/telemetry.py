@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from adapter.errors import SourceError
+from adapter.hot_path_stats import HotPathStats
 from adapter.source import RangeSeries, Sample, Source
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -18,27 +19,21 @@ class Telemetry:
     """Every series the adapter exports about itself."""
 
     registry: CollectorRegistry
-    http_requests: Counter
-    http_duration: Histogram
+    hot_path: HotPathStats
     source_queries: Counter
     source_errors: Counter
     source_duration: Histogram
-    cache_lookups: Counter
     tracked_keys: Gauge
     rejected_keys: Counter
     non_finite: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Telemetry:
+        hot_path = HotPathStats(bounds=LATENCY_BUCKETS)
+        registry.register(hot_path)
         return cls(
             registry=registry,
-            http_requests=Counter(
-                "foresight_http_requests", "HTTP requests served, by route and code", ["path", "code"], registry=registry
-            ),
-            http_duration=Histogram(
-                "foresight_http_request_duration_seconds", "HTTP request latency by route", ["path"],
-                buckets=LATENCY_BUCKETS, registry=registry,
-            ),
+            hot_path=hot_path,
             source_queries=Counter(
                 "foresight_source_queries", "Queries sent to the data source", ["kind"], registry=registry
             ),
@@ -48,9 +43,6 @@ class Telemetry:
             source_duration=Histogram(
                 "foresight_source_query_duration_seconds", "Data source query latency", ["kind"],
                 buckets=LATENCY_BUCKETS, registry=registry,
-            ),
-            cache_lookups=Counter(
-                "foresight_cache_lookups", "Metric reads by outcome (hit, miss, stale)", ["result"], registry=registry
             ),
             tracked_keys=Gauge(
                 "foresight_tracked_keys", "(metric, namespace, selector) keys kept fresh", registry=registry
