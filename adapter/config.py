@@ -11,10 +11,20 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from adapter.durations import parse_duration
 from adapter.errors import ConfigError
+from adapter.templates import template_problems
 
 
 def _duration(value: Any) -> float:
@@ -168,13 +178,13 @@ class SignalSettings(_Frozen):
 class MetricRule(_Frozen):
     name: str
     """Metric name served to HPAs; lowercase (client-go lowercases names in the path)."""
+    workload_selector: Literal["series", "pod_labels"] = "series"
+    """Where the HPA's selector goes: the series' own labels (``<<.LabelMatchers>>``) or the
+    ``kube_pod_labels`` join (``<<.PodLabelMatchers>>``)."""
     query: str
     """PromQL template for the one aggregated value of an external metric."""
     pods_query: str | None = None
     """PromQL template returning one series per ``pod``; serves the custom metrics API."""
-    workload_selector: Literal["series", "pod_labels"] = "series"
-    """Where the HPA's selector goes: the series' own labels (``<<.LabelMatchers>>``) or the
-    ``kube_pod_labels`` join (``<<.PodLabelMatchers>>``)."""
     window: Duration = 60.0
     """Window the value covers, reported to the HPA."""
     on_nan: NonFinitePolicy = "error"
@@ -185,6 +195,15 @@ class MetricRule(_Frozen):
     """What a result with no series serves; an error by default (no data is not zero)."""
     description: str = ""
     """Shown by ``check-config`` and the status page."""
+
+    @field_validator("query", "pods_query")
+    @classmethod
+    def _safe_template(cls, template: str | None, info: ValidationInfo) -> str | None:
+        if template is not None:
+            problems = list(template_problems(template, workload_selector=info.data.get("workload_selector", "series")))
+            if problems:
+                raise ValueError("; ".join(problems))
+        return template
 
     @field_validator("name")
     @classmethod

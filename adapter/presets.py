@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from adapter.config import MetricRule, Settings, SignalSettings
 from adapter.errors import ConfigError
-from adapter.rules import template_problems
 
 POD_JOIN = "and on(namespace, pod) kube_pod_labels{<<.PodLabelMatchers>>}"
 SECONDS_PER_KWH = 3_600_000.0
@@ -211,20 +210,9 @@ def preset_rules(signals: SignalSettings) -> list[MetricRule]:
 
 
 def resolve_rules(settings: Settings, *, source: str) -> dict[str, MetricRule]:
-    """Preset rules overlaid with the config's own (by name); raises ConfigError on unsafe templates."""
+    """Preset rules overlaid with the config's own (by name), sorted by name."""
     rules = {rule.name: rule for rule in preset_rules(settings.signals)}
-    problems: list[tuple[str, str]] = []
-    for index, rule in enumerate(settings.metrics):
-        for field in ("query", "pods_query"):
-            template = getattr(rule, field)
-            if template is not None:
-                problems += [
-                    (f"metrics[{index}].{field}", problem)
-                    for problem in template_problems(template, workload_selector=rule.workload_selector)
-                ]
-        rules[rule.name] = rule
+    rules.update((rule.name, rule) for rule in settings.metrics)
     if not rules:
-        problems.append(("signals", "no metric would be served: enable a preset or add metrics"))
-    if problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(source, [("signals", "no metric would be served: enable a preset or add metrics")])
     return dict(sorted(rules.items()))

@@ -19,8 +19,6 @@ namespace matcher, so a rendered query is always confined to the request's names
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from adapter.config import MetricRule
@@ -32,10 +30,8 @@ from adapter.selectors import (
     promql_matchers,
     promql_string,
 )
+from adapter.templates import PLACEHOLDER
 
-PLACEHOLDER = re.compile(r"<<\s*\.(\w+)\s*>>")
-KNOWN_PLACEHOLDERS = frozenset({"LabelMatchers", "PodLabelMatchers", "MetricLabelMatchers", "Window"})
-_REQUIRED = {"series": "LabelMatchers", "pod_labels": "PodLabelMatchers"}
 EMPTY_SELECTOR = parse_selector("")
 
 
@@ -46,21 +42,6 @@ class QueryScope:
     namespace: str
     selector: LabelSelector = EMPTY_SELECTOR
     metric_selector: LabelSelector = EMPTY_SELECTOR
-
-
-def template_problems(template: str, *, workload_selector: str) -> Iterator[str]:
-    """Why ``template`` cannot be served safely, if it cannot."""
-    used = {match.group(1) for match in PLACEHOLDER.finditer(template)}
-    for name in sorted(used - KNOWN_PLACEHOLDERS):
-        yield f"unknown placeholder <<.{name}>> (known: {', '.join(sorted(KNOWN_PLACEHOLDERS))})"
-    required = _REQUIRED[workload_selector]
-    if required not in used:
-        yield (
-            f"must use <<.{required}>>: it carries the namespace and the HPA's selector "
-            f"(workload_selector: {workload_selector})"
-        )
-    if "<<" in PLACEHOLDER.sub("", template):
-        yield "has a '<<' that is not a placeholder of the form <<.Name>>"
 
 
 def render(template: str, rule: MetricRule, scope: QueryScope) -> str:

@@ -45,6 +45,7 @@ def test_every_problem_is_reported_at_once_with_its_path() -> None:
         "refresh.interval",
         "refresh.surprise",
         "metrics[0].name",
+        "metrics[0].query",
     }
     assert "http" in problems["prometheus.url"]
     assert "60s" in problems["prometheus.timeout"]

@@ -5,7 +5,8 @@ import pytest
 from adapter.config import MetricRule, SignalSettings, settings_from_mapping
 from adapter.errors import BadRequest, ConfigError
 from adapter.presets import preset_rules, resolve_rules
-from adapter.rules import QueryScope, render, template_problems
+from adapter.rules import QueryScope, render
+from adapter.templates import template_problems
 from adapter.selectors import parse_selector
 
 SIGNAL_VARIANTS = [
@@ -95,24 +96,29 @@ def test_series_mode_refuses_selector_keys_prometheus_cannot_hold() -> None:
         render(rule.query, rule, QueryScope("ns", parse_selector("app.kubernetes.io/name=x")))
 
 
-def test_user_rules_override_presets_and_unsafe_templates_are_refused() -> None:
-    settings = settings_from_mapping(
-        {
-            "metrics": [
-                {"name": "queue_depth", "query": "max(q{<<.LabelMatchers>>})"},
-                {"name": "free_text", "query": "sum(anything)"},
-                {"name": "typo", "query": "sum(x{<<.LabelMatcher>>})"},
-                {"name": "joined", "query": "sum(x)", "workload_selector": "pod_labels"},
-            ]
-        },
-        source="rules.yaml",
-    )
+def test_unsafe_templates_are_refused_at_load_with_their_paths() -> None:
     with pytest.raises(ConfigError) as caught:
-        resolve_rules(settings, source="rules.yaml")
-    paths = [path for path, _ in caught.value.problems]
-    assert paths == ["metrics[1].query", "metrics[2].query", "metrics[2].query", "metrics[3].query"]
+        settings_from_mapping(
+            {
+                "metrics": [
+                    {"name": "queue_depth", "query": "max(q{<<.LabelMatchers>>})"},
+                    {"name": "free_text", "query": "sum(anything)"},
+                    {"name": "typo", "query": "sum(x{<<.LabelMatcher>>})"},
+                    {"name": "joined", "query": "sum(x)", "workload_selector": "pod_labels"},
+                    {"name": "per_pod", "query": "sum(x{<<.LabelMatchers>>})", "pods_query": "sum by (pod) (x)"},
+                ]
+            },
+            source="rules.yaml",
+        )
+    problems = dict(caught.value.problems)
+    assert set(problems) == {"metrics[1].query", "metrics[2].query", "metrics[3].query", "metrics[4].pods_query"}
+    assert "must use <<.LabelMatchers>>" in problems["metrics[1].query"]
+    assert "unknown placeholder <<.LabelMatcher>>" in problems["metrics[2].query"]
+    assert "must use <<.PodLabelMatchers>>" in problems["metrics[3].query"]
     assert "rules.yaml" in str(caught.value)
 
+
+def test_user_rules_override_presets() -> None:
     good = settings_from_mapping({"metrics": [{"name": "queue_depth", "query": "max(q{<<.LabelMatchers>>})"}]}, source="x")
     assert resolve_rules(good, source="x")["queue_depth"].query == "max(q{<<.LabelMatchers>>})"
 

@@ -1,0 +1,110 @@
+"""The command line: exit codes (2 usage, 1 failure), messages naming file and field, no
+tracebacks, and the operability flags."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from adapter import __version__
+from adapter.cli import main
+from adapter.logs import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def write(path: Path, document: object) -> Path:
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"foresight {__version__}"
+
+
+def test_check_config_prints_every_metric_with_its_promql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path / "config.yaml", {"signals": {"server": "tgi", "carbon": {"grams_per_kwh": 300}}})
+    assert main(["check-config", str(config), "--namespace", "team-a", "--selector", "app=llama"]) == 0
+    out = capsys.readouterr().out
+    for name in ("gpu_utilization", "latency_p99_seconds", "queue_depth", "requests_per_second",
+                 "energy_per_request_joules", "carbon_per_request_milligrams"):
+        assert f"\n{name}  (" in out
+    assert "tgi_queue_size" in out
+    assert 'kube_pod_labels{namespace="team-a",label_app="llama"}' in out
+    assert "<<" not in out
+
+
+def test_bad_config_names_file_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path / "bad.yaml", {"refresh": {"interval": "often"}, "metrics": [{"name": "x", "query": "sum(y)"}]})
+    assert main(["check-config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml: refresh.interval:" in err
+    assert "bad.yaml: metrics[0].query:" in err
+    assert "Traceback" not in err
+
+
+def test_serve_without_prometheus_fails_before_listening(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path / "config.yaml", {"signals": {"server": "vllm"}})
+    assert main(["serve", "--config", str(config), "--insecure-local"]) == 1
+    assert "prometheus" in capsys.readouterr().err
+
+
+def test_serve_needs_tls_files_or_insecure_local(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path / "config.yaml", {"prometheus": {"url": "http://127.0.0.1:1"}})
+    assert main(["serve", "--config", str(config)]) == 2
+    assert "--tls-cert-file" in capsys.readouterr().err
+
+
+def test_insecure_local_refuses_a_non_loopback_address(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path / "config.yaml", {"prometheus": {"url": "http://127.0.0.1:1"}})
+    assert main(["serve", "--config", str(config), "--insecure-local", "--bind-address", "10.1.2.3"]) == 2
+    assert "loopback" in capsys.readouterr().err
+
+
+def test_missing_config_file_is_a_failure_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", str(tmp_path / "absent.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "absent.yaml" in err and "Traceback" not in err
+
+
+def test_demo_rejects_a_non_positive_speed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--speed", "0"]) == 2
+    assert "--speed" in capsys.readouterr().err
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["bogus"])
+    assert exit_.value.code == 2
+
+
+def test_json_log_format(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "json")
+    logging.getLogger("foresight.test").warning("value %s", 42)
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    record = json.loads(line)
+    assert record["level"] == "warning" and record["message"] == "value 42" and record["logger"] == "foresight.test"
+    assert record["time"].endswith("Z")
+
+
+def test_log_level_filters(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("error", "text")
+    logging.getLogger("foresight.test").warning("hidden")
+    logging.getLogger("foresight.test").error("shown")
+    err = capsys.readouterr().err
+    assert "shown" in err and "hidden" not in err
