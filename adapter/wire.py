@@ -90,7 +90,7 @@ class WireLabelSelector(TypedDict, total=False):
 
 class MetricIdentifier(TypedDict):
     name: str
-    selector: NotRequired[WireLabelSelector]
+    selector: WireLabelSelector | None
 
 
 class MetricValue(TypedDict):
@@ -217,9 +217,11 @@ def pod_value(
     timestamp: float,
     window_seconds: float,
 ) -> MetricValue:
-    metric: MetricIdentifier = {"name": name}
-    if not metric_selector.is_empty:
-        metric["selector"] = wire_selector(metric_selector)
+    # The Go type has no omitempty on selector: it is null when the request gave none.
+    metric: MetricIdentifier = {
+        "name": name,
+        "selector": None if metric_selector.is_empty else wire_selector(metric_selector),
+    }
     return {
         "describedObject": {"kind": "Pod", "namespace": namespace, "name": pod, "apiVersion": "v1"},
         "metric": metric,

@@ -173,3 +173,9 @@ async def test_status_page_shows_tracked_values(demo: DemoAdapter) -> None:
     page = await response.text()
     assert "queue_depth" in page and "app=llama" in page
     assert "energy_per_request_joules" in page  # listed among the metrics served
+
+
+async def test_hpa_escaped_wildcard_pod_path(demo: DemoAdapter) -> None:
+    """client-go escapes the ``*`` of ``pods/*`` in the path: the HPA sends ``pods/%2A``."""
+    body = await demo.get(f"{CUSTOM}/namespaces/default/pods/%2A/queue_depth?labelSelector=app%3Dllama", status=200)
+    assert len(body["items"]) == 4

@@ -60,7 +60,7 @@ def test_pod_metric_value_list_matches_the_go_type() -> None:
         "items": [
             {
                 "describedObject": {"kind": "Pod", "namespace": "inference", "name": "llama-0", "apiVersion": "v1"},
-                "metric": {"name": "gpu_utilization"},
+                "metric": {"name": "gpu_utilization", "selector": None},
                 "timestamp": "2023-11-14T22:13:20Z",
                 "windowSeconds": 60,
                 "value": "50",
