@@ -12,7 +12,7 @@ import pytest
 
 from forecasting.traces import Trace, TraceError, read_trace
 
-TRACES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "traces"
+TRACES_DIR = Path(__file__).resolve().parents[1] / "data" / "traces"
 
 
 def write(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
@@ -177,35 +177,22 @@ def test_binary_file_cannot_be_read(tmp_path: Path) -> None:
         read_trace(path)
 
 
-# --- every real trace --------------------------------------------------------------------------
+# --- real traces ------------------------------------------------------------------------------
 
-_STEP_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0}
-
-
-def _readme_summary() -> dict[str, tuple[float, int, int]]:
-    """file -> (step seconds, rows, empty rows), parsed from the README's summary table."""
-    readme = (TRACES_DIR / "README.md").read_text(encoding="utf-8")
-    summary: dict[str, tuple[float, int, int]] = {}
-    for line in readme.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) < 4 or not cells[0].endswith(".csv"):
-            continue
-        unit_match = re.fullmatch(r"(\d+(?:\.\d+)?)(s|min|h)", cells[1])
-        assert unit_match, f"README step {cells[1]!r} for {cells[0]} is not like '60s'"
-        step = float(unit_match.group(1)) * _STEP_UNITS[unit_match.group(2)]
-        summary[cells[0]] = (step, int(cells[2]), int(cells[3]))
-    return summary
+REAL_TRACES = {
+    # file: (step seconds, rows, first timestamp is wall clock, total requests)
+    "azure_llm_2023_conv_1s.csv": (1.0, 3503, True, 19366),
+    "servegen_reason_deepseek-r1_10min.csv": (600.0, 144, False, 1383669),
+    "servegen_language_m-large_10min.csv": (600.0, 2016, False, 236892826),
+}
 
 
-def test_every_real_trace_matches_the_readme_table() -> None:
-    assert TRACES_DIR.is_dir(), f"the shared traces folder is missing: {TRACES_DIR}"
-    summary = _readme_summary()
-    files = sorted(path.name for path in TRACES_DIR.glob("*.csv"))
-    assert files, f"no *.csv in {TRACES_DIR}"
-    assert sorted(summary) == files, "the README's summary table and the CSV files differ"
-    for name in files:
-        trace = read_trace(TRACES_DIR / name)
-        step, rows, empty = summary[name]
-        assert (trace.step_seconds, len(trace), int(np.isnan(trace.requests).sum())) == (step, rows, empty), name
-        assert trace.name == Path(name).stem
-        assert np.nanmin(trace.requests) >= 0, name
+@pytest.mark.parametrize("name", sorted(REAL_TRACES))
+def test_real_traces_read_as_published(name: str) -> None:
+    """Row counts and totals as published with the traces (tests/data/traces/README.md)."""
+    trace = read_trace(TRACES_DIR / name)
+    step, rows, wall_clock, total = REAL_TRACES[name]
+    assert (trace.step_seconds, len(trace), trace.wall_clock) == (step, rows, wall_clock)
+    assert int(np.nansum(trace.requests)) == total
+    assert not np.isnan(trace.requests).any()
+    assert trace.name == Path(name).stem
