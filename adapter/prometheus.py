@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import requests
-from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from adapter.config import PrometheusSettings
@@ -34,6 +34,9 @@ def _session(settings: PrometheusSettings) -> requests.Session:
     session.verify = False if tls.insecure_skip_verify else (str(tls.ca_file) if tls.ca_file else True)
     if tls.cert_file is not None and tls.key_file is not None:
         session.cert = (str(tls.cert_file), str(tls.key_file))
+    for tls_file in (tls.ca_file, tls.cert_file, tls.key_file):
+        if tls_file is not None:
+            tls_file.read_bytes()  # requests only opens them at the first query, with a bare OSError
     if settings.basic_auth is not None:
         password = settings.basic_auth.password_file.read_text(encoding="utf-8").strip()
         session.auth = (settings.basic_auth.username, password)
@@ -80,8 +83,10 @@ class PrometheusSource:
         client = PrometheusConnect(
             url=settings.base_url,
             session=session,
-            retry=Retry(total=0),  # the refresher retries on its own schedule
-            timeout=math.ceil(settings.timeout),
+            # The refresher retries on its own schedule. read=False re-raises a read timeout as
+            # itself, where Retry(total=0) alone turns it into a ConnectionError ("unreachable").
+            retry=Retry(total=0, read=False),
+            timeout=settings.timeout,
         )
         executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="prometheus")
         return cls(client, executor, timeout=settings.timeout)
@@ -113,6 +118,9 @@ class PrometheusSource:
         except requests.Timeout as error:
             log.warning("Prometheus query timed out: %s", error)
             raise SourceError(f"Prometheus did not answer within {self._timeout:g}s") from error
+        except requests.exceptions.SSLError as error:
+            log.warning("TLS with Prometheus failed: %s", error)
+            raise SourceError("the TLS handshake with Prometheus failed (certificate or CA)") from error
         except requests.ConnectionError as error:
             log.warning("Prometheus unreachable: %s", error)
             raise SourceError("Prometheus is unreachable") from error
@@ -122,3 +130,6 @@ class PrometheusSource:
         except (requests.RequestException, ValueError, KeyError, TypeError, IndexError) as error:
             log.warning("unreadable answer from Prometheus: %r", error)
             raise SourceError("Prometheus gave an unreadable answer") from error
+        except OSError as error:  # requests re-reads the TLS files for new connections
+            log.warning("Prometheus TLS files unreadable: %s", error)
+            raise SourceError("cannot read the Prometheus TLS files") from error

@@ -99,8 +99,8 @@ def _endpoint(route: str, handler: Handler, telemetry: Telemetry) -> Handler:
             response = _json(wire.status(error), status=error.code)
         except Exception:
             log.exception("unexpected error serving %s %s", request.method, request.path)
-            error = InternalError("internal error; see the adapter's log")
-            response = _json(wire.status(error), status=error.code)
+            internal = InternalError("internal error; see the adapter's log")
+            response = _json(wire.status(internal), status=internal.code)
         record(route, response.status, time.perf_counter() - started)
         return response
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from adapter.assembly import assemble
-from adapter.config import MetricRule, RefreshSettings, Settings, SignalSettings
+from adapter.config import CarbonIntensity, MetricRule, RefreshSettings, Settings, SignalSettings
 from adapter.demo.fleet import NAMESPACE, DemoFleet, default_fleet
 from adapter.demo.source import DemoSource
 from adapter.presets import resolve_rules
@@ -27,7 +27,9 @@ from forecasting.traces import read_trace
 log = logging.getLogger(__name__)
 HISTORY_SECONDS = 7 * 86400.0
 REFRESH_SECONDS = 5.0
-DEMO_SIGNALS = SignalSettings(gpu="dcgm", server="vllm", workload_labels="pod_labels", carbon={"grams_per_kwh": 400.0})
+DEMO_SIGNALS = SignalSettings(
+    gpu="dcgm", server="vllm", workload_labels="pod_labels", carbon=CarbonIntensity(grams_per_kwh=400.0)
+)
 BANNER = (
     "DEMO: a simulated GPU inference fleet (namespace {namespace}: {workloads}), not a cluster. "
     "Every value below comes from the same PromQL rules Foresight sends to Prometheus."

@@ -65,6 +65,11 @@ class PrometheusServer:
     :meth:`start` returns, e.g. ``rate(some_counter[1m])``; :meth:`start` also waits for one
     scrape by the new process. ``backfill`` is OpenMetrics text with timestamps, loaded as history
     before the first start. The server's log goes to :attr:`log_path`, not to the test output.
+
+    ``extra_args`` are appended to the command line, e.g. ``--web.config.file`` for TLS and basic
+    auth; ``port`` then lets them name the port in advance. Such a server no longer answers the
+    plain-HTTP readiness checks, so ``ready_probe`` replaces all of them (and ``ready_queries``):
+    :meth:`start` returns once it returns true. :attr:`url` is then only host and port over HTTP.
     """
 
     def __init__(
@@ -76,16 +81,23 @@ class PrometheusServer:
         ready_queries: Sequence[str] = (),
         backfill: str = "",
         startup_timeout_s: float = 30.0,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
+        ready_probe: Callable[[], bool] | None = None,
     ) -> None:
+        if ready_probe is not None and ready_queries:
+            raise ValueError("ready_queries need the plain-HTTP checks that ready_probe replaces")
         self._binary = _binary("prometheus")
         self.job = job
-        self.port = _free_port()
+        self.port = _free_port() if port is None else port
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "prometheus.log"
         self._data_dir = workdir / "data"
         self._config_path = workdir / "prometheus.yml"
         self._ready_queries = tuple(ready_queries)
         self._startup_timeout_s = startup_timeout_s
+        self._extra_args = tuple(extra_args)
+        self._ready_probe = ready_probe
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         config = {
@@ -146,6 +158,7 @@ class PrometheusServer:
                 f"--config.file={self._config_path}",
                 f"--storage.tsdb.path={self._data_dir}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
+                *self._extra_args,
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -196,6 +209,9 @@ class PrometheusServer:
             return "(no log written)"
 
     def _wait_until_ready(self, started_at: float) -> None:
+        if self._ready_probe is not None:
+            self._poll("readiness", self._ready_probe)
+            return
         self._poll("/-/ready", lambda: _http_get(f"{self.url}/-/ready")[0] == 200)
         # After a restart the data directory still holds old samples; wait for a fresh scrape so
         # that rates are not extrapolated from before the outage.
