@@ -140,3 +140,13 @@ async def test_values_are_quantities_rounded_up_to_milli(adapter: RunningAdapter
     assert truth is not None
     assert parse_quantity(value) >= Decimal(str(truth)) * Decimal("0.98")
     assert value.endswith("m") or value.isdigit()
+
+
+async def test_carbon_intensity_from_a_prometheus_series(prometheus: PrometheusServer) -> None:
+    """The grid intensity may be a PromQL series; ``vector(250)`` stands for one here."""
+    settings = adapter_settings(prometheus.url, {"signals": {"carbon": {"query": "vector(250)"}}})
+    async with running_adapter(settings) as adapter:
+        carbon = await external_value(adapter, "carbon_per_request_milligrams", "inference", "app=llama")
+    truth = ground_truth("inference", "llama").energy_per_request_joules
+    assert truth is not None
+    assert_close(carbon, truth * 250 / 3600, RATE_TOLERANCE)
