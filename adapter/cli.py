@@ -115,7 +115,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from adapter.demo.runner import run_demo  # imports numpy and the simulator only when asked
+    from adapter.demo.runner import (
+        run_demo,  # imports numpy and the simulator only when asked
+    )
 
     if args.speed <= 0:
         raise UsageError("--speed must be positive")

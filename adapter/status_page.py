@@ -8,7 +8,13 @@ from html import escape
 
 from adapter.config import MetricRule
 from adapter.store import KeyView
-from adapter.wire import CUSTOM_GROUP, CUSTOM_VERSION, EXTERNAL_GROUP, EXTERNAL_VERSION, rfc3339
+from adapter.wire import (
+    CUSTOM_GROUP,
+    CUSTOM_VERSION,
+    EXTERNAL_GROUP,
+    EXTERNAL_VERSION,
+    rfc3339,
+)
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222}

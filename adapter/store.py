@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from adapter.config import MetricRule, RefreshSettings
-from adapter.errors import AdapterError, InternalError, NotFound, ServiceUnavailable, SourceError, TooManyRequests
+from adapter.errors import (
+    AdapterError,
+    InternalError,
+    NotFound,
+    ServiceUnavailable,
+    SourceError,
+    TooManyRequests,
+)
 from adapter.rules import QueryScope, render
 from adapter.source import Sample, Source
 from adapter.telemetry import Telemetry

@@ -26,7 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adapter.demo.demand import DemandModel, SyntheticDemand, TraceDemand, hash_normal, hash_uniform, stream_key
+from adapter.demo.demand import (
+    DemandModel,
+    SyntheticDemand,
+    TraceDemand,
+    hash_normal,
+    hash_uniform,
+    stream_key,
+)
 from forecasting.traces import Trace
 
 __all__ = [

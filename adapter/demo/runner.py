@@ -15,7 +15,13 @@ from urllib.parse import quote
 from aiohttp import web
 
 from adapter.assembly import assemble
-from adapter.config import CarbonIntensity, MetricRule, RefreshSettings, Settings, SignalSettings
+from adapter.config import (
+    CarbonIntensity,
+    MetricRule,
+    RefreshSettings,
+    Settings,
+    SignalSettings,
+)
 from adapter.demo.fleet import NAMESPACE, DemoFleet, default_fleet
 from adapter.demo.source import DemoSource
 from adapter.presets import resolve_rules

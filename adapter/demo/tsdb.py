@@ -13,7 +13,7 @@ with Go's RE2 on everything the demo's rule presets use.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, ItemsView, Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 

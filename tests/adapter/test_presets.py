@@ -6,8 +6,8 @@ from adapter.config import MetricRule, SignalSettings, settings_from_mapping
 from adapter.errors import BadRequest, ConfigError
 from adapter.presets import preset_rules, resolve_rules
 from adapter.rules import QueryScope, render
-from adapter.templates import template_problems
 from adapter.selectors import parse_selector
+from adapter.templates import template_problems
 
 SIGNAL_VARIANTS = [
     {"server": "vllm"},

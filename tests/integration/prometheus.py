@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -20,17 +19,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from .local import free_port
+
 # Local servers only: never route through a proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _POLL_INTERVAL_S = 0.2
 _REQUEST_TIMEOUT_S = 2.0
 
-
-def _free_port() -> int:
-    """A port that is free now; Prometheus binds it a moment later and keeps it across restarts."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _http_get(url: str) -> tuple[int, bytes]:
@@ -89,7 +84,7 @@ class PrometheusServer:
             raise ValueError("ready_queries need the plain-HTTP checks that ready_probe replaces")
         self._binary = _binary("prometheus")
         self.job = job
-        self.port = _free_port() if port is None else port
+        self.port = free_port() if port is None else port
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "prometheus.log"
         self._data_dir = workdir / "data"

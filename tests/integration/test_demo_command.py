@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -18,25 +17,18 @@ import pytest
 
 from adapter.quantity import parse_quantity
 
+from .local import free_port, kubectl
+
 pytestmark = pytest.mark.integration
 TRACES = Path(__file__).resolve().parents[1] / "data" / "traces"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _kubectl() -> str:
-    beside_python = Path(sys.executable).parent / "kubectl"
-    return str(beside_python) if beside_python.exists() else "kubectl"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class DemoProcess:
     def __init__(self, *args: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "adapter.cli", "demo", "--port", str(self.port), *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -72,7 +64,7 @@ class DemoProcess:
 
 def _run_kubectl(command: list[str]) -> dict[str, object]:
     env = {**os.environ, "KUBECONFIG": os.devnull}
-    result = subprocess.run([_kubectl(), *command[1:]], capture_output=True, text=True, timeout=60, env=env, check=False)
+    result = subprocess.run([kubectl(), *command[1:]], capture_output=True, text=True, timeout=60, env=env, check=False)
     assert result.returncode == 0, (command, result.stderr)
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import yaml
 
 from adapter.quantity import parse_quantity
 
+from .local import free_port, kubectl
 from .prometheus import PrometheusServer
 from .workload_exporter import ground_truth
 
@@ -28,15 +28,6 @@ EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
 CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
 
 
-def _kubectl() -> str:
-    beside_python = Path(sys.executable).parent / "kubectl"
-    return str(beside_python) if beside_python.exists() else "kubectl"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ServedAdapter:
@@ -50,7 +41,7 @@ class ServedAdapter:
         certificate.private_key_pem.write_to_path(str(key_file))
         config = workdir / "config.yaml"
         config.write_text(yaml.safe_dump({"prometheus": {"url": prometheus_url}, "refresh": {"interval": "1s"}}))
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = workdir / "adapter.log"
         self.kubeconfig = workdir / "kubeconfig"
         self.kubeconfig.write_text(
@@ -92,7 +83,7 @@ class ServedAdapter:
 
     def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        return subprocess.run([_kubectl(), *args], capture_output=True, text=True, timeout=60, env=env, check=False)
+        return subprocess.run([kubectl(), *args], capture_output=True, text=True, timeout=60, env=env, check=False)
 
     def get_raw(self, path: str) -> dict[str, object]:
         result = self.kubectl("get", "--raw", path)

@@ -33,7 +33,8 @@ from adapter.errors import SourceError
 from adapter.prometheus import PrometheusSource
 from adapter.source import RangeSeries, Sample
 
-from .prometheus import PrometheusServer, _free_port
+from .local import free_port
+from .prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +114,7 @@ def secure_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secu
     }
     (workdir / "web.yml").write_text(json.dumps(web_config, indent=2))
 
-    port = _free_port()
+    port = free_port()
     url = f"https://127.0.0.1:{port}"
     server = PrometheusServer(
         workdir,
@@ -370,7 +371,7 @@ async def test_query_slower_than_the_timeout_times_out(
 
 
 async def test_nothing_listening_is_unreachable(caplog: pytest.LogCaptureFixture) -> None:
-    settings = PrometheusSettings(url=f"http://127.0.0.1:{_free_port()}", timeout=5.0)
+    settings = PrometheusSettings(url=f"http://127.0.0.1:{free_port()}", timeout=5.0)
     error = await _failure(settings, caplog)
     assert error.message == "Prometheus is unreachable"
     assert isinstance(error.__cause__, requests.exceptions.ConnectionError)

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from adapter.demo.demand import SyntheticDemand, TraceDemand
-from adapter.demo.fleet import IDLE_WATTS, MAX_WATTS, DemoFleet, WorkloadSpec, default_fleet
+from adapter.demo.fleet import (
+    IDLE_WATTS,
+    MAX_WATTS,
+    DemoFleet,
+    WorkloadSpec,
+    default_fleet,
+)
 from forecasting.traces import read_trace
 
 DAY = 86_400.0
