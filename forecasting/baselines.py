@@ -36,6 +36,11 @@ class Persistence:
         self._series = series
         return self
 
+    def update(self, series: Series) -> Self:
+        if self._values is None:
+            raise NotFitted("persistence: update before fit")
+        return self.fit(series)
+
     def predict(self, horizon: int, *, quantile: float = 0.9) -> Forecast:
         if self._values is None or self._series is None:
             raise NotFitted("persistence: predict before fit")
@@ -64,6 +69,11 @@ class SeasonalNaive:
         self.period_seconds = season_for(series)
         self._values, self._series = values, series
         return self
+
+    def update(self, series: Series) -> Self:
+        if self._values is None:
+            raise NotFitted("seasonal_naive: update before fit")
+        return self.fit(series)
 
     def predict(self, horizon: int, *, quantile: float = 0.9) -> Forecast:
         if self._values is None or self._series is None:

@@ -2,8 +2,9 @@
 model protocol, and the errors models raise.
 
 Models follow scikit-learn/statsforecast conventions: the constructor stores hyperparameters
-only, ``fit`` returns the model, ``predict(h)`` forecasts ``h`` steps after the fitted series, and
-:func:`forecast` is the stateless form. Everything is deterministic for the same input.
+only, ``fit`` returns the model, ``update`` takes newer data without re-estimating (the cheap step
+between refits), ``predict(h)`` forecasts ``h`` steps after the latest data, and :func:`forecast`
+is the stateless form. Everything is deterministic for the same input.
 """
 
 from __future__ import annotations
@@ -151,8 +152,12 @@ class Model(Protocol):
     def fit(self, series: Series) -> Self:
         """Learn from ``series``; raises NotEnoughData when it is too short for this model."""
 
+    def update(self, series: Series) -> Self:
+        """Condition on ``series`` (the fitted series extended by newer steps) without
+        re-estimating parameters: the cheap step between refits. Raises NotFitted before ``fit``."""
+
     def predict(self, horizon: int, *, quantile: float = 0.9) -> Forecast:
-        """Forecast ``horizon`` steps after the fitted series; raises NotFitted before ``fit``."""
+        """Forecast ``horizon`` steps after the latest series seen; raises NotFitted before ``fit``."""
 
 
 def forecast(model: Model, series: Series, horizon: int, *, quantile: float = 0.9) -> Forecast:

@@ -1,0 +1,1 @@
+"""Forecasting models beyond the baselines: statistical (statsmodels) and learned (scikit-learn)."""
