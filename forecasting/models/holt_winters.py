@@ -1,0 +1,267 @@
+"""Holt-Winters (additive ETS with a damped trend and a daily season) on statsmodels, and the
+downsampling that makes daily seasons affordable for every statistical model here.
+
+A daily season at a 1-minute step is 1,440 seasonal states: slow to fit and poorly estimated.
+So a seasonal model is fitted on bucket means (a day has at most :data:`MAX_STEPS_PER_DAY`
+buckets, e.g. 15-minute buckets for 1-minute data) and its forecast is interpolated back to the
+series' step. Buckets sit on a grid fixed in absolute time, so a model fitted at one origin and
+updated later keeps its phase. Weekly structure is left to the ARIMA model's weekly Fourier
+terms: a weekly season here would need 7 × 96 states for little gain at minutes-ahead horizons.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from statistics import NormalDist
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
+from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # type: ignore[import-untyped]
+
+from forecasting.core import (
+    DAY_SECONDS,
+    FloatArray,
+    Forecast,
+    ForecastError,
+    NotEnoughData,
+    NotFitted,
+    Series,
+    filled,
+)
+
+MAX_STEPS_PER_DAY = 96
+"""Most buckets a day may have in a seasonal fit (96: 15-minute buckets)."""
+MIN_POINTS = 12
+"""Fewer known values than this is not enough for any statistical model."""
+RECENT_POINTS = 1000
+"""Steps a non-seasonal fit keeps: older data barely moves a smoothed level and trend."""
+MIN_SMOOTHING_LEVEL = 0.05
+"""Floor on the level's smoothing weight. On a steady history the likelihood drives it to ~0,
+which would leave the level frozen after a shift in demand; 0.05 at 15-minute buckets still
+averages over about five hours, yet follows a new level within a day."""
+
+
+def bucket_factor(step_seconds: float) -> int:
+    """Steps per bucket so that a day has at most ``MAX_STEPS_PER_DAY`` buckets, preferring a
+    factor that divides the day evenly so the season is a whole number of buckets."""
+    per_day = DAY_SECONDS / step_seconds
+    least = max(1, math.ceil(per_day / MAX_STEPS_PER_DAY - 1e-9))
+    whole = round(per_day)
+    if abs(per_day - whole) < 1e-9:
+        for factor in range(least, 2 * least + 1):
+            if whole % factor == 0:
+                return factor
+    return least
+
+
+def downsample(series: Series, factor: int) -> Series:
+    """Means of ``factor`` consecutive steps on a grid fixed in absolute time; each bucket is
+    timed at its centre, a bucket with no known value is NaN, and the buckets at either end may
+    be partial (the newest data is too valuable to drop)."""
+    if factor == 1:
+        return series
+    step = series.step_seconds
+    first = math.floor(series.start / step + 1e-9)
+    phase = series.start - first * step
+    buckets = (first + np.arange(len(series))) // factor
+    first_bucket = int(buckets[0])
+    index = buckets - first_bucket
+    known = np.isfinite(series.values)
+    size = int(index[-1]) + 1
+    sums = np.bincount(index[known], weights=series.values[known], minlength=size)
+    counts = np.bincount(index[known], minlength=size)
+    means = np.full(size, np.nan)
+    np.divide(sums, counts, out=means, where=counts > 0)
+    centre = first_bucket * factor * step + phase + (factor - 1) * step / 2
+    return Series(means, factor * step, centre)
+
+
+def within_bucket_variance(series: Series, factor: int) -> float:
+    """Pooled variance of the known values around their bucket's mean.
+
+    A bucket model forecasts bucket means, whose noise is smaller than one step's; adding this
+    back keeps the interval honest for the values actually forecast, one per step.
+    """
+    if factor == 1:
+        return 0.0
+    known = np.isfinite(series.values)
+    index = ((math.floor(series.start / series.step_seconds + 1e-9) + np.arange(len(series))) // factor)[known]
+    values = series.values[known]
+    counts = np.bincount(index - index[0])
+    means = np.bincount(index - index[0], weights=values) / np.maximum(counts, 1)
+    freedom = values.shape[0] - int((counts > 0).sum())
+    return float(((values - means[index - index[0]]) ** 2).sum() / freedom) if freedom > 0 else 0.0
+
+
+def known_count(series: Series) -> int:
+    """Known values in ``series``; raises NotEnoughData below ``MIN_POINTS``."""
+    count = int(np.isfinite(series.values).sum())
+    if count < MIN_POINTS:
+        raise NotEnoughData(f"{count} known values; at least {MIN_POINTS} are needed")
+    return count
+
+
+def coarse_steps(coarse: Series, series: Series, horizon: int) -> int:
+    """Bucket forecasts needed so that the bucket centres span the last target step."""
+    last_target = series.end + horizon * series.step_seconds
+    first_centre = coarse.end + coarse.step_seconds
+    return max(2, math.ceil((last_target - first_centre) / coarse.step_seconds - 1e-9) + 1)
+
+
+def to_series_step(
+    series: Series,
+    horizon: int,
+    coarse_start: float,
+    coarse_step: float,
+    bounds: tuple[FloatArray, FloatArray, FloatArray],
+    *,
+    model: str,
+    quantile: float,
+    notes: tuple[str, ...],
+    within_variance: float = 0.0,
+) -> Forecast:
+    """Map a bucket forecast (``mean, lower, upper`` at bucket centres) onto the series' step.
+
+    The mean is interpolated linearly (extrapolated along the first two buckets for targets
+    before the first centre); the interval half-widths are interpolated separately and held at
+    the ends, so the interval always contains the mean and widens with the quantile. The
+    intervals are Gaussian, so ``within_variance`` (the spread of single steps around their
+    bucket's mean) is added to the bucket forecast's variance.
+    """
+    mean, lower, upper = bounds
+    if not (np.isfinite(mean).all() and np.isfinite(lower).all() and np.isfinite(upper).all()):
+        raise ForecastError(f"{model}: statsmodels produced a non-finite forecast")
+    centres = coarse_start + coarse_step * np.arange(mean.shape[0], dtype=np.float64)
+    start = series.end + series.step_seconds
+    times = start + series.step_seconds * np.arange(horizon, dtype=np.float64)
+    slope = (mean[1] - mean[0]) / coarse_step
+    point = np.where(times < centres[0], mean[0] + (times - centres[0]) * slope, np.interp(times, centres, mean))
+    extra = NormalDist().inv_cdf(quantile) ** 2 * within_variance
+    below = np.sqrt(np.interp(times, centres, np.maximum(mean - lower, 0.0)) ** 2 + extra)
+    above = np.sqrt(np.interp(times, centres, np.maximum(upper - mean, 0.0)) ** 2 + extra)
+    return Forecast(model, start, series.step_seconds, point, point - below, point + above, quantile, notes=notes)
+
+
+@contextmanager
+def recorded_warnings(notes: list[str]) -> Iterator[None]:
+    """Record statsmodels' warnings locally (never process-wide) and add one note per category."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        note = f"{warning.category.__name__}: {str(warning.message).splitlines()[0][:120]}"
+        if not any(existing.startswith(f"{warning.category.__name__}:") for existing in notes):
+            notes.append(note)
+
+
+def duration_text(seconds: float) -> str:
+    """``900`` → ``"15m"``: durations as the rest of the project writes them."""
+    for unit, size in (("d", DAY_SECONDS), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """What a fit decided and estimated; ``update`` reuses all of it."""
+
+    factor: int
+    season: int
+    params: Any
+    notes: tuple[str, ...]
+
+
+class HoltWinters:
+    """Additive ETS with a damped trend and, given two days of history, an additive daily
+    season on downsampled buckets; intervals are the exact ETS predictive quantiles."""
+
+    name = "holt_winters"
+
+    def __init__(self) -> None:
+        self._fitted: _Fitted | None = None
+        self._series: Series | None = None
+        self._coarse: Series | None = None
+        self._results: Any = None
+        self.bucket_seconds: float = 0.0
+        """Step the model was fitted at (the series' step when not downsampled)."""
+        self.season_steps: int = 0
+        """Buckets in the daily season; 0 when fitted without a season (trend only)."""
+
+    def fit(self, series: Series) -> Self:
+        known_count(series)
+        notes: list[str] = []
+        factor, season = 1, 0
+        if len(series) * series.step_seconds >= 2 * DAY_SECONDS:
+            factor = bucket_factor(series.step_seconds)
+            season = round(DAY_SECONDS / (factor * series.step_seconds))
+        coarse = self._prepare(series, factor, season)
+        if season and len(coarse) < max(2 * season, 10 + 2 * (season // 2)):
+            factor, season = 1, 0
+            coarse = self._prepare(series, factor, season)
+        if factor > 1:
+            notes.append(f"downsampled to {duration_text(coarse.step_seconds)} buckets ({factor} steps each)")
+        if not season:
+            notes.append("trend only: less than two days of history for a daily season")
+        try:
+            with recorded_warnings(notes):
+                results = self._model(coarse, season).fit(disp=False)
+        except (ValueError, np.linalg.LinAlgError) as error:
+            raise ForecastError(f"{self.name}: fit failed: {error}") from error
+        self._fitted = _Fitted(factor, season, results.params, tuple(notes))
+        self._series, self._coarse, self._results = series, coarse, results
+        self.bucket_seconds, self.season_steps = coarse.step_seconds, season
+        return self
+
+    def update(self, series: Series) -> Self:
+        """Re-run the smoother over ``series`` with the fitted parameters (cheap, no estimation)."""
+        if self._fitted is None:
+            raise NotFitted(f"{self.name}: update before fit")
+        known_count(series)
+        fitted = self._fitted
+        coarse = self._prepare(series, fitted.factor, fitted.season)
+        if fitted.season and len(coarse) < 2 * fitted.season:
+            raise NotEnoughData(f"{self.name}: less than two seasons to update on")
+        notes = list(fitted.notes)
+        try:
+            with recorded_warnings(notes):
+                results = self._model(coarse, fitted.season).smooth(fitted.params)
+        except (ValueError, np.linalg.LinAlgError) as error:
+            raise ForecastError(f"{self.name}: update failed: {error}") from error
+        self._fitted = _Fitted(fitted.factor, fitted.season, fitted.params, tuple(notes))
+        self._series, self._coarse, self._results = series, coarse, results
+        return self
+
+    def predict(self, horizon: int, *, quantile: float = 0.9) -> Forecast:
+        if self._fitted is None or self._series is None or self._coarse is None:
+            raise NotFitted(f"{self.name}: predict before fit")
+        series, coarse = self._series, self._coarse
+        steps = coarse_steps(coarse, series, horizon)
+        notes = list(self._fitted.notes)
+        with recorded_warnings(notes):
+            prediction = self._results.get_prediction(start=len(coarse), end=len(coarse) + steps - 1)
+            mean = np.asarray(prediction.predicted_mean, dtype=np.float64)
+            interval = np.asarray(prediction.pred_int(alpha=2 * (1 - quantile)), dtype=np.float64)
+        return to_series_step(series, horizon, coarse.end + coarse.step_seconds, coarse.step_seconds,
+                              (mean, interval[:, 0], interval[:, 1]), model=self.name, quantile=quantile,
+                              notes=tuple(notes),
+                              within_variance=within_bucket_variance(series, self._fitted.factor))
+
+    @staticmethod
+    def _prepare(series: Series, factor: int, season: int) -> Series:
+        """The series the model sees: gap-filled buckets when seasonal, else the recent steps."""
+        coarse = downsample(series, factor) if season else series.tail(RECENT_POINTS)
+        return Series(filled(coarse.values), coarse.step_seconds, coarse.start)
+
+    @staticmethod
+    def _model(coarse: Series, season: int) -> Any:
+        # a pandas endog: statsmodels 0.15's ETS get_prediction fails on plain arrays
+        return ETSModel(pd.Series(coarse.values), error="add", trend="add", damped_trend=True,
+                        seasonal="add" if season else None, seasonal_periods=season or None,
+                        initialization_method="heuristic",
+                        bounds={"smoothing_level": (MIN_SMOOTHING_LEVEL, 1.0)})
