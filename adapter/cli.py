@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import os
+import socket
 import ssl
 import sys
 from collections.abc import Sequence
@@ -19,6 +21,7 @@ from aiohttp import web
 from adapter import __version__
 from adapter.assembly import assemble
 from adapter.config import load_settings
+from adapter.durations import parse_duration
 from adapter.errors import BadRequest, ConfigError, SourceError
 from adapter.logs import configure_logging
 from adapter.presets import resolve_rules
@@ -57,6 +60,21 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
     demo.add_argument("--trace", type=Path, help="drive demand from a timestamp,requests CSV trace")
     demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)")
+
+    nvml = commands.add_parser("nvml-exporter", help="export GPU metrics under dcgm-exporter's names (a DaemonSet on GPU nodes)")
+    nvml.add_argument("--port", type=int, default=9400, help="port of /metrics and /healthz (default 9400)")
+    nvml.add_argument("--bind-address", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    nvml.add_argument("--interval", default="1s", help="time between sweeps over the GPUs (default 1s)")
+    nvml.add_argument("--hostname", help="host name label value (default: $NODE_NAME, else this host's name)")
+    nvml.add_argument(
+        "--hostname-label", default="Hostname", choices=["Hostname", "hostname"],
+        help="host name label: Hostname as most dcgm-exporter releases, hostname as the newest",
+    )
+    nvml.add_argument("--proc-root", type=Path, default=Path("/proc"), help="procfs of the host PID namespace")
+    nvml.add_argument(
+        "--containers-dir", type=Path, default=Path("/var/log/containers"),
+        help="the kubelet's container log links, which name each GPU process's pod",
+    )
 
     check = commands.add_parser("check-config", help="validate a config and print every metric's PromQL")
     check.add_argument("config", type=Path)
@@ -104,7 +122,7 @@ def _serve(args: argparse.Namespace) -> int:
         host, port = args.bind_address, args.secure_port
         ssl_context = _tls_context(args.tls_cert_file, args.tls_private_key_file)
     source = PrometheusSource.open(settings.prometheus, max_concurrency=settings.refresh.concurrency)
-    app, _ = assemble(rules=rules, source=source, refresh=settings.refresh)
+    app = assemble(rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts).app
     scheme = "https" if ssl_context else "http"
     log.info("serving %d metrics from %s on %s://%s:%d", len(rules), settings.prometheus.base_url, scheme, host, port)
     web.run_app(
@@ -124,10 +142,39 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(port=args.port, trace_path=args.trace, speed=args.speed)
 
 
+def _nvml_exporter(args: argparse.Namespace) -> int:
+    from adapter.nvml import (  # imports pynvml only when asked
+        ExporterSettings,
+        NvmlUnavailable,
+        run_exporter,
+    )
+
+    try:
+        interval = parse_duration(args.interval)
+    except ValueError as error:
+        raise UsageError(f"--interval: {error}") from error
+    if interval <= 0:
+        raise UsageError("--interval must be positive")
+    settings = ExporterSettings(
+        hostname=args.hostname or os.environ.get("NODE_NAME") or socket.gethostname(),
+        port=args.port,
+        interval=interval,
+        hostname_label=args.hostname_label,
+        bind_address=args.bind_address,
+        proc_root=args.proc_root,
+        containers_dir=args.containers_dir,
+    )
+    try:
+        return run_exporter(settings)
+    except NvmlUnavailable as error:
+        print(f"foresight nvml-exporter: {error}", file=sys.stderr)
+        return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.log_level, args.log_format)
-    handlers = {"serve": _serve, "demo": _demo, "check-config": _check_config}
+    handlers = {"serve": _serve, "demo": _demo, "check-config": _check_config, "nvml-exporter": _nvml_exporter}
     try:
         return handlers[args.command](args)
     except UsageError as error:
