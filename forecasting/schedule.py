@@ -1,0 +1,58 @@
+"""When models are refit and selection re-run: one schedule shared by the adapter and the backtest,
+so that what the backtest scores is what the adapter would have served.
+
+Every deadline is a wall-clock multiple of its period (see :func:`due`), so replicas that see the
+same data refit and select at the same moments and serve the same values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from forecasting.core import DAY_SECONDS, WEEK_SECONDS
+
+HOUR_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How much history models see, and how often they are refit and compared."""
+
+    history_seconds: float = WEEK_SECONDS
+    """History a model is fit on: the tracker keeps this much, enough for a daily cycle seen seven
+    times and the start of a weekly one."""
+    refit_every_seconds: float = HOUR_SECONDS
+    """Parameters are re-estimated this often; between refits models are only ``update``d with the
+    newer data, which is cheap. An hour keeps fits a small share of a worker's time."""
+    select_every_seconds: float = 6 * HOUR_SECONDS
+    """Selection re-runs this often: a series' character changes over days, not minutes, and a
+    selection costs one fit of every candidate."""
+    selection_lookback_seconds: float = DAY_SECONDS
+    """Selection scores origins over this span at the end of the history: a day, so every hour of
+    the daily cycle counts once."""
+    selection_origins: int = 48
+    """At most this many origins, evenly spaced over the look-back, so a selection costs one fit
+    plus this many updates per candidate whatever the step."""
+
+    def __post_init__(self) -> None:
+        for name in ("history_seconds", "refit_every_seconds", "select_every_seconds", "selection_lookback_seconds"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        if self.selection_origins < 1:
+            raise ValueError(f"selection_origins must be at least 1, not {self.selection_origins!r}")
+
+
+DEFAULT_SCHEDULE = Schedule()
+
+
+def due(last: float | None, now: float, every: float) -> bool:
+    """Whether a wall-clock multiple of ``every`` lies in ``(last, now]``; always when ``last`` is
+    None (never run). Aligning to multiples rather than to ``last + every`` keeps replicas that
+    started at different moments on the same deadlines."""
+    if not every > 0:
+        raise ValueError(f"every must be positive, not {every!r}")
+    if last is None:
+        return True
+    return math.floor(now / every) > math.floor(last / every)
