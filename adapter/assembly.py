@@ -1,18 +1,33 @@
-"""Wires a source, the rules and the store into an application (shared by ``serve`` and ``demo``)."""
+"""Wires a source, the rules, the store and the forecast tracker into an application (shared by
+``serve`` and ``demo``)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from adapter.config import MetricRule, RefreshSettings
+from adapter.config import ForecastSettings, MetricRule, RefreshSettings
+from adapter.forecast_metrics import ForecastCollector
+from adapter.forecast_pool import ForecastPool
 from adapter.server import create_app
 from adapter.source import Source
 from adapter.store import MetricStore
 from adapter.telemetry import InstrumentedSource, Telemetry
+from adapter.tracker import ForecastTracker
+from forecasting.schedule import Schedule
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """The application and the parts tests drive directly."""
+
+    app: web.Application
+    store: MetricStore
+    tracker: ForecastTracker | None
 
 
 def assemble(
@@ -20,14 +35,33 @@ def assemble(
     rules: Mapping[str, MetricRule],
     source: Source,
     refresh: RefreshSettings,
+    forecasts: ForecastSettings | None = None,
     clock: Callable[[], float] = time.time,
     banner: str | None = None,
+    forecast_tick_seconds: float | None = None,
     refresh_in_background: bool = True,
-) -> tuple[web.Application, MetricStore]:
-    """A ready-to-run application and its store (tests drive the store directly)."""
+) -> Adapter:
+    """A ready-to-run application; ``forecasts=None`` serves no forecast metrics."""
     telemetry = Telemetry.create(CollectorRegistry(auto_describe=True))
     instrumented = InstrumentedSource(source, telemetry)
     store = MetricStore(instrumented, settings=refresh, telemetry=telemetry, clock=clock)
+    tracker = None
+    signals: frozenset[str] = frozenset()
+    # A signal the presets do not serve (no inference server configured) has no forecast; a
+    # signal named explicitly in the config was checked when the config was loaded.
+    served = [signal for signal in forecasts.signals if signal in rules] if forecasts is not None else []
+    if forecasts is not None and served:
+        signals = frozenset(served)
+        tracker = ForecastTracker(
+            instrumented,
+            ForecastPool(forecasts.workers),
+            settings=forecasts,
+            schedule=Schedule(history_seconds=forecasts.history),
+            clock=clock,
+            idle_after=refresh.idle_after,
+            tick_seconds=forecast_tick_seconds,
+        )
+        telemetry.registry.register(ForecastCollector(tracker))
     app = create_app(
         rules=rules,
         source=instrumented,
@@ -35,6 +69,8 @@ def assemble(
         telemetry=telemetry,
         clock=clock,
         banner=banner,
+        tracker=tracker,
+        forecast_signals=signals,
         refresh_in_background=refresh_in_background,
     )
-    return app, store
+    return Adapter(app, store, tracker)

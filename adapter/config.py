@@ -228,6 +228,43 @@ class RefreshSettings(_Frozen):
     """Queries in flight at once during a refresh."""
 
 
+class WorkloadForecast(_Frozen):
+    namespace: str
+    """Namespace of the workload."""
+    selector: str = ""
+    """The HPA's label selector, as written in the HPA (matched after canonicalisation)."""
+    lead: Duration | None = None
+    """Time for a new pod of this workload to become ready; the forecast looks this far ahead."""
+    window: Duration | None = None
+    """How long after ``lead`` the forecast must cover."""
+    track: tuple[str, ...] = ()
+    """Forecast metrics (e.g. ``requests_per_second_forecast``) to track from start-up, before any
+    HPA asks, so their history is backfilled and fitted in advance."""
+
+
+class ForecastSettings(_Frozen):
+    signals: tuple[str, ...] = ("requests_per_second",)
+    """Signals served with a ``<signal>_forecast`` metric."""
+    lead: Duration = 180.0
+    """Default lead ``L``: how long a new pod takes to become ready."""
+    window: Duration = 300.0
+    """Default window ``H``: the forecast is the max of the upper bound over [now+L, now+L+H]."""
+    quantile: float = Field(default=0.9, gt=0.5, lt=1.0)
+    """Upper quantile of the forecast interval that is served."""
+    step: Duration = 60.0
+    """Step of the history kept per series."""
+    history: Duration = 7 * 86400.0
+    """History backfilled from the source when a series starts being tracked."""
+    under_forecast_weight: float = Field(default=3.0, ge=1.0)
+    """How much worse model selection counts an under-forecast than an over-forecast."""
+    workers: int = Field(default=2, ge=1, le=32)
+    """Worker processes that fit models (each about 200 MB)."""
+    max_series: int = Field(default=1000, ge=1)
+    """Cap on tracked forecast series; past it a new one is refused with 429."""
+    workloads: tuple[WorkloadForecast, ...] = ()
+    """Per-workload lead and window, and forecasts tracked from start-up."""
+
+
 class Settings(_Frozen):
     prometheus: PrometheusSettings | None = None
     """The Prometheus to read; required by ``serve``."""
@@ -237,6 +274,8 @@ class Settings(_Frozen):
     """Your own rules; a rule named like a preset signal replaces it."""
     refresh: RefreshSettings = RefreshSettings()
     """Background refresh and key bounds."""
+    forecasts: ForecastSettings = ForecastSettings()
+    """Which signals get forecasts, and how far ahead."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:

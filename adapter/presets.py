@@ -215,4 +215,12 @@ def resolve_rules(settings: Settings, *, source: str) -> dict[str, MetricRule]:
     rules.update((rule.name, rule) for rule in settings.metrics)
     if not rules:
         raise ConfigError(source, [("signals", "no metric would be served: enable a preset or add metrics")])
+    if "signals" in settings.forecasts.model_fields_set:
+        unknown = [
+            (f"forecasts.signals[{index}]", f"no metric named {signal!r} is served")
+            for index, signal in enumerate(settings.forecasts.signals)
+            if signal not in rules
+        ]
+        if unknown:
+            raise ConfigError(source, unknown)
     return dict(sorted(rules.items()))

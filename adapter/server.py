@@ -36,6 +36,7 @@ from adapter.selectors import parse_selector
 from adapter.source import Source
 from adapter.store import Api, MetricStore, SeriesKey
 from adapter.telemetry import Telemetry
+from adapter.tracker import ForecastKey, ForecastTracker
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 EXTERNAL_PREFIX = f"/apis/{wire.EXTERNAL_GROUP}/{wire.EXTERNAL_VERSION}"
 CUSTOM_PREFIX = f"/apis/{wire.CUSTOM_GROUP}/{wire.CUSTOM_VERSION}"
 PARSED_REQUESTS_KEPT = 4096
+FORECAST_SUFFIX = "_forecast"
+FORECAST_STATE_LABEL = "foresight.io/state"
+FORECAST_MODEL_LABEL = "foresight.io/model"
+FORECAST_REASON_LABEL = "foresight.io/reason"
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,9 @@ class MetricRequest:
     name: str
     rule: MetricRule
     key: SeriesKey
+    """The key of the signal itself (for a forecast metric: of the signal it forecasts)."""
     scope: QueryScope
+    forecast: ForecastKey | None = None
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,14 @@ class AppContext:
     telemetry: Telemetry
     clock: Callable[[], float]
     banner: str | None
+    tracker: ForecastTracker | None
+    forecast_signals: frozenset[str]
+    refresh_in_background: bool
     parsed_requests: dict[str, MetricRequest] = field(default_factory=dict)
     """Parsed metric requests by raw request target (bounded by ``PARSED_REQUESTS_KEPT``)."""
 
 
 CONTEXT = web.AppKey("context", AppContext)
-REFRESHER = web.AppKey("refresher", asyncio.Task[None])
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -119,15 +128,18 @@ def _metric_request(request: web.Request, api: Api) -> MetricRequest:
         raise BadRequest(f"namespace {namespace!r} is not a valid namespace name")
     # client-go lowercases resource names in the path, so names are matched case-insensitively.
     name = request.match_info["metric"].lower()
-    rule = context.rules.get(name)
+    signal = name.removesuffix(FORECAST_SUFFIX) if api == "external" else name
+    forecasting = signal != name and signal in context.forecast_signals
+    rule = context.rules.get(signal if forecasting else name)
     if rule is None or (api == "pods" and rule.pods_query is None):
         group = wire.CUSTOM_GROUP if api == "pods" else wire.EXTERNAL_GROUP
         raise NotFound(f'the server could not find the metric "{name}" in {group}')
     query = parse_qs(request.rel_url.raw_query_string, keep_blank_values=True)
     selector = parse_selector(query.get("labelSelector", [""])[0])
     metric_selector = parse_selector(query.get("metricLabelSelector", [""])[0] if api == "pods" else "")
-    key = SeriesKey(name, api, namespace, str(selector), str(metric_selector))
-    parsed = MetricRequest(name, rule, key, QueryScope(namespace, selector, metric_selector))
+    key = SeriesKey(rule.name, api, namespace, str(selector), str(metric_selector))
+    forecast = ForecastKey(rule.name, namespace, str(selector)) if forecasting else None
+    parsed = MetricRequest(name, rule, key, QueryScope(namespace, selector, metric_selector), forecast)
     if len(context.parsed_requests) >= PARSED_REQUESTS_KEPT:
         context.parsed_requests.clear()
     context.parsed_requests[request.raw_path] = parsed
@@ -136,6 +148,8 @@ def _metric_request(request: web.Request, api: Api) -> MetricRequest:
 
 async def external_metric(request: web.Request) -> web.Response:
     parsed = _metric_request(request, "external")
+    if parsed.forecast is not None:
+        return await _forecast_metric(request, parsed)
     name, rule = parsed.name, parsed.rule
     reading = await request.app[CONTEXT].store.read(parsed.key, rule, parsed.scope)
     body = reading.rendered.get("external")
@@ -146,6 +160,30 @@ async def external_metric(request: web.Request) -> web.Response:
         ]
         body = reading.rendered["external"] = json.dumps(wire.external_list(items)).encode()
     return _json_bytes(body)
+
+
+async def _forecast_metric(request: web.Request, parsed: MetricRequest) -> web.Response:
+    """A forecast metric: the upper forecast bound over [now+L, now+L+H] when a forecast is ready,
+    else the signal's current value, marked. It answers an error only when the signal does: an
+    HPA with a failing metric never scales down, so an erroring forecast would pin replicas high."""
+    context = request.app[CONTEXT]
+    assert parsed.forecast is not None and context.tracker is not None
+    reading = await context.store.read(parsed.key, parsed.rule, parsed.scope)
+    tracked = context.tracker.track(parsed.forecast, parsed.rule, parsed.scope)
+    view = context.tracker.view(parsed.forecast)
+    labels = {FORECAST_STATE_LABEL: view.state}
+    if not tracked:
+        labels = {FORECAST_STATE_LABEL: "fallback", FORECAST_REASON_LABEL: "too-many-series"}
+    if tracked and view.upper is not None and view.model is not None:
+        value = view.upper
+        labels[FORECAST_MODEL_LABEL] = view.model
+    else:
+        value = sum(item_value for _, item_value in reading.values)
+    _, window = context.tracker.lead_and_window(parsed.forecast.namespace, parsed.forecast.selector)
+    item = wire.external_value(
+        parsed.name, value, labels=labels, timestamp=context.clock(), window_seconds=window
+    )
+    return _json_bytes(json.dumps(wire.external_list([item])).encode())
 
 
 async def pod_metric(request: web.Request) -> web.Response:
@@ -193,7 +231,9 @@ async def api_group(request: web.Request) -> web.Response:
 
 
 async def external_discovery(request: web.Request) -> web.Response:
-    return _json(wire.external_resources(sorted(request.app[CONTEXT].rules)))
+    context = request.app[CONTEXT]
+    forecasts = [f"{signal}{FORECAST_SUFFIX}" for signal in context.forecast_signals]
+    return _json(wire.external_resources(sorted([*context.rules, *forecasts])))
 
 
 async def custom_discovery(request: web.Request) -> web.Response:
@@ -219,7 +259,11 @@ async def own_metrics(request: web.Request) -> web.Response:
 async def index(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     html = status_page.render(
-        rules=context.rules, views=list(context.store.views()), banner=context.banner, now=context.clock()
+        rules=context.rules,
+        views=list(context.store.views()),
+        forecasts=list(context.tracker.views()) if context.tracker is not None else [],
+        banner=context.banner,
+        now=context.clock(),
     )
     return web.Response(text=html, content_type="text/html")
 
@@ -244,16 +288,22 @@ async def _guarded(name: str, coroutine: Awaitable[None]) -> None:
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Start the background tasks (unless tests drive them); on shutdown stop them, the
+    forecasting workers and the source."""
     context = app[CONTEXT]
-    app[REFRESHER] = asyncio.create_task(_guarded("refresher", context.store.run()), name="refresher")
+    tracker = context.tracker
+    tasks: list[asyncio.Task[None]] = []
+    if context.refresh_in_background:
+        tasks.append(asyncio.create_task(_guarded("refresher", context.store.run()), name="refresher"))
+        if tracker is not None:
+            tasks.append(asyncio.create_task(_guarded("forecaster", tracker.run()), name="forecaster"))
     yield
-    app[REFRESHER].cancel()
-    await asyncio.gather(app[REFRESHER], return_exceptions=True)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if tracker is not None:
+        tracker.pool.close()
     await context.source.close()
-
-
-async def _close_source(app: web.Application) -> None:
-    await app[CONTEXT].source.close()
 
 
 ROUTES: tuple[tuple[str, Handler], ...] = (
@@ -279,17 +329,19 @@ def create_app(
     telemetry: Telemetry,
     clock: Callable[[], float] = time.time,
     banner: str | None = None,
+    tracker: ForecastTracker | None = None,
+    forecast_signals: frozenset[str] = frozenset(),
     refresh_in_background: bool = True,
 ) -> web.Application:
     """The adapter's application. Tests pass ``refresh_in_background=False`` and call
-    ``store.refresh_now()`` themselves instead of sleeping."""
+    ``store.refresh_now()`` / ``tracker.refresh_now()`` themselves instead of sleeping."""
     app = web.Application()
-    app[CONTEXT] = AppContext(rules=rules, store=store, source=source, telemetry=telemetry, clock=clock, banner=banner)
+    app[CONTEXT] = AppContext(
+        rules=rules, store=store, source=source, telemetry=telemetry, clock=clock, banner=banner,
+        tracker=tracker, forecast_signals=forecast_signals, refresh_in_background=refresh_in_background,
+    )
     for path, handler in ROUTES:
         app.router.add_get(path, _endpoint(path, handler, telemetry))
     app.router.add_route("*", "/{path:.*}", _endpoint("(unmatched)", unmatched, telemetry))
-    if refresh_in_background:
-        app.cleanup_ctx.append(_lifecycle)
-    else:
-        app.on_cleanup.append(_close_source)
+    app.cleanup_ctx.append(_lifecycle)
     return app

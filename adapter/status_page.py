@@ -8,6 +8,7 @@ from html import escape
 
 from adapter.config import MetricRule
 from adapter.store import KeyView
+from adapter.tracker import TrackedView
 from adapter.wire import (
     CUSTOM_GROUP,
     CUSTOM_VERSION,
@@ -47,7 +48,31 @@ def _path(view: KeyView) -> str:
     return path + (f"?labelSelector={key.selector}" if key.selector else "")
 
 
-def render(*, rules: Mapping[str, MetricRule], views: Sequence[KeyView], banner: str | None, now: float) -> str:
+def _forecast_rows(forecasts: Sequence[TrackedView]) -> str:
+    rows = []
+    for item in forecasts:
+        view = item.view
+        value = "" if view.upper is None else f"{view.upper:.4g}"
+        mean = "" if view.mean is None else f"{view.mean:.4g}"
+        error = "" if item.recent_mae is None else f"{item.recent_mae:.3g}"
+        rows.append(
+            f"<tr><td><code>{escape(item.key.signal)}_forecast</code></td><td>{escape(item.key.namespace)}</td>"
+            f"<td><code>{escape(item.key.selector or '(all)')}</code></td><td>{escape(view.state)}</td>"
+            f"<td>{escape(view.model or '')}</td><td class=\"num\">{value}</td><td class=\"num\">{mean}</td>"
+            f"<td class=\"num\">{error}</td><td class=\"num\">{item.history_points}</td>"
+            f"<td>{escape(view.reason or '')}</td></tr>"
+        )
+    return "".join(rows)
+
+
+def render(
+    *,
+    rules: Mapping[str, MetricRule],
+    views: Sequence[KeyView],
+    forecasts: Sequence[TrackedView],
+    banner: str | None,
+    now: float,
+) -> str:
     """The whole page; it refreshes itself every 5 seconds."""
     rows = "".join(
         f"<tr><td><code>{escape(view.key.metric)}</code></td><td>{escape(view.key.api)}</td>"
@@ -69,6 +94,11 @@ def render(*, rules: Mapping[str, MetricRule], views: Sequence[KeyView], banner:
 <h2>Tracked values</h2>
 <table><tr><th>metric</th><th>API</th><th>namespace</th><th>selector</th><th>value</th><th>read at</th><th>path</th></tr>
 {rows or '<tr><td colspan="7">No key is tracked yet: the first request for a metric registers it.</td></tr>'}
+</table>
+<h2>Forecasts</h2>
+<table><tr><th>metric</th><th>namespace</th><th>selector</th><th>state</th><th>model</th><th>served (upper)</th>
+<th>mean</th><th>recent MAE</th><th>history points</th><th>note</th></tr>
+{_forecast_rows(forecasts) or '<tr><td colspan="10">No forecast is tracked yet: the first request for a forecast metric starts one.</td></tr>'}
 </table>
 <h2>Metrics served</h2>
 <table><tr><th>name</th><th>meaning</th><th>per pod</th></tr>{metrics}</table>

@@ -51,7 +51,7 @@ def serve_adapter(port: int) -> None:
     source = DemoSource(fleet, clock=time.time)
     source.advance(now)
     rules = resolve_rules(Settings(signals=DEMO_SIGNALS), source="bench")
-    app, _ = assemble(rules=rules, source=source, refresh=RefreshSettings())
+    app = assemble(rules=rules, source=source, refresh=RefreshSettings()).app
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from adapter.assembly import assemble
 from adapter.config import (
     CarbonIntensity,
+    ForecastSettings,
     MetricRule,
     RefreshSettings,
     Settings,
@@ -28,6 +29,7 @@ from adapter.presets import resolve_rules
 from adapter.rules import QueryScope
 from adapter.selectors import parse_selector
 from adapter.store import MetricStore, SeriesKey
+from adapter.tracker import ForecastKey
 from forecasting.traces import read_trace
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,9 @@ def _instructions(port: int, rules: Mapping[str, MetricRule], selectors: list[st
         for name in rules
     ]
     lines.append(
+        f"  kubectl --server {server} get --raw '/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/requests_per_second_forecast?labelSelector={selector}'"
+    )
+    lines.append(
         f"  kubectl --server {server} get --raw '/apis/custom.metrics.k8s.io/v1beta2/namespaces/{NAMESPACE}/pods/*/gpu_utilization?labelSelector={selector}'"
     )
     return "\n".join(lines)
@@ -104,8 +109,24 @@ def run_demo(*, port: int, trace_path: Path | None, speed: float) -> int:
     banner = BANNER.format(namespace=NAMESPACE, workloads=workloads)
     if trace is not None:
         banner += f" Demand plays the trace {trace.name} from now, at {speed:g}x."
-    app, store = assemble(rules=rules, source=source, refresh=demo_refresh(speed), clock=clock, banner=banner)
-    selectors = pin_workloads(store, rules, fleet)
+    forecasts = ForecastSettings()
+    adapter = assemble(
+        rules=rules,
+        source=source,
+        refresh=demo_refresh(speed),
+        forecasts=forecasts,
+        clock=clock,
+        banner=banner,
+        forecast_tick_seconds=forecasts.step / speed,
+    )
+    app = adapter.app
+    selectors = pin_workloads(adapter.store, rules, fleet)
+    assert adapter.tracker is not None
+    for text in selectors:
+        selector = parse_selector(text)
+        for signal in forecasts.signals:
+            key = ForecastKey(signal, NAMESPACE, str(selector))
+            adapter.tracker.track(key, rules[signal], QueryScope(NAMESPACE, selector), pinned=True)
     print(_instructions(port, rules, selectors, banner), flush=True)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
     return 0

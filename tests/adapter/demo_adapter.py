@@ -14,12 +14,13 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapter.assembly import assemble
-from adapter.config import MetricRule, RefreshSettings, SignalSettings
+from adapter.config import ForecastSettings, MetricRule, RefreshSettings, SignalSettings
 from adapter.demo.fleet import DemoFleet, default_fleet
 from adapter.demo.source import DemoSource
 from adapter.presets import preset_rules
 from adapter.server import CONTEXT
 from adapter.store import MetricStore
+from adapter.tracker import ForecastTracker
 
 START = 1_700_000_000.0
 HISTORY = 3600.0
@@ -39,6 +40,7 @@ class SteppedClock:
 class DemoAdapter:
     client: TestClient[Any, Any]
     store: MetricStore
+    tracker: ForecastTracker | None
     clock: SteppedClock
     fleet: DemoFleet
 
@@ -55,15 +57,19 @@ class DemoAdapter:
 
 @asynccontextmanager
 async def demo_adapter(
-    extra_rules: Mapping[str, MetricRule] | None = None, *, refresh: RefreshSettings | None = None
+    extra_rules: Mapping[str, MetricRule] | None = None,
+    *,
+    refresh: RefreshSettings | None = None,
+    forecasts: ForecastSettings | None = None,
 ) -> AsyncIterator[DemoAdapter]:
     clock = SteppedClock(START)
     fleet = default_fleet(start=START - HISTORY, seed=1)
     source = DemoSource(fleet, clock=clock)
     rules = {rule.name: rule for rule in preset_rules(SignalSettings())}
     rules.update(extra_rules or {})
-    app, store = assemble(
-        rules=rules, source=source, refresh=refresh or RefreshSettings(), clock=clock, refresh_in_background=False
+    adapter = assemble(
+        rules=rules, source=source, refresh=refresh or RefreshSettings(), forecasts=forecasts, clock=clock,
+        refresh_in_background=False,
     )
-    async with TestClient(TestServer(app)) as client:
-        yield DemoAdapter(client=client, store=store, clock=clock, fleet=fleet)
+    async with TestClient(TestServer(adapter.app)) as client:
+        yield DemoAdapter(client=client, store=adapter.store, tracker=adapter.tracker, clock=clock, fleet=fleet)

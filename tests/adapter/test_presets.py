@@ -127,3 +127,18 @@ def test_nothing_to_serve_is_a_config_error() -> None:
     settings = settings_from_mapping({"signals": {"gpu": "none", "server": "none"}}, source="x.yaml")
     with pytest.raises(ConfigError, match="no metric would be served"):
         resolve_rules(settings, source="x.yaml")
+
+
+def test_forecast_signals_named_in_the_config_must_be_served() -> None:
+    settings = settings_from_mapping(
+        {"signals": {"server": "none"}, "forecasts": {"signals": ["requests_per_second", "gpu_utilization"]}},
+        source="f.yaml",
+    )
+    with pytest.raises(ConfigError) as caught:
+        resolve_rules(settings, source="f.yaml")
+    assert caught.value.problems == [("forecasts.signals[0]", "no metric named 'requests_per_second' is served")]
+
+
+def test_default_forecast_signal_is_dropped_quietly_when_not_served() -> None:
+    settings = settings_from_mapping({"signals": {"server": "none"}}, source="f.yaml")
+    assert "requests_per_second" not in resolve_rules(settings, source="f.yaml")

@@ -19,6 +19,7 @@ from adapter.presets import resolve_rules
 from adapter.prometheus import PrometheusSource
 from adapter.server import CONTEXT
 from adapter.store import MetricStore
+from adapter.tracker import ForecastTracker
 
 
 class ManualClock:
@@ -35,6 +36,7 @@ class ManualClock:
 class RunningAdapter:
     client: TestClient[Any, Any]
     store: MetricStore
+    tracker: ForecastTracker | None
     clock: ManualClock
     settings: Settings
 
@@ -62,6 +64,10 @@ async def running_adapter(settings: Settings) -> AsyncIterator[RunningAdapter]:
     rules = resolve_rules(settings, source="test config")
     source = PrometheusSource.open(settings.prometheus, max_concurrency=settings.refresh.concurrency)
     clock = ManualClock()
-    app, store = assemble(rules=rules, source=source, refresh=settings.refresh, clock=clock, refresh_in_background=False)
-    async with TestClient(TestServer(app)) as client:
-        yield RunningAdapter(client=client, store=store, clock=clock, settings=settings)
+    adapter = assemble(
+        rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, clock=clock,
+        refresh_in_background=False,
+    )
+
+    async with TestClient(TestServer(adapter.app)) as client:
+        yield RunningAdapter(client=client, store=adapter.store, tracker=adapter.tracker, clock=clock, settings=settings)

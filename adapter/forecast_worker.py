@@ -1,0 +1,52 @@
+"""Code that runs inside the forecasting worker processes.
+
+Each worker process owns one shard of the tracked series and keeps their fitted models here,
+between calls: a refit is expensive, an update cheap, and a fitted model is too large to ship
+back and forth every minute. The parent sends the whole recent series with every job, so a
+worker that was restarted only needs to refit. Nothing here touches the network or the event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from forecasting.core import Series
+from forecasting.plan import Plan, StepOutcome
+
+if TYPE_CHECKING:
+    from forecasting.pipeline import SeriesForecaster
+
+_FORECASTERS: dict[str, SeriesForecaster] = {}
+"""This process's shard: the forecaster of every series it has been given, by key."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One series' turn: its latest history and how to forecast it."""
+
+    key: str
+    values: np.ndarray
+    step_seconds: float
+    start: float
+    now: float
+    plan: Plan
+
+
+def run(job: Job) -> StepOutcome:
+    """Select, refit or update (whichever the schedule says is due) and forecast."""
+    # The model libraries load in the workers only; the server process never needs them.
+    from forecasting.pipeline import SeriesForecaster
+
+    forecaster = _FORECASTERS.get(job.key)
+    if forecaster is None or forecaster.plan != job.plan:
+        forecaster = _FORECASTERS[job.key] = SeriesForecaster(job.plan)
+    return forecaster.step(Series(job.values, job.step_seconds, job.start), now=job.now)
+
+
+def forget(keys: list[str]) -> None:
+    """Drop the models of series no longer tracked."""
+    for key in keys:
+        _FORECASTERS.pop(key, None)

@@ -1,0 +1,274 @@
+"""The forecast tracker: history per tracked series, and its forecasts.
+
+A series (signal, namespace, selector) is tracked from the first request for its forecast
+metric, or from the config. Its history is backfilled from the source with one range query,
+then extended every step with the points since; each step the series goes to its forecasting
+worker, which selects, refits or only updates its model as the schedule says. Requests read the
+latest outcome and never wait for any of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from adapter.config import ForecastSettings, MetricRule
+from adapter.errors import AdapterError
+from adapter.forecast_pool import ForecastPool
+from adapter.forecast_worker import Job
+from adapter.rules import QueryScope, render
+from adapter.source import RangeSeries, Source
+from forecasting.core import steps_for
+from forecasting.plan import Plan, StepOutcome
+from forecasting.schedule import Schedule
+
+log = logging.getLogger(__name__)
+State = Literal["warming", "ready", "fallback"]
+STALE_AFTER_STEPS = 5
+"""An outcome older than this many steps is not served: the worker has fallen behind."""
+HORIZON_SLACK_STEPS = 5
+"""Extra forecast steps, so an outcome still covers [now+L, now+L+H] until the next one lands."""
+
+
+@dataclass(frozen=True)
+class ForecastKey:
+    signal: str
+    namespace: str
+    selector: str
+
+
+@dataclass(frozen=True)
+class ForecastView:
+    """What a request for a forecast metric can serve right now."""
+
+    state: State
+    model: str | None
+    upper: float | None
+    """Max of the upper bound over [now+L, now+L+H]; None unless ready or fallback."""
+    mean: float | None
+    made_at: float | None
+    reason: str | None = None
+
+
+@dataclass
+class _Tracked:
+    rule: MetricRule
+    scope: QueryScope
+    lead: float
+    window: float
+    pinned: bool
+    last_requested: float
+    start: float | None = None
+    values: np.ndarray | None = None
+    outcome: StepOutcome | None = None
+    outcome_at: float | None = None
+    problem: str | None = None
+    inflight: asyncio.Task[None] | None = field(default=None, repr=False)
+    predictions: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=2000))
+    """(target time, forecast mean at the lead) pairs waiting for their actual value."""
+    abs_errors: deque[float] = field(default_factory=lambda: deque(maxlen=60))
+
+
+@dataclass(frozen=True)
+class TrackedView:
+    """A tracked series for /metrics and the status page."""
+
+    key: ForecastKey
+    view: ForecastView
+    recent_mae: float | None
+    history_points: int
+
+
+class ForecastTracker:
+    """Tracked series, their history and latest forecasts."""
+
+    def __init__(
+        self,
+        source: Source,
+        pool: ForecastPool,
+        *,
+        settings: ForecastSettings,
+        schedule: Schedule,
+        clock: Callable[[], float],
+        idle_after: float,
+        tick_seconds: float | None = None,
+        max_concurrent_queries: int = 4,
+    ) -> None:
+        self._source = source
+        self._idle_after = idle_after
+        self._tick = settings.step if tick_seconds is None else tick_seconds
+        self.pool = pool
+        """The worker processes; started and closed by the application's lifecycle."""
+        self._settings = settings
+        self._schedule = schedule
+        self._clock = clock
+        self._tracked: dict[ForecastKey, _Tracked] = {}
+        self._queries = asyncio.Semaphore(max_concurrent_queries)
+        self.fallbacks: Counter[str] = Counter()
+        """Forecasts replaced by the seasonal-naive baseline, by reason."""
+        self.refits = 0
+
+    def lead_and_window(self, namespace: str, selector: str) -> tuple[float, float]:
+        """The workload's lead and window: its config entry's, else the defaults."""
+        for workload in self._settings.workloads:
+            if workload.namespace == namespace and workload.selector == selector:
+                return workload.lead or self._settings.lead, workload.window or self._settings.window
+        return self._settings.lead, self._settings.window
+
+    def track(self, key: ForecastKey, rule: MetricRule, scope: QueryScope, *, pinned: bool = False) -> bool:
+        """Start tracking ``key`` (idempotent); False when the cap on tracked series is reached."""
+        entry = self._tracked.get(key)
+        now = self._clock()
+        if entry is not None:
+            entry.last_requested = now
+            return True
+        if len(self._tracked) >= self._settings.max_series and not pinned:
+            return False
+        lead, window = self.lead_and_window(key.namespace, key.selector)
+        self._tracked[key] = _Tracked(rule, scope, lead, window, pinned, now)
+        return True
+
+    def view(self, key: ForecastKey) -> ForecastView:
+        entry = self._tracked.get(key)
+        now = self._clock()
+        if entry is None or entry.outcome is None or entry.outcome_at is None:
+            return ForecastView("warming", None, None, None, None, entry.problem if entry else None)
+        outcome = entry.outcome
+        if now - entry.outcome_at > STALE_AFTER_STEPS * self._settings.step:
+            return ForecastView("fallback", outcome.model, None, None, entry.outcome_at, "forecast is stale")
+        if outcome.forecast is None:
+            return ForecastView("warming", None, None, None, entry.outcome_at, outcome.reason)
+        begin, end = now + entry.lead, now + entry.lead + entry.window
+        forecast = outcome.forecast
+        upper = forecast.upper_over(begin, end)
+        times = forecast.times()
+        inside = (times >= begin) & (times <= end)
+        mean = float(forecast.mean[inside].max()) if inside.any() else float(forecast.mean[-1])
+        state: State = "fallback" if outcome.fallback_reason else "ready"
+        return ForecastView(state, outcome.model, max(upper, 0.0), max(mean, 0.0), entry.outcome_at, outcome.fallback_reason)
+
+    def views(self) -> Iterator[TrackedView]:
+        for key, entry in sorted(self._tracked.items(), key=lambda item: repr(item[0])):
+            mae = float(np.mean(entry.abs_errors)) if entry.abs_errors else None
+            points = 0 if entry.values is None else int(np.isfinite(entry.values).sum())
+            yield TrackedView(key, self.view(key), mae, points)
+
+    async def refresh_now(self) -> None:
+        """Drop idle series, then bring every tracked series one step forward."""
+        now = self._clock()
+        idle = [
+            key for key, entry in self._tracked.items()
+            if not entry.pinned and now - entry.last_requested > self._idle_after
+        ]
+        for key in idle:
+            entry = self._tracked.pop(key)
+            if entry.inflight is not None:
+                entry.inflight.cancel()
+        if idle:
+            self.pool.forget(_worker_key(key) for key in idle)
+        tasks = [self._start(key, entry) for key, entry in self._tracked.items()]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def run(self) -> None:
+        """Advance every series each tick (a step of wall-clock time, shorter in a sped-up demo)."""
+        while True:
+            await self.refresh_now()
+            await asyncio.sleep(self._tick)
+
+    def _start(self, key: ForecastKey, entry: _Tracked) -> asyncio.Task[None]:
+        if entry.inflight is None or entry.inflight.done():
+            entry.inflight = asyncio.create_task(self._advance(key, entry), name=f"forecast {key}")
+        return entry.inflight
+
+    async def _advance(self, key: ForecastKey, entry: _Tracked) -> None:
+        step = self._settings.step
+        now = self._clock()
+        grid_now = math.floor(now / step) * step
+        try:
+            await self._extend(entry, grid_now)
+        except AdapterError as error:
+            entry.problem = f"history: {error.message}"
+            return
+        assert entry.values is not None and entry.start is not None
+        self._score(entry)
+        plan = Plan(
+            lead_steps=steps_for(entry.lead, step),
+            window_steps=steps_for(entry.window, step),
+            slack_steps=HORIZON_SLACK_STEPS,
+            quantile=self._settings.quantile,
+            under_weight=self._settings.under_forecast_weight,
+            schedule=self._schedule,
+        )
+        job = Job(_worker_key(key), entry.values, step, entry.start, now, plan)
+        try:
+            outcome = await self.pool.run(job)
+        except Exception as error:  # a worker crash or a bug in a model must not stop the others
+            log.exception("forecasting %s failed", key)
+            entry.problem = f"forecast failed: {type(error).__name__}"
+            return
+        if outcome.fallback_reason:
+            self.fallbacks[outcome.fallback_reason] += 1
+        self.refits += int(outcome.refitted)
+        entry.outcome, entry.outcome_at, entry.problem = outcome, now, None
+        if outcome.forecast is not None:
+            target = outcome.forecast.start + (plan.lead_steps - 1) * step
+            index = plan.lead_steps - 1
+            entry.predictions.append((target, float(outcome.forecast.mean[index])))
+
+    async def _extend(self, entry: _Tracked, grid_now: float) -> None:
+        """Backfill the history on first use, then add the points since the last one."""
+        step = self._settings.step
+        length = round(self._settings.history / step)
+        if entry.values is None or entry.start is None:
+            first = grid_now - (length - 1) * step
+            points = await self._range(entry, first, grid_now)
+            entry.start, entry.values = first, _on_grid(points, first, length, step)
+            return
+        last = entry.start + (len(entry.values) - 1) * step
+        missing = round((grid_now - last) / step)
+        if missing <= 0:
+            return
+        begin = last + step
+        points = await self._range(entry, begin, grid_now)
+        values = np.concatenate([entry.values, _on_grid(points, begin, missing, step)])[-length:]
+        entry.start, entry.values = grid_now - (len(values) - 1) * step, values
+
+    async def _range(self, entry: _Tracked, start: float, end: float) -> list[RangeSeries]:
+        query = render(entry.rule.query, entry.rule, entry.scope)
+        async with self._queries:
+            return await self._source.range(query, start=start, end=end, step=self._settings.step)
+
+    def _score(self, entry: _Tracked) -> None:
+        """Compare past forecasts with the actual values that have since arrived."""
+        assert entry.values is not None and entry.start is not None
+        step = self._settings.step
+        end = entry.start + (len(entry.values) - 1) * step
+        while entry.predictions and entry.predictions[0][0] <= end:
+            target, predicted = entry.predictions.popleft()
+            index = round((target - entry.start) / step)
+            if 0 <= index < len(entry.values) and math.isfinite(entry.values[index]):
+                entry.abs_errors.append(abs(float(entry.values[index]) - predicted))
+
+
+def _worker_key(key: ForecastKey) -> str:
+    return f"{key.signal}|{key.namespace}|{key.selector}"
+
+
+def _on_grid(series: list[RangeSeries], start: float, length: int, step: float) -> np.ndarray:
+    """Range results laid on the step grid: NaN where no point came back; several series are
+    summed (the HPA sums the items of an answer too)."""
+    values = np.full(length, np.nan)
+    for item in series:
+        for timestamp, value in zip(item.timestamps, item.values, strict=True):
+            index = round((timestamp - start) / step)
+            if 0 <= index < length and math.isfinite(value):
+                values[index] = value if math.isnan(values[index]) else values[index] + value
+    return values

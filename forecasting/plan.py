@@ -1,0 +1,51 @@
+"""What the adapter asks of a series' forecaster, and what it gets back: plain data that crosses
+the process boundary, kept apart from the models so the server never imports them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from forecasting.core import Forecast
+from forecasting.schedule import Schedule
+
+MIN_POINTS = 30
+"""Fewer known points than this and the series is still warming up: no forecast is served."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one series is forecast."""
+
+    lead_steps: int
+    """Steps until a new pod is ready (L)."""
+    window_steps: int
+    """Steps the forecast must cover after the lead (H)."""
+    slack_steps: int = 0
+    """Extra steps forecast, so one outcome still covers [now+L, now+L+H] a little later."""
+    quantile: float = 0.9
+    """Upper quantile served."""
+    under_weight: float = 3.0
+    """How much worse selection counts under-forecasting than over-forecasting."""
+    schedule: Schedule = field(default_factory=Schedule)
+
+    @property
+    def horizon(self) -> int:
+        return self.lead_steps + self.window_steps + self.slack_steps
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """The result of one step for one series."""
+
+    model: str | None
+    """The model whose forecast is served (``seasonal_naive`` after a fallback)."""
+    forecast: Forecast | None
+    """None while the series is warming up."""
+    fallback_reason: str | None = None
+    """Why the chosen model's forecast was replaced by the baseline."""
+    refitted: bool = False
+    selected: bool = False
+    reason: str | None = None
+    """Why there is no forecast yet."""
+    scores: tuple[tuple[str, float], ...] = ()
+    """Selection losses by model, from the latest selection."""
