@@ -95,8 +95,12 @@ class SeasonalNaive:
 
 
 def season_for(series: Series) -> float:
-    """The seasonal-naive season for this much history: a week, a day, or 0 (none)."""
-    span = len(series) * series.step_seconds
+    """The seasonal-naive season for the history known (from the first known value): a week, a
+    day, or 0 (none)."""
+    known = np.flatnonzero(np.isfinite(series.values))
+    if known.size == 0:
+        return 0.0
+    span = (len(series) - int(known[0])) * series.step_seconds
     if span >= 2 * WEEK_SECONDS:
         return WEEK_SECONDS
     if span >= 2 * DAY_SECONDS:

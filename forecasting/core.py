@@ -75,6 +75,12 @@ class Series:
         count = min(count, len(self))
         return Series(self.values[len(self) - count :], self.step_seconds, self.end - (count - 1) * self.step_seconds)
 
+    def known_since_first(self) -> Series:
+        """The series from its first known value: a history that starts with a gap (a series
+        tracked before it had data) is not evidence of anything."""
+        known = np.flatnonzero(np.isfinite(self.values))
+        return self.tail(len(self) - int(known[0])) if known.size else self
+
     def steps_per(self, seconds: float) -> int:
         """How many steps make ``seconds`` (a day, a week), rounded to the nearest step."""
         return max(1, round(seconds / self.step_seconds))

@@ -36,7 +36,7 @@ class SeriesForecaster:
 
     def step(self, series: Series, *, now: float) -> StepOutcome:
         plan, schedule = self.plan, self.plan.schedule
-        recent = series.tail(series.steps_per(schedule.history_seconds))
+        recent = series.tail(series.steps_per(schedule.history_seconds)).known_since_first()
         known = int(np.isfinite(recent.values).sum())
         if known < MIN_POINTS:
             return StepOutcome(None, None, reason=f"warming up: {known} of {MIN_POINTS} points known")

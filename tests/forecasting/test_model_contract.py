@@ -92,3 +92,14 @@ class TestContract:
     def test_empty_series_is_not_enough_data(self, name: str) -> None:
         with pytest.raises(NotEnoughData):
             forecast(create(name), Series(np.full(50, np.nan), STEP, 0.0), 3)
+
+
+def test_seasonal_naive_season_counts_only_known_history() -> None:
+    """A series tracked for a week but with data for three hours has no daily season yet."""
+    from forecasting.baselines import SeasonalNaive
+
+    values = np.full(7 * 288, np.nan)
+    values[-36:] = 12.0
+    values[-36] = 10.0
+    result = forecast(SeasonalNaive(), Series(values, STEP, 0.0), 3)
+    np.testing.assert_array_equal(result.mean, [12.0, 12.0, 12.0])

@@ -12,7 +12,10 @@ from .workload_exporter import WorkloadExporter
 JOB = "workload"
 
 #: Seconds of past scrapes loaded into Prometheus before it starts.
-HISTORY_S = 600
+HISTORY_S = 3 * 3600
+HISTORY_STEP_S = 10.0
+"""Backfilled samples are 10 s apart: counters grow linearly, so rate() stays exact, and three
+hours (enough for the forecast tracker to have a fit's worth of points) load in a second."""
 
 #: Every counter the exporter serves; the session starts once each has a rate.
 _COUNTERS = (
@@ -27,7 +30,7 @@ _COUNTERS = (
 @pytest.fixture(scope="session")
 def workload_exporter() -> Iterator[WorkloadExporter]:
     """The synthetic dcgm-exporter + vLLM + kube-state-metrics endpoint."""
-    with WorkloadExporter() as exporter:
+    with WorkloadExporter(uptime_s=HISTORY_S + 3600) as exporter:  # up since before the history
         yield exporter
 
 
@@ -47,7 +50,9 @@ def prometheus(
         [workload_exporter.target],
         ready_queries=[f"rate({counter}[1m])" for counter in _COUNTERS],
         job=JOB,
-        backfill=workload_exporter.history(HISTORY_S, {"job": JOB, "instance": workload_exporter.target}),
+        backfill=workload_exporter.history(
+            HISTORY_S, {"job": JOB, "instance": workload_exporter.target}, step_s=HISTORY_STEP_S
+        ),
     )
     with server:
         yield server
