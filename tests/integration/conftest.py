@@ -12,10 +12,8 @@ from .workload_exporter import WorkloadExporter
 JOB = "workload"
 
 #: Seconds of past scrapes loaded into Prometheus before it starts.
-HISTORY_S = 3 * 3600
-HISTORY_STEP_S = 10.0
-"""Backfilled samples are 10 s apart: counters grow linearly, so rate() stays exact, and three
-hours (enough for the forecast tracker to have a fit's worth of points) load in a second."""
+HISTORY_S = 40 * 60
+"""Forty minutes: enough one-minute points for the forecast tracker to fit (it needs 30)."""
 
 #: Every counter the exporter serves; the session starts once each has a rate.
 _COUNTERS = (
@@ -50,9 +48,7 @@ def prometheus(
         [workload_exporter.target],
         ready_queries=[f"rate({counter}[1m])" for counter in _COUNTERS],
         job=JOB,
-        backfill=workload_exporter.history(
-            HISTORY_S, {"job": JOB, "instance": workload_exporter.target}, step_s=HISTORY_STEP_S
-        ),
+        backfill=workload_exporter.history(HISTORY_S, {"job": JOB, "instance": workload_exporter.target}),
     )
     with server:
         yield server
