@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import logging
 import os
 import socket
@@ -23,8 +24,10 @@ from adapter.assembly import assemble
 from adapter.config import load_settings
 from adapter.durations import parse_duration
 from adapter.errors import BadRequest, ConfigError, SourceError
+from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
 from adapter.logs import configure_logging
 from adapter.presets import resolve_rules
+from adapter.progress import ProgressBar
 from adapter.prometheus import PrometheusSource
 from adapter.rules import QueryScope, render
 from adapter.selectors import parse_selector
@@ -75,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
         "--containers-dir", type=Path, default=Path("/var/log/containers"),
         help="the kubelet's container log links, which name each GPU process's pod",
     )
+
+    backtest = commands.add_parser("backtest", help="walk-forward evaluation of every forecasting model on a trace")
+    backtest.add_argument("--trace", type=Path, required=True, help="timestamp,requests CSV trace")
+    backtest.add_argument("--lead", default="5m", help="how far ahead to forecast (default 5m; at least one step)")
+    backtest.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
     check = commands.add_parser("check-config", help="validate a config and print every metric's PromQL")
     check.add_argument("config", type=Path)
@@ -142,6 +150,29 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(port=args.port, trace_path=args.trace, speed=args.speed)
 
 
+def _backtest(args: argparse.Namespace) -> int:
+    # the model libraries load only for this command
+    from forecasting.backtest import run_backtest
+    from forecasting.core import Series
+    from forecasting.traces import read_trace
+
+    try:
+        lead = parse_duration(args.lead)
+    except ValueError as error:
+        raise UsageError(f"--lead: {error}") from error
+    for variable in SINGLE_THREAD_VARIABLES:  # before the model libraries start their thread pools
+        os.environ.setdefault(variable, "1")
+    trace = read_trace(args.trace)
+    series = Series(trace.rate_per_second(), trace.step_seconds, trace.start)
+    bar = ProgressBar(f"backtest {trace.name}")
+    try:
+        report = run_backtest(series, name=trace.name, lead_seconds=lead, progress=bar)
+    finally:
+        bar.close()
+    print(json.dumps(report.to_json()) if args.json else report.table())
+    return 0
+
+
 def _nvml_exporter(args: argparse.Namespace) -> int:
     from adapter.nvml import (  # imports pynvml only when asked
         ExporterSettings,
@@ -174,7 +205,13 @@ def _nvml_exporter(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.log_level, args.log_format)
-    handlers = {"serve": _serve, "demo": _demo, "check-config": _check_config, "nvml-exporter": _nvml_exporter}
+    handlers = {
+        "serve": _serve,
+        "demo": _demo,
+        "backtest": _backtest,
+        "check-config": _check_config,
+        "nvml-exporter": _nvml_exporter,
+    }
     try:
         return handlers[args.command](args)
     except UsageError as error:

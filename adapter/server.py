@@ -171,7 +171,7 @@ async def _forecast_metric(request: web.Request, parsed: MetricRequest) -> web.R
     reading = await context.store.read(parsed.key, parsed.rule, parsed.scope)
     tracked = context.tracker.track(parsed.forecast, parsed.rule, parsed.scope)
     view = context.tracker.view(parsed.forecast)
-    labels = {FORECAST_STATE_LABEL: view.state}
+    labels: dict[str, str] = {FORECAST_STATE_LABEL: view.state}
     if not tracked:
         labels = {FORECAST_STATE_LABEL: "fallback", FORECAST_REASON_LABEL: "too-many-series"}
     if tracked and view.upper is not None and view.model is not None:

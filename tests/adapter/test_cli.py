@@ -108,3 +108,30 @@ def test_log_level_filters(capsys: pytest.CaptureFixture[str]) -> None:
     logging.getLogger("foresight.test").error("shown")
     err = capsys.readouterr().err
     assert "shown" in err and "hidden" not in err
+
+
+TRACE = Path(__file__).resolve().parents[1] / "data" / "traces" / "servegen_reason_deepseek-r1_10min.csv"
+
+
+def test_backtest_json_has_the_documented_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", "--trace", str(TRACE), "--lead", "5m", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"trace", "step_seconds", "lead_seconds", "seasonal_naive_period_seconds", "selected", "models"}
+    assert (report["trace"], report["step_seconds"], report["lead_seconds"]) == ("servegen_reason_deepseek-r1_10min", 600, 600)
+    assert report["seasonal_naive_period_seconds"] == 0  # one day of history: persistence
+    names = [model["name"] for model in report["models"]]
+    assert {"persistence", "seasonal_naive", "auto"} <= set(names)
+    for model in report["models"]:
+        assert set(model) == {"name", "mae", "mase", "pinball", "under_forecast_rate",
+                              "ratio_to_persistence", "ratio_to_seasonal_naive"}
+    persistence = next(model for model in report["models"] if model["name"] == "persistence")
+    assert persistence["ratio_to_persistence"] == 1.0
+
+
+def test_backtest_table_and_bad_lead(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", "--trace", str(TRACE)]) == 0
+    table = capsys.readouterr().out
+    assert "seasonal naive: persistence" in table and "auto" in table
+    assert main(["backtest", "--trace", str(TRACE), "--lead", "soon"]) == 2
+    assert "--lead" in capsys.readouterr().err
+    assert main(["backtest", "--trace", str(TRACE.with_name("absent.csv"))]) == 1
