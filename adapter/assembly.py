@@ -13,11 +13,13 @@ from prometheus_client import CollectorRegistry
 from adapter.config import ForecastSettings, MetricRule, RefreshSettings
 from adapter.forecast_metrics import ForecastCollector
 from adapter.forecast_pool import ForecastPool
-from adapter.server import create_app
+from adapter.rules import QueryScope
+from adapter.selectors import parse_selector
+from adapter.server import FORECAST_SUFFIX, create_app
 from adapter.source import Source
 from adapter.store import MetricStore
 from adapter.telemetry import InstrumentedSource, Telemetry
-from adapter.tracker import ForecastTracker
+from adapter.tracker import ForecastKey, ForecastTracker
 from forecasting.schedule import Schedule
 
 
@@ -62,6 +64,14 @@ def assemble(
             tick_seconds=forecast_tick_seconds,
         )
         telemetry.registry.register(ForecastCollector(tracker))
+        for workload in forecasts.workloads:
+            selector = parse_selector(workload.selector)
+            scope = QueryScope(workload.namespace, selector)
+            for name in workload.track:
+                signal = name.removesuffix(FORECAST_SUFFIX)
+                if signal in signals:
+                    key = ForecastKey(signal, workload.namespace, str(selector))
+                    tracker.track(key, rules[signal], scope, pinned=True)
     app = create_app(
         rules=rules,
         source=instrumented,

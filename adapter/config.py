@@ -23,7 +23,8 @@ from pydantic import (
 )
 
 from adapter.durations import parse_duration
-from adapter.errors import ConfigError
+from adapter.errors import BadRequest, ConfigError
+from adapter.selectors import parse_selector
 from adapter.templates import template_problems
 
 
@@ -240,6 +241,22 @@ class WorkloadForecast(_Frozen):
     track: tuple[str, ...] = ()
     """Forecast metrics (e.g. ``requests_per_second_forecast``) to track from start-up, before any
     HPA asks, so their history is backfilled and fitted in advance."""
+
+    @field_validator("selector")
+    @classmethod
+    def _canonical_selector(cls, selector: str) -> str:
+        try:
+            return str(parse_selector(selector))
+        except BadRequest as error:
+            raise ValueError(error.message) from None
+
+    @field_validator("track")
+    @classmethod
+    def _forecast_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not name.endswith("_forecast"):
+                raise ValueError(f"{name!r} is not a forecast metric (names end in _forecast)")
+        return names
 
 
 class ForecastSettings(_Frozen):

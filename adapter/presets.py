@@ -215,6 +215,15 @@ def resolve_rules(settings: Settings, *, source: str) -> dict[str, MetricRule]:
     rules.update((rule.name, rule) for rule in settings.metrics)
     if not rules:
         raise ConfigError(source, [("signals", "no metric would be served: enable a preset or add metrics")])
+    forecast_signals = set(settings.forecasts.signals)
+    tracked = [
+        (f"forecasts.workloads[{index}].track", f"{name!r}: {name.removesuffix('_forecast')!r} is not in forecasts.signals")
+        for index, workload in enumerate(settings.forecasts.workloads)
+        for name in workload.track
+        if name.removesuffix("_forecast") not in forecast_signals
+    ]
+    if tracked:
+        raise ConfigError(source, tracked)
     if "signals" in settings.forecasts.model_fields_set:
         unknown = [
             (f"forecasts.signals[{index}]", f"no metric named {signal!r} is served")

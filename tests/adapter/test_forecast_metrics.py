@@ -89,3 +89,20 @@ async def test_series_cap_serves_the_current_value_instead_of_an_error() -> None
         value, labels = await value_and_labels(demo, FORECAST.replace("llama", "mistral"))
         assert value == current
         assert labels == {"foresight.io/state": "fallback", "foresight.io/reason": "too-many-series"}
+
+
+async def test_config_tracks_forecasts_from_start_up_with_the_workload_lead() -> None:
+    settings = ForecastSettings.model_validate(
+        {
+            "history": "1h",
+            "workers": 1,
+            "workloads": [
+                {"namespace": "default", "selector": "app = llama", "lead": "6m", "track": ["requests_per_second_forecast"]}
+            ],
+        }
+    )
+    async with demo_adapter(forecasts=settings) as demo:
+        assert demo.tracker is not None
+        [tracked] = list(demo.tracker.views())
+        assert tracked.key == KEY  # the selector as the HPA sends it: canonical
+        assert demo.tracker.lead_and_window("default", "app=llama") == (360.0, 300.0)

@@ -142,3 +142,16 @@ def test_forecast_signals_named_in_the_config_must_be_served() -> None:
 def test_default_forecast_signal_is_dropped_quietly_when_not_served() -> None:
     settings = settings_from_mapping({"signals": {"server": "none"}}, source="f.yaml")
     assert "requests_per_second" not in resolve_rules(settings, source="f.yaml")
+
+
+def test_tracked_forecasts_must_be_forecast_signals() -> None:
+    settings = settings_from_mapping(
+        {"forecasts": {"workloads": [{"namespace": "a", "track": ["queue_depth_forecast"]}]}}, source="f.yaml"
+    )
+    with pytest.raises(ConfigError) as caught:
+        resolve_rules(settings, source="f.yaml")
+    assert caught.value.problems[0][0] == "forecasts.workloads[0].track"
+    with pytest.raises(ConfigError):
+        settings_from_mapping({"forecasts": {"workloads": [{"namespace": "a", "track": ["queue_depth"]}]}}, source="f")
+    with pytest.raises(ConfigError):
+        settings_from_mapping({"forecasts": {"workloads": [{"namespace": "a", "selector": "a in b"}]}}, source="f")
