@@ -7,6 +7,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
 import json
 import logging
@@ -41,13 +42,16 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="foresight", description=__doc__.splitlines()[0])
+    logging_options = argparse.ArgumentParser(add_help=False)
+    logging_options.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=argparse.SUPPRESS)
+    logging_options.add_argument("--log-format", choices=["text", "json"], default=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(prog="foresight", description=__doc__.splitlines()[0], parents=[logging_options])
     parser.add_argument("--version", action="version", version=f"foresight {__version__}")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    parser.set_defaults(log_level="info", log_format="text")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_command = functools.partial(commands.add_parser, parents=[logging_options])
 
-    serve = commands.add_parser("serve", help="serve the metrics APIs from Prometheus")
+    serve = add_command("serve", help="serve the metrics APIs from Prometheus")
     serve.add_argument("--config", type=Path, required=True, help="YAML config file")
     serve.add_argument("--secure-port", type=int, default=6443, help="HTTPS port (default 6443)")
     serve.add_argument("--bind-address", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
@@ -59,12 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=8080, help="port for --insecure-local (default 8080)")
 
-    demo = commands.add_parser("demo", help="serve a simulated GPU inference fleet (no cluster needed)")
+    demo = add_command("demo", help="serve a simulated GPU inference fleet (no cluster needed)")
     demo.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
     demo.add_argument("--trace", type=Path, help="drive demand from a timestamp,requests CSV trace")
     demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)")
 
-    nvml = commands.add_parser("nvml-exporter", help="export GPU metrics under dcgm-exporter's names (a DaemonSet on GPU nodes)")
+    nvml = add_command("nvml-exporter", help="export GPU metrics under dcgm-exporter's names (a DaemonSet on GPU nodes)")
     nvml.add_argument("--port", type=int, default=9400, help="port of /metrics and /healthz (default 9400)")
     nvml.add_argument("--bind-address", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     nvml.add_argument("--interval", default="1s", help="time between sweeps over the GPUs (default 1s)")
@@ -79,12 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the kubelet's container log links, which name each GPU process's pod",
     )
 
-    backtest = commands.add_parser("backtest", help="walk-forward evaluation of every forecasting model on a trace")
+    backtest = add_command("backtest", help="walk-forward evaluation of every forecasting model on a trace")
     backtest.add_argument("--trace", type=Path, required=True, help="timestamp,requests CSV trace")
     backtest.add_argument("--lead", default="5m", help="how far ahead to forecast (default 5m; at least one step)")
     backtest.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
-    check = commands.add_parser("check-config", help="validate a config and print every metric's PromQL")
+    check = add_command("check-config", help="validate a config and print every metric's PromQL")
     check.add_argument("config", type=Path)
     check.add_argument("--namespace", default="default", help="namespace of the sample request")
     check.add_argument("--selector", default="app=llama", help="label selector of the sample request")
@@ -103,6 +107,12 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"  external: {render(rule.query, rule, scope)}")
         if rule.pods_query is not None:
             print(f"  per pod:  {render(rule.pods_query, rule, scope)}")
+    for signal in settings.forecasts.signals:
+        if signal in rules:
+            print(f"\n{signal}_forecast  (upper p{settings.forecasts.quantile * 100:g} forecast of {signal} over "
+                  f"[now+{settings.forecasts.lead:g}s, now+{settings.forecasts.lead + settings.forecasts.window:g}s])")
+    if settings.prometheus is None:
+        print(f"\nnote: {args.config} has no prometheus section; serve needs one", file=sys.stderr)
     return 0
 
 
@@ -120,8 +130,12 @@ def _serve(args: argparse.Namespace) -> int:
         raise ConfigError(str(args.config), [("prometheus", "serve needs a prometheus section with a url")])
     ssl_context: ssl.SSLContext | None = None
     if args.insecure_local:
-        host = "127.0.0.1" if args.bind_address == "0.0.0.0" else args.bind_address
-        if not ipaddress.ip_address(host).is_loopback:
+        host = "127.0.0.1" if args.bind_address in ("0.0.0.0", "localhost") else args.bind_address
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            raise UsageError(f"--bind-address {host!r} is not an IP address") from None
+        if not loopback:
             raise UsageError(f"--insecure-local serves plain HTTP and only on loopback, not {host}")
         port = args.port
     else:

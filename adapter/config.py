@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -40,6 +41,16 @@ def _duration(value: Any) -> float:
 
 Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
 """Seconds, written in the file as ``15s``, ``5m``, ``1h`` or ``7d`` (a bare number is seconds)."""
+
+
+def _whole_seconds(seconds: float) -> float:
+    if seconds != int(seconds):
+        raise ValueError(f"{seconds:g}s is not a whole number of seconds (PromQL windows are)")
+    return seconds
+
+
+Window = Annotated[float, BeforeValidator(_duration), Field(ge=1), AfterValidator(_whole_seconds)]
+"""A PromQL range window: a duration of whole seconds."""
 
 NonFinitePolicy = Literal["zero", "last_good", "error"]
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,200}$")
@@ -162,7 +173,7 @@ class SignalSettings(_Frozen):
     """How an HPA selector picks series: ``pod_labels`` joins kube-state-metrics'
     ``kube_pod_labels`` (pod labels must be allowlisted there); ``series`` matches the labels the
     inference server's series carry themselves. GPU series always use the join."""
-    window: Duration = 60.0
+    window: Window = 60.0
     """Rate window of the preset queries."""
     carbon: CarbonIntensity | None = None
     """Grid carbon intensity; ``carbon_per_request_milligrams`` is served when set."""
@@ -186,7 +197,7 @@ class MetricRule(_Frozen):
     """PromQL template for the one aggregated value of an external metric."""
     pods_query: str | None = None
     """PromQL template returning one series per ``pod``; serves the custom metrics API."""
-    window: Duration = 60.0
+    window: Window = 60.0
     """Window the value covers, reported to the HPA."""
     on_nan: NonFinitePolicy = "error"
     """What a NaN result serves: ``zero`` (a measured "no load"), ``last_good`` or ``error``."""

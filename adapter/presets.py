@@ -178,10 +178,11 @@ def _gpu_rules(signals: SignalSettings, server: _ServerRules | None) -> list[Met
         )
     )
     if signals.carbon is not None:
+        # A missing intensity series leaves the product empty (on_empty: error), never zero.
         intensity = (
             repr(signals.carbon.grams_per_kwh)
             if signals.carbon.grams_per_kwh is not None
-            else f"scalar(max({signals.carbon.query}))"
+            else f"on() max({signals.carbon.query})"
         )
         factor = MILLIGRAMS_PER_GRAM / SECONDS_PER_KWH
         built.append(
@@ -216,6 +217,13 @@ def resolve_rules(settings: Settings, *, source: str) -> dict[str, MetricRule]:
     if not rules:
         raise ConfigError(source, [("signals", "no metric would be served: enable a preset or add metrics")])
     forecast_signals = set(settings.forecasts.signals)
+    shadowed = [
+        (f"metrics[{index}].name", f"{rule.name!r} is the forecast of {rule.name.removesuffix('_forecast')!r}")
+        for index, rule in enumerate(settings.metrics)
+        if rule.name.removesuffix("_forecast") in forecast_signals and rule.name.endswith("_forecast")
+    ]
+    if shadowed:
+        raise ConfigError(source, shadowed)
     tracked = [
         (f"forecasts.workloads[{index}].track", f"{name!r}: {name.removesuffix('_forecast')!r} is not in forecasts.signals")
         for index, workload in enumerate(settings.forecasts.workloads)

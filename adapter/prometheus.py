@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from adapter.config import PrometheusSettings
@@ -88,6 +89,8 @@ class PrometheusSource:
             retry=Retry(total=0, read=False),
             timeout=settings.timeout,
         )
+        # one pooled connection per query thread (requests keeps ten by default)
+        session.mount(settings.base_url, HTTPAdapter(max_retries=Retry(total=0, read=False), pool_maxsize=max_concurrency))
         executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="prometheus")
         return cls(client, executor, timeout=settings.timeout)
 

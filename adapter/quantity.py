@@ -1,20 +1,21 @@
 """Metric values as Kubernetes ``resource.Quantity`` strings.
 
 The HPA reads every value with ``Quantity.MilliValue()``, which rounds up, so :func:`format_quantity`
-emits exactly what the HPA will read: it rounds the float to 9 significant digits to drop binary
-noise (``0.30000000000000004`` is 0.3), then rounds up to a whole milli-unit. Rounding up rather than
-to nearest means a reported load is never below the measured one, so the HPA can only err towards
-one replica too many, and the noise step keeps exact decimals such as 0.3 from turning into 301m.
+emits exactly what the HPA will read: it rounds the float to 15 significant digits (what a double
+holds) to drop binary noise (``0.30000000000000004`` is 0.3), then rounds up to a whole milli-unit,
+and never goes below the exact value's whole milli-units. Rounding up rather than to nearest means a
+reported load is never below the measured one, so the HPA can only err towards one replica too
+many, and the noise step keeps exact decimals such as 0.3 from turning into 301m.
 """
 
 from __future__ import annotations
 
 import re
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 
 __all__ = ["format_quantity", "parse_quantity"]
 
-_SIGNIFICANT_DIGITS = 9
+_SIGNIFICANT_DIGITS = 15
 _NOISE = Context(prec=_SIGNIFICANT_DIGITS, rounding=ROUND_HALF_EVEN)
 
 # DecimalSI suffixes for exponents -3, 0, 3, ..., 18; larger values keep "E" with a longer mantissa.
@@ -39,7 +40,13 @@ def format_quantity(value: float) -> str:
     significant = _NOISE.create_decimal(value)
     if not significant.is_finite():
         raise ValueError(f"{value!r} cannot be represented as a Kubernetes quantity")
-    mantissa = int(significant.scaleb(3, context=_NOISE).to_integral_value(rounding=ROUND_CEILING))
+    exact_millis = Decimal(value).scaleb(3)
+    # Noise rounding may only remove float noise below a milli, never a measured milli: a value
+    # with more significant digits than a double holds keeps at least its exact floor.
+    mantissa = max(
+        int(significant.scaleb(3, context=_NOISE).to_integral_value(rounding=ROUND_CEILING)),
+        int(exact_millis.to_integral_value(rounding=ROUND_FLOOR)),
+    )
     if mantissa == 0:
         return "0"
     index = 0

@@ -31,7 +31,7 @@ from adapter.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from adapter.rules import QueryScope
+from adapter.rules import QueryScope, render
 from adapter.selectors import parse_selector
 from adapter.source import Source
 from adapter.store import Api, MetricStore, SeriesKey
@@ -139,7 +139,10 @@ def _metric_request(request: web.Request, api: Api) -> MetricRequest:
     metric_selector = parse_selector(query.get("metricLabelSelector", [""])[0] if api == "pods" else "")
     key = SeriesKey(rule.name, api, namespace, str(selector), str(metric_selector))
     forecast = ForecastKey(rule.name, namespace, str(selector)) if forecasting else None
-    parsed = MetricRequest(name, rule, key, QueryScope(namespace, selector, metric_selector), forecast)
+    scope = QueryScope(namespace, selector, metric_selector)
+    # A selector the rule cannot express (BadRequest) is refused before it takes a tracked key.
+    render(rule.pods_query if api == "pods" and rule.pods_query else rule.query, rule, scope)
+    parsed = MetricRequest(name, rule, key, scope, forecast)
     if len(context.parsed_requests) >= PARSED_REQUESTS_KEPT:
         context.parsed_requests.clear()
     context.parsed_requests[request.raw_path] = parsed
@@ -342,6 +345,7 @@ def create_app(
     )
     for path, handler in ROUTES:
         app.router.add_get(path, _endpoint(path, handler, telemetry))
-    app.router.add_route("*", "/{path:.*}", _endpoint("(unmatched)", unmatched, telemetry))
+    # [\s\S], not ".": a path may carry an escaped newline, and it must get a Status too
+    app.router.add_route("*", r"/{path:[\s\S]*}", _endpoint("(unmatched)", unmatched, telemetry))
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -8,6 +8,7 @@ worker thread, which both keeps the event loop free and serialises access to the
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -21,6 +22,7 @@ from adapter.errors import SourceError
 from adapter.source import RangeSeries, Sample
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 RETENTION_SECONDS = 8 * 86400.0
 
 
@@ -70,3 +72,6 @@ class DemoSource:
             return await asyncio.get_running_loop().run_in_executor(self._worker, work)
         except PromQLError as error:
             raise SourceError(f"the demo source cannot evaluate this query: {error}") from error
+        except Exception as error:  # the Source contract: only SourceError leaves a source
+            log.exception("the demo source failed")
+            raise SourceError("the demo source failed; see the adapter's log") from error

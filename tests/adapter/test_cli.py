@@ -135,3 +135,15 @@ def test_backtest_table_and_bad_lead(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["backtest", "--trace", str(TRACE), "--lead", "soon"]) == 2
     assert "--lead" in capsys.readouterr().err
     assert main(["backtest", "--trace", str(TRACE.with_name("absent.csv"))]) == 1
+
+
+def test_logging_options_may_follow_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path / "config.yaml", {})
+    assert main(["check-config", str(config), "--log-level", "error", "--log-format", "json"]) == 0
+    assert "gpu_utilization" in capsys.readouterr().out
+
+
+def test_insecure_local_bind_address_must_be_an_address(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path / "config.yaml", {"prometheus": {"url": "http://127.0.0.1:1"}})
+    assert main(["serve", "--config", str(config), "--insecure-local", "--bind-address", "my-host"]) == 2
+    assert "not an IP address" in capsys.readouterr().err

@@ -93,3 +93,9 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
 
 def test_a_list_at_top_level_is_refused() -> None:
     assert "(top level)" in problems_of([1, 2])
+
+
+def test_windows_are_whole_seconds() -> None:
+    problems = problems_of({"signals": {"window": "1500ms"}, "metrics": [{"name": "m", "query": "x{<<.LabelMatchers>>}", "window": 0.5}]})
+    assert "whole number of seconds" in problems["signals.window"]
+    assert "metrics[0].window" in problems

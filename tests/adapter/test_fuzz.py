@@ -37,7 +37,8 @@ async def assert_clean(demo: DemoAdapter, path: str, headers: dict[str, str] | N
     body = await response.text()
     assert response.status < 500, (path, response.status, body)
     assert "Traceback" not in body
-    if response.status >= 400 and response.content_type == "application/json":
+    if response.status >= 400:
+        assert response.content_type == "application/json", (path, response.status, body)
         document = json.loads(body)
         assert document["kind"] == "Status" and document["code"] == response.status
 

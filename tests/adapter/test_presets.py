@@ -155,3 +155,12 @@ def test_tracked_forecasts_must_be_forecast_signals() -> None:
         settings_from_mapping({"forecasts": {"workloads": [{"namespace": "a", "track": ["queue_depth"]}]}}, source="f")
     with pytest.raises(ConfigError):
         settings_from_mapping({"forecasts": {"workloads": [{"namespace": "a", "selector": "a in b"}]}}, source="f")
+
+
+def test_a_metric_may_not_take_the_name_of_a_forecast() -> None:
+    settings = settings_from_mapping(
+        {"metrics": [{"name": "requests_per_second_forecast", "query": "sum(x{<<.LabelMatchers>>})"}]}, source="f.yaml"
+    )
+    with pytest.raises(ConfigError) as caught:
+        resolve_rules(settings, source="f.yaml")
+    assert caught.value.problems[0][0] == "metrics[0].name"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import ROUND_CEILING, Context, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, localcontext
 
 import pytest
 from hypothesis import example, given, settings
@@ -29,7 +29,7 @@ FORMAT = [
     (0.1, "100m"),
     (1.1 * 3, "3300m"),
     (2.675, "2675m"),
-    (1.0000000001, "1"),
+    (1.0000000001, "1001m"),  # the HPA reads the ceiling of a milli
     # rounding up to milli
     (0.001, "1m"),
     (0.0011, "2m"),
@@ -56,11 +56,13 @@ FORMAT = [
     (1_000_001_000, "1000001k"),
     # beyond E the mantissa grows
     (1e21, "1000E"),
-    (1.7976931348623157e308, "179769313" + "0" * 282 + "E"),
-    # more than 9 significant digits
-    (123456789.123, "123456789"),
-    (1234567891, "1234567890"),
-    (2**53, "9007199250M"),
+    # the largest float keeps its exact digits: rounding away float noise never lowers a value
+    (1.7976931348623157e308, "179769313486232" + "0" * 276 + "E"),
+    (123456789.4, "123456789400m"),
+    # many significant digits: kept, never rounded down
+    (123456789.123, "123456789123m"),
+    (1234567891, "1234567891"),
+    (2**53, "9007199254740992"),
     # negatives round towards +infinity, so small ones become zero
     (-0.0, "0"),
     (-0.0004, "0"),
@@ -133,8 +135,10 @@ def test_parse_quantity_rejects(text: str) -> None:
 
 @pytest.mark.parametrize(("value", "text"), FORMAT)
 def test_formatted_text_parses_back(value: float, text: str) -> None:
-    milli = Context(prec=9).create_decimal(value).scaleb(3).to_integral_value(rounding=ROUND_CEILING)
-    assert parse_quantity(text) == milli.scaleb(-3)
+    noise_free = Context(prec=15).create_decimal(value).scaleb(3).to_integral_value(rounding=ROUND_CEILING)
+    with localcontext(prec=2500):
+        floor = Decimal(value).scaleb(3).to_integral_value(rounding=ROUND_FLOOR)
+    assert parse_quantity(text) == max(noise_free, floor).scaleb(-3)
 
 
 _FINITE = st.floats(allow_nan=False, allow_infinity=False)
@@ -152,8 +156,8 @@ def test_never_below_and_less_than_a_milli_above(value: float) -> None:
     measured = Decimal(value)
     reported = parse_quantity(format_quantity(value))
     with localcontext(prec=2500):
-        noise = abs(measured) * Decimal("5e-9")  # half a unit in the 9th significant digit
-        assert reported >= Context(prec=9).create_decimal(value)
+        noise = abs(measured) * Decimal("5e-15")  # half a unit in the 15th significant digit
+        assert reported >= Context(prec=15).create_decimal(value) or reported >= measured
         assert reported >= measured - noise
         assert reported < measured + Decimal("0.001") + noise
 

@@ -179,3 +179,13 @@ async def test_hpa_escaped_wildcard_pod_path(demo: DemoAdapter) -> None:
     """client-go escapes the ``*`` of ``pods/*`` in the path: the HPA sends ``pods/%2A``."""
     body = await demo.get(f"{CUSTOM}/namespaces/default/pods/%2A/queue_depth?labelSelector=app%3Dllama", status=200)
     assert len(body["items"]) == 4
+
+
+async def test_a_selector_the_rule_cannot_express_is_refused_before_it_is_tracked() -> None:
+    """In series mode a selector key must be a Prometheus label name; the 400 takes no key slot."""
+    rule = MetricRule(name="series_rule", query="sum(vllm:num_requests_waiting{<<.LabelMatchers>>})")
+    async with demo_adapter({"series_rule": rule}) as demo:
+        path = f"{EXTERNAL}/namespaces/default/series_rule?labelSelector=app.kubernetes.io%2Fname%3Dx"
+        body = await demo.get(path, status=400)
+        assert body["reason"] == "BadRequest"
+        assert list(demo.store.views()) == []

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecasting.core import DAY_SECONDS, Forecast, NotEnoughData, NotFitted, Series, forecast
+from forecasting.core import (
+    DAY_SECONDS,
+    Forecast,
+    NotEnoughData,
+    NotFitted,
+    Series,
+    forecast,
+)
 from forecasting.registry import MODEL_FACTORIES, create
 
 STEP = 300.0  # 5 minutes: 288 steps a day

@@ -11,7 +11,13 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning  # type: ignore[i
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # type: ignore[import-untyped]
 from statsmodels.tsa.statespace.sarimax import SARIMAX  # type: ignore[import-untyped]
 
-from forecasting.core import DAY_SECONDS, WEEK_SECONDS, ForecastError, NotEnoughData, Series
+from forecasting.core import (
+    DAY_SECONDS,
+    WEEK_SECONDS,
+    ForecastError,
+    NotEnoughData,
+    Series,
+)
 from forecasting.models.arima import Arima
 from forecasting.models.holt_winters import (
     HoltWinters,

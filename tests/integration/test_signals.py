@@ -150,3 +150,11 @@ async def test_carbon_intensity_from_a_prometheus_series(prometheus: PrometheusS
     truth = ground_truth("inference", "llama").energy_per_request_joules
     assert truth is not None
     assert_close(carbon, truth * 250 / 3600, RATE_TOLERANCE)
+
+
+async def test_missing_carbon_intensity_series_is_an_error_not_zero(prometheus: PrometheusServer) -> None:
+    settings = adapter_settings(prometheus.url, {"signals": {"carbon": {"query": "grid_intensity_that_is_not_there"}}})
+    async with running_adapter(settings) as adapter:
+        path = external_path("carbon_per_request_milligrams", "inference", "app=llama")
+        body = await adapter.get_json(path, status=404)
+        assert "no data" in body["message"]
