@@ -177,3 +177,20 @@ def test_due_is_aligned_to_wall_clock_multiples() -> None:
 def test_schedule_rejects_non_positive_periods() -> None:
     with pytest.raises(ValueError, match="refit_every_seconds"):
         Schedule(refit_every_seconds=0)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "expected"),
+    [
+        (lambda v: float(v[-2:].mean()), "candidate"),  # half persistence's loss: clearly better
+        (lambda v: float(v[-1]) + 0.1, "persistence"),  # 0.5 % better: within the margin
+    ],
+)
+def test_a_model_replaces_a_simpler_one_only_by_a_clear_margin(
+    candidate: Callable[[FloatArray], float], expected: str
+) -> None:
+    alternating = Series(np.tile([10.0, 20.0], 120), HOUR, 0.0)
+    factories = {"persistence": Persistence, "candidate": rule("candidate", candidate)}
+    result = select(alternating, factories=factories, lead_steps=1)
+    assert result.scores["candidate"] < result.scores["persistence"]
+    assert result.name == expected
