@@ -8,7 +8,15 @@ from typing import Self
 
 import numpy as np
 
-from forecasting.core import DAY_SECONDS, WEEK_SECONDS, FloatArray, Forecast, NotFitted, Series, filled
+from forecasting.core import (
+    DAY_SECONDS,
+    WEEK_SECONDS,
+    FloatArray,
+    Forecast,
+    NotFitted,
+    Series,
+    filled,
+)
 
 
 def _empirical_interval(

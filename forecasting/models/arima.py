@@ -17,7 +17,15 @@ from typing import Any, Self
 import numpy as np
 from statsmodels.tsa.statespace.sarimax import SARIMAX  # type: ignore[import-untyped]
 
-from forecasting.core import DAY_SECONDS, WEEK_SECONDS, FloatArray, Forecast, ForecastError, NotFitted, Series
+from forecasting.core import (
+    DAY_SECONDS,
+    WEEK_SECONDS,
+    FloatArray,
+    Forecast,
+    ForecastError,
+    NotFitted,
+    Series,
+)
 from forecasting.models.holt_winters import (
     RECENT_POINTS,
     bucket_factor,

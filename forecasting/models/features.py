@@ -35,7 +35,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from forecasting.core import DAY_SECONDS, WEEK_SECONDS, FloatArray, NotEnoughData, Series
+from forecasting.core import (
+    DAY_SECONDS,
+    WEEK_SECONDS,
+    FloatArray,
+    NotEnoughData,
+    Series,
+)
 
 IntArray = npt.NDArray[np.int64]
 _TINY_SCALE = 1e-9

@@ -17,6 +17,7 @@ thread variables) before importing numpy; a library never sets process-wide envi
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from typing import Protocol, Self, TypedDict, Unpack
 
 import numpy as np
@@ -24,7 +25,14 @@ from sklearn.ensemble import HistGradientBoostingRegressor  # type: ignore[impor
 from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
 from sklearn.neural_network import MLPRegressor  # type: ignore[import-untyped]
 
-from forecasting.core import FloatArray, Forecast, NotEnoughData, NotFitted, Series, filled
+from forecasting.core import (
+    FloatArray,
+    Forecast,
+    NotEnoughData,
+    NotFitted,
+    Series,
+    filled,
+)
 from forecasting.models.features import Layout, design
 
 
@@ -47,7 +55,7 @@ class SharedSettings(TypedDict, total=False):
     seed: int
 
 
-class _WindowForecaster:
+class _WindowForecaster(ABC):
     """Fit, update and predict around one estimator; subclasses say which estimator."""
 
     name = "learned"
@@ -81,8 +89,9 @@ class _WindowForecaster:
         self._recent_start = 0.0
         self._series_end = 0.0
 
+    @abstractmethod
     def _new_estimator(self) -> Regressor:
-        raise NotImplementedError
+        """A fresh, unfitted estimator with this forecaster's hyperparameters."""
 
     def fit(self, series: Series) -> Self:
         layout = Layout.for_series(series, window=self.window, max_horizon=self.max_horizon)

@@ -12,48 +12,18 @@ from forecasting.baselines import Persistence, SeasonalNaive
 from forecasting.core import (
     DAY_SECONDS,
     FloatArray,
-    Forecast,
     ForecastError,
     Model,
     NotEnoughData,
-    NotFitted,
     Series,
-    filled,
 )
 from forecasting.schedule import Schedule, due
 from forecasting.selection import AsymmetricLoss, select
 
+from .tiny_models import Rule, rule
+
 HOUR = 3600.0
 BASELINES: dict[str, Callable[[], Model]] = {"persistence": Persistence, "seasonal_naive": SeasonalNaive}
-
-
-class Rule:
-    """A tiny model: every future step is ``rule(values seen so far)``."""
-
-    def __init__(self, name: str, rule: Callable[[FloatArray], float]) -> None:
-        self.name, self._rule = name, rule
-        self._series: Series | None = None
-
-    def fit(self, series: Series) -> Self:
-        self._series = series
-        return self
-
-    def update(self, series: Series) -> Self:
-        if self._series is None:
-            raise NotFitted(self.name)
-        self._series = series
-        return self
-
-    def predict(self, horizon: int, *, quantile: float = 0.9) -> Forecast:
-        if self._series is None:
-            raise NotFitted(self.name)
-        mean = np.full(horizon, self._rule(filled(self._series.values)))
-        return Forecast(self.name, self._series.end + self._series.step_seconds, self._series.step_seconds,
-                        mean, mean, mean, quantile)
-
-
-def rule(name: str, function: Callable[[FloatArray], float]) -> Callable[[], Model]:
-    return lambda: Rule(name, function)
 
 
 def daily_pattern(days: int = 10) -> Series:
