@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -206,6 +207,7 @@ class ForecastTracker:
             quantile=self._settings.quantile,
             under_weight=self._settings.under_forecast_weight,
             schedule=self._schedule,
+            phase_seconds=float(zlib.crc32(_worker_key(key).encode()) % int(self._schedule.select_every_seconds)),
         )
         job = Job(_worker_key(key), entry.values, step, entry.start, now, plan)
         try:

@@ -42,7 +42,7 @@ class SeriesForecaster:
             return StepOutcome(None, None, reason=f"warming up: {known} of {MIN_POINTS} points known")
         selected = self._select_if_due(recent, now)
         chosen = self._chosen or SeasonalNaive.name
-        refit = self._model is None or self._model_name != chosen or due(self._fitted_at, now, schedule.refit_every_seconds)
+        refit = self._model is None or self._model_name != chosen or self._due(self._fitted_at, now, schedule.refit_every_seconds)
 
         def produce() -> Forecast:
             if refit or self._model is None:
@@ -57,8 +57,13 @@ class SeriesForecaster:
         model = SeasonalNaive.name if result.replaced else chosen
         return StepOutcome(model, result.forecast, result.reason, refit, selected, None, self._scores)
 
+    def _due(self, last: float | None, now: float, every: float) -> bool:
+        """The schedule's deadline, shifted by this series' phase."""
+        phase = self.plan.phase_seconds % every
+        return due(None if last is None else last - phase, now - phase, every)
+
     def _select_if_due(self, recent: Series, now: float) -> bool:
-        if self._chosen is not None and not due(self._selected_at, now, self.plan.schedule.select_every_seconds):
+        if self._chosen is not None and not self._due(self._selected_at, now, self.plan.schedule.select_every_seconds):
             return False
         try:
             selection = select(

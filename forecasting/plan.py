@@ -27,6 +27,10 @@ class Plan:
     under_weight: float = 3.0
     """How much worse selection counts under-forecasting than over-forecasting."""
     schedule: Schedule = field(default_factory=Schedule)
+    phase_seconds: float = 0.0
+    """Offset of this series' selection and refit deadlines within their periods, so a thousand
+    series do not all select at the same minute. Derived from the series' key, it is the same on
+    every replica."""
 
     @property
     def horizon(self) -> int:

@@ -1,0 +1,58 @@
+"""One series through time: warming up, select and fit once, update in between, refit on the
+schedule (shifted by the series' phase), and the baseline when a model fails."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from forecasting.baselines import Persistence, SeasonalNaive
+from forecasting.core import Series
+from forecasting.pipeline import SeriesForecaster
+from forecasting.plan import MIN_POINTS, Plan
+from forecasting.schedule import Schedule
+
+from .tiny_models import rule
+
+STEP = 60.0
+HOUR = 3600.0
+BASELINES = {"persistence": Persistence, "seasonal_naive": SeasonalNaive}
+
+
+def series(points: int = 600) -> Series:
+    return Series(100 + np.sin(np.arange(points) / 30.0), STEP, 0.0)
+
+
+def plan(**changes: float) -> Plan:
+    return Plan(lead_steps=3, window_steps=5, schedule=Schedule(refit_every_seconds=HOUR), **changes)  # type: ignore[arg-type]
+
+
+def test_too_few_points_is_warming_up() -> None:
+    outcome = SeriesForecaster(plan(), factories=BASELINES).step(series(MIN_POINTS - 1), now=10 * HOUR)
+    assert outcome.forecast is None and outcome.reason is not None and "warming" in outcome.reason
+
+
+def test_selects_and_fits_once_then_updates_until_the_next_refit() -> None:
+    forecaster = SeriesForecaster(plan(), factories=BASELINES)
+    first = forecaster.step(series(), now=10 * HOUR + 60)
+    assert first.selected and first.refitted and first.forecast is not None
+    assert len(first.forecast) == plan().horizon
+    minute_later = forecaster.step(series(601), now=10 * HOUR + 120)
+    assert not minute_later.selected and not minute_later.refitted
+    next_hour = forecaster.step(series(660), now=11 * HOUR + 1)
+    assert next_hour.refitted and not next_hour.selected
+
+
+def test_the_phase_moves_the_refit_deadline() -> None:
+    shifted = SeriesForecaster(plan(phase_seconds=1800.0), factories=BASELINES)
+    shifted.step(series(), now=10 * HOUR + 1860)  # fitted at 10:31
+    assert not shifted.step(series(630), now=11 * HOUR + 1).refitted  # its deadlines are at :30
+    assert shifted.step(series(660), now=11 * HOUR + 1801).refitted
+
+
+def test_a_failing_model_is_replaced_by_seasonal_naive_and_said_why() -> None:
+    factories = {**BASELINES, "wild": rule("wild", lambda values: 1e9)}
+    forecaster = SeriesForecaster(plan(), factories=factories)
+    forecaster._chosen = "wild"  # noqa: SLF001 - as if selection had picked it
+    forecaster._selected_at = 10 * HOUR  # noqa: SLF001
+    outcome = forecaster.step(series(), now=10 * HOUR + 60)
+    assert outcome.model == "seasonal_naive" and outcome.fallback_reason == "absurd"
