@@ -18,7 +18,7 @@ from .workload_exporter import ground_truth
 
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
 CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
-RATE_TOLERANCE = 0.02  # Prometheus's extrapolation and scrape jitter on a linearly growing counter
+RATE_TOLERANCE = 0.05  # extrapolation and scrape jitter on a linear counter; a loaded machine delays scrapes
 EXACT_TOLERANCE = 0.001  # gauges and bucket ratios: only milli rounding
 
 pytestmark = pytest.mark.integration
