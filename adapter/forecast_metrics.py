@@ -36,6 +36,10 @@ class ForecastCollector(Collector):
         history = GaugeMetricFamily(
             "foresight_forecast_history_points", "Known points in the history kept for each series", labels=_KEY_LABELS
         )
+        age = GaugeMetricFamily(
+            "foresight_forecast_age_seconds", "Time since each series' latest forecast was made", labels=_KEY_LABELS
+        )
+        now = self._tracker.clock()
         tracked = 0
         for item in self._tracker.views():
             tracked += 1
@@ -48,7 +52,9 @@ class ForecastCollector(Collector):
             if item.recent_mae is not None:
                 error.add_metric(key, item.recent_mae)
             history.add_metric(key, item.history_points)
-        yield from (forecast, info, error, history)
+            if view.made_at is not None:
+                age.add_metric(key, max(0.0, now - view.made_at))
+        yield from (forecast, info, error, history, age)
         fallbacks = CounterMetricFamily(
             "foresight_forecast_fallbacks", "Forecasts replaced by the seasonal-naive baseline, by reason", labels=["reason"]
         )

@@ -109,7 +109,8 @@ class ForecastTracker:
         """The worker processes; started and closed by the application's lifecycle."""
         self._settings = settings
         self._schedule = schedule
-        self._clock = clock
+        self.clock = clock
+        """The tracker's time (a sped-up demo's, or the wall clock)."""
         self._tracked: dict[ForecastKey, _Tracked] = {}
         self._queries = asyncio.Semaphore(max_concurrent_queries)
         self.fallbacks: Counter[str] = Counter()
@@ -126,7 +127,7 @@ class ForecastTracker:
     def track(self, key: ForecastKey, rule: MetricRule, scope: QueryScope, *, pinned: bool = False) -> bool:
         """Start tracking ``key`` (idempotent); False when the cap on tracked series is reached."""
         entry = self._tracked.get(key)
-        now = self._clock()
+        now = self.clock()
         if entry is not None:
             entry.last_requested = now
             return True
@@ -138,7 +139,7 @@ class ForecastTracker:
 
     def view(self, key: ForecastKey) -> ForecastView:
         entry = self._tracked.get(key)
-        now = self._clock()
+        now = self.clock()
         if entry is None or entry.outcome is None or entry.outcome_at is None:
             return ForecastView("warming", None, None, None, None, entry.problem if entry else None)
         outcome = entry.outcome
@@ -163,7 +164,7 @@ class ForecastTracker:
 
     async def refresh_now(self) -> None:
         """Drop idle series, then bring every tracked series one step forward."""
-        now = self._clock()
+        now = self.clock()
         idle = [
             key for key, entry in self._tracked.items()
             if not entry.pinned and now - entry.last_requested > self._idle_after
@@ -191,7 +192,7 @@ class ForecastTracker:
 
     async def _advance(self, key: ForecastKey, entry: _Tracked) -> None:
         step = self._settings.step
-        now = self._clock()
+        now = self.clock()
         grid_now = math.floor(now / step) * step
         try:
             await self._extend(entry, grid_now)

@@ -56,8 +56,11 @@ class SimulatedClock:
 
 
 def demo_refresh(speed: float) -> RefreshSettings:
-    """Refresh every few real seconds; staleness in simulated seconds must outlast that interval."""
-    return RefreshSettings(interval=REFRESH_SECONDS, staleness=max(120.0, 3 * REFRESH_SECONDS * speed))
+    """Refresh every few real seconds. Staleness and idleness are simulated seconds: they must
+    outlast that interval, and a key someone asked for stays ten real minutes at any speed."""
+    return RefreshSettings(
+        interval=REFRESH_SECONDS, staleness=max(120.0, 3 * REFRESH_SECONDS * speed), idle_after=600.0 * max(1.0, speed)
+    )
 
 
 def pin_workloads(store: MetricStore, rules: Mapping[str, MetricRule], fleet: DemoFleet) -> list[str]:

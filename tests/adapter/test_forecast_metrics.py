@@ -73,6 +73,8 @@ async def test_every_forecast_is_published_on_metrics() -> None:
         [info] = families["foresight_forecast_info"].samples
         assert info.labels["model"] == view.model and info.labels["state"] == view.state
         assert families["foresight_forecast_tracked_series"].samples[0].value == 1
+        [age] = families["foresight_forecast_age_seconds"].samples
+        assert age.value == 0  # the test's clock has not moved since the forecast was made
 
 
 async def test_forecast_follows_its_signal_errors_only() -> None:
