@@ -18,48 +18,22 @@ from forecasting.core import (
     DAY_SECONDS,
     WEEK_SECONDS,
     FloatArray,
-    Forecast,
     Model,
     NotEnoughData,
-    NotFitted,
     Series,
-    filled,
 )
 from forecasting.registry import MODEL_FACTORIES
 from forecasting.schedule import Schedule
 from forecasting.selection import window
 
+from .tiny_models import Rule
+
 HOUR = 3600.0
 BASELINES: dict[str, Callable[[], Model]] = {"persistence": Persistence, "seasonal_naive": SeasonalNaive}
 
 
-class Rule:
-    """A tiny model: every future step is ``rule(values seen so far)``."""
-
-    def __init__(self, name: str, rule: Callable[[FloatArray], float]) -> None:
-        self.name, self._rule = name, rule
-        self._series: Series | None = None
-
-    def fit(self, series: Series) -> Self:
-        self._series = series
-        return self
-
-    def update(self, series: Series) -> Self:
-        if self._series is None:
-            raise NotFitted(self.name)
-        self._series = series
-        return self
-
-    def predict(self, horizon: int, *, quantile: float = 0.9) -> Forecast:
-        if self._series is None:
-            raise NotFitted(self.name)
-        mean = np.full(horizon, self._rule(filled(self._series.values)))
-        return Forecast(self.name, self._series.end + self._series.step_seconds, self._series.step_seconds,
-                        mean, mean, mean * 1.1, quantile)
-
-
 def with_rule(name: str, function: Callable[[FloatArray], float]) -> dict[str, Callable[[], Model]]:
-    return {**BASELINES, name: lambda: Rule(name, function)}
+    return {**BASELINES, name: lambda: Rule(name, function, upper_factor=1.1)}
 
 
 def daily(days: float, *, step: float = HOUR, seed: int = 0) -> Series:

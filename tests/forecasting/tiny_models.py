@@ -14,8 +14,8 @@ from forecasting.core import FloatArray, Forecast, Model, NotFitted, Series, fil
 class Rule:
     """A tiny model: every future step is ``rule(values seen so far)``."""
 
-    def __init__(self, name: str, rule: Callable[[FloatArray], float]) -> None:
-        self.name, self._rule = name, rule
+    def __init__(self, name: str, rule: Callable[[FloatArray], float], *, upper_factor: float = 1.0) -> None:
+        self.name, self._rule, self._upper_factor = name, rule, upper_factor
         self._series: Series | None = None
 
     def fit(self, series: Series) -> Self:
@@ -33,7 +33,7 @@ class Rule:
             raise NotFitted(self.name)
         mean = np.full(horizon, self._rule(filled(self._series.values)))
         return Forecast(self.name, self._series.end + self._series.step_seconds, self._series.step_seconds,
-                        mean, mean, mean, quantile)
+                        mean, mean, mean * self._upper_factor, quantile)
 
 
 def rule(name: str, function: Callable[[FloatArray], float]) -> Callable[[], Model]:

@@ -4,22 +4,13 @@ with a message, never a traceback."""
 from __future__ import annotations
 
 import ctypes.util
-import logging
-from collections.abc import Iterator
 
 import pynvml  # type: ignore[import-untyped]
 import pytest
 
 from adapter.cli import main
 
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 @pytest.mark.skipif(ctypes.util.find_library("nvidia-ml") is not None, reason="this machine has an NVIDIA driver")
