@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from adapter.access import AccessControl
 from adapter.config import ForecastSettings, MetricRule, RefreshSettings
 from adapter.forecast_metrics import ForecastCollector
 from adapter.forecast_pool import ForecastPool
@@ -42,6 +43,7 @@ def assemble(
     banner: str | None = None,
     forecast_tick_seconds: float | None = None,
     refresh_in_background: bool = True,
+    access: AccessControl | None = None,
 ) -> Adapter:
     """A ready-to-run application; ``forecasts=None`` serves no forecast metrics."""
     telemetry = Telemetry.create(CollectorRegistry(auto_describe=True))
@@ -82,5 +84,6 @@ def assemble(
         tracker=tracker,
         forecast_signals=signals,
         refresh_in_background=refresh_in_background,
+        access=access,
     )
     return Adapter(app, store, tracker)

@@ -21,16 +21,25 @@ from pathlib import Path
 from aiohttp import web
 
 from adapter import __version__
+from adapter.access import AccessControl
 from adapter.assembly import assemble
+from adapter.authentication_source import (
+    DEFAULT_EXTRA_HEADERS_PREFIXES,
+    DEFAULT_GROUP_HEADERS,
+    DEFAULT_USERNAME_HEADERS,
+    AuthenticationOptions,
+)
 from adapter.config import load_settings
 from adapter.durations import parse_duration
-from adapter.errors import BadRequest, ConfigError, SourceError
+from adapter.errors import AdapterError, ConfigError
 from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
+from adapter.kube_api import NoKubeConfig
 from adapter.logs import configure_logging
 from adapter.presets import resolve_rules
 from adapter.progress import ProgressBar
 from adapter.prometheus import PrometheusSource
 from adapter.rules import QueryScope, render
+from adapter.secure_serving import SecureServingOptions, secure_serving
 from adapter.selectors import parse_selector
 
 log = logging.getLogger("foresight")
@@ -51,20 +60,25 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_command = functools.partial(commands.add_parser, parents=[logging_options])
 
-    serve = add_command("serve", help="serve the metrics APIs from Prometheus")
+    serve = add_command("serve", help="serve the metrics APIs from Prometheus", parents=[_secure_serving_options()])
     serve.add_argument("--config", type=Path, required=True, help="YAML config file")
     serve.add_argument("--secure-port", type=int, default=6443, help="HTTPS port (default 6443)")
     serve.add_argument("--bind-address", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
-    serve.add_argument("--tls-cert-file", type=Path, help="serving certificate (PEM)")
-    serve.add_argument("--tls-private-key-file", type=Path, help="key of --tls-cert-file (PEM)")
     serve.add_argument(
         "--insecure-local", action="store_true",
         help="plain HTTP on a loopback --bind-address (default 127.0.0.1) at --port; for local trials only",
     )
     serve.add_argument("--port", type=int, default=8080, help="port for --insecure-local (default 8080)")
 
-    demo = add_command("demo", help="serve a simulated GPU inference fleet (no cluster needed)")
-    demo.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    demo = add_command(
+        "demo", help="serve a simulated GPU inference fleet (no cluster needed)", parents=[_secure_serving_options()]
+    )
+    demo.add_argument("--port", type=int, default=8080, help="plain HTTP port on 127.0.0.1 (default 8080)")
+    demo.add_argument(
+        "--secure-port", type=int,
+        help="serve HTTPS here instead, with serve's authentication and authorization flags",
+    )
+    demo.add_argument("--bind-address", default="127.0.0.1", help="address of --secure-port (default 127.0.0.1)")
     demo.add_argument("--trace", type=Path, help="drive demand from a timestamp,requests CSV trace")
     demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)")
 
@@ -95,6 +109,73 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _secure_serving_options() -> argparse.ArgumentParser:
+    """The generic apiserver's serving and delegated authentication/authorization flags."""
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("secure serving")
+    group.add_argument("--tls-cert-file", type=Path, help="serving certificate (PEM); generated in memory when absent")
+    group.add_argument("--tls-private-key-file", type=Path, help="key of --tls-cert-file (PEM)")
+    group.add_argument("--kubeconfig", type=Path, help="kubeconfig for TokenReview, SubjectAccessReview and the "
+                       "authentication ConfigMap (default: the in-cluster service account)")
+    group.add_argument("--client-ca-file", type=Path, help="CA bundle; a client certificate it issued is the user "
+                       "of its CN in the groups of its O")
+    group.add_argument("--requestheader-client-ca-file", type=Path, help="CA bundle of the front proxy's client "
+                       "certificates (default: from kube-system/extension-apiserver-authentication)")
+    group.add_argument("--requestheader-allowed-names", type=_comma_list, default=(),
+                       help="CNs the front proxy's certificate may have, comma-separated (empty: any)")
+    group.add_argument("--requestheader-username-headers", type=_comma_list, default=DEFAULT_USERNAME_HEADERS,
+                       help="headers carrying the user name (default X-Remote-User)")
+    group.add_argument("--requestheader-group-headers", type=_comma_list, default=DEFAULT_GROUP_HEADERS,
+                       help="headers carrying the groups (default X-Remote-Group)")
+    group.add_argument("--requestheader-extra-headers-prefix", type=_comma_list,
+                       default=DEFAULT_EXTRA_HEADERS_PREFIXES, help="prefixes of extra-info headers (default X-Remote-Extra-)")
+    group.add_argument("--authentication-skip-lookup", action="store_true",
+                       help="do not read kube-system/extension-apiserver-authentication")
+    group.add_argument("--authentication-token-webhook-cache-ttl", default="10s",
+                       help="how long TokenReview answers are remembered (default 10s)")
+    group.add_argument("--authorization-webhook-cache-authorized-ttl", default="10s",
+                       help="how long SubjectAccessReview allows are remembered (default 10s)")
+    group.add_argument("--authorization-webhook-cache-unauthorized-ttl", default="10s",
+                       help="how long SubjectAccessReview denials are remembered (default 10s)")
+    return options
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _secure_serving(args: argparse.Namespace, *, require_kube_api: bool) -> tuple[ssl.SSLContext, AccessControl]:
+    durations = {}
+    for flag in ("authentication_token_webhook_cache_ttl", "authorization_webhook_cache_authorized_ttl",
+                 "authorization_webhook_cache_unauthorized_ttl"):
+        try:
+            durations[flag] = parse_duration(getattr(args, flag))
+        except ValueError as error:
+            raise UsageError(f"--{flag.replace('_', '-')}: {error}") from None
+    options = SecureServingOptions(
+        tls_cert_file=args.tls_cert_file,
+        tls_private_key_file=args.tls_private_key_file,
+        kubeconfig=args.kubeconfig,
+        authentication=AuthenticationOptions(
+            client_ca_file=args.client_ca_file,
+            requestheader_client_ca_file=args.requestheader_client_ca_file,
+            requestheader_allowed_names=args.requestheader_allowed_names,
+            requestheader_username_headers=args.requestheader_username_headers,
+            requestheader_group_headers=args.requestheader_group_headers,
+            requestheader_extra_headers_prefix=args.requestheader_extra_headers_prefix,
+            skip_lookup=args.authentication_skip_lookup,
+        ),
+        token_cache_seconds=durations["authentication_token_webhook_cache_ttl"],
+        allowed_cache_seconds=durations["authorization_webhook_cache_authorized_ttl"],
+        denied_cache_seconds=durations["authorization_webhook_cache_unauthorized_ttl"],
+        require_kube_api=require_kube_api,
+    )
+    try:
+        return secure_serving(options)
+    except NoKubeConfig as error:
+        raise UsageError(f"{error}; serve authorises every request with the kube-apiserver") from None
+
+
 def _check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     rules = resolve_rules(settings, source=str(args.config))
@@ -116,19 +197,13 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tls_context(cert: Path, key: Path) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert, key)
-    return context
-
-
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     rules = resolve_rules(settings, source=str(args.config))
     if settings.prometheus is None:
         raise ConfigError(str(args.config), [("prometheus", "serve needs a prometheus section with a url")])
     ssl_context: ssl.SSLContext | None = None
+    access: AccessControl | None = None
     if args.insecure_local:
         host = "127.0.0.1" if args.bind_address in ("0.0.0.0", "localhost") else args.bind_address
         try:
@@ -138,13 +213,14 @@ def _serve(args: argparse.Namespace) -> int:
         if not loopback:
             raise UsageError(f"--insecure-local serves plain HTTP and only on loopback, not {host}")
         port = args.port
+        log.warning("--insecure-local: plain HTTP without authentication or authorization, for local trials only")
     else:
-        if args.tls_cert_file is None or args.tls_private_key_file is None:
-            raise UsageError("serve needs --tls-cert-file and --tls-private-key-file (or --insecure-local)")
         host, port = args.bind_address, args.secure_port
-        ssl_context = _tls_context(args.tls_cert_file, args.tls_private_key_file)
+        ssl_context, access = _secure_serving(args, require_kube_api=True)
     source = PrometheusSource.open(settings.prometheus, max_concurrency=settings.refresh.concurrency)
-    app = assemble(rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts).app
+    app = assemble(
+        rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, access=access
+    ).app
     scheme = "https" if ssl_context else "http"
     log.info("serving %d metrics from %s on %s://%s:%d", len(rules), settings.prometheus.base_url, scheme, host, port)
     web.run_app(
@@ -161,7 +237,13 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.speed <= 0:
         raise UsageError("--speed must be positive")
-    return run_demo(port=args.port, trace_path=args.trace, speed=args.speed)
+    if args.secure_port is None:
+        return run_demo(host="127.0.0.1", port=args.port, trace_path=args.trace, speed=args.speed)
+    ssl_context, access = _secure_serving(args, require_kube_api=False)
+    return run_demo(
+        host=args.bind_address, port=args.secure_port, trace_path=args.trace, speed=args.speed,
+        ssl_context=ssl_context, access=access,
+    )
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -234,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 1
-    except (BadRequest, SourceError, ValueError, OSError) as error:
+    except (AdapterError, ValueError, OSError) as error:
         print(f"foresight {args.command}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

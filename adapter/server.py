@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapter import status_page, wire
+from adapter.access import AccessControl
 from adapter.config import MetricRule
 from adapter.errors import (
     AdapterError,
@@ -76,6 +77,7 @@ class AppContext:
     tracker: ForecastTracker | None
     forecast_signals: frozenset[str]
     refresh_in_background: bool
+    access: AccessControl | None
     parsed_requests: dict[str, MetricRequest] = field(default_factory=dict)
     """Parsed metric requests by raw request target (bounded by ``PARSED_REQUESTS_KEPT``)."""
 
@@ -92,8 +94,9 @@ def _json_bytes(body: bytes) -> web.Response:
     return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
-def _endpoint(route: str, handler: Handler, telemetry: Telemetry) -> Handler:
-    """``handler`` with the one translation of errors into ``Status`` and its request telemetry.
+def _endpoint(route: str, handler: Handler, telemetry: Telemetry, access: AccessControl | None) -> Handler:
+    """``handler`` behind access control, with the one translation of errors into ``Status`` and
+    its request telemetry.
 
     A wrapper per route rather than a middleware: the route's series are bound once, and aiohttp's
     middleware chain would cost more than the whole cached read.
@@ -103,6 +106,8 @@ def _endpoint(route: str, handler: Handler, telemetry: Telemetry) -> Handler:
     async def endpoint(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         try:
+            if access is not None:
+                await access.check(request)
             response = await handler(request)
         except AdapterError as error:
             response = _json(wire.status(error), status=error.code)
@@ -295,15 +300,21 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     forecasting workers and the source."""
     context = app[CONTEXT]
     tracker = context.tracker
+    if context.access is not None:
+        await context.access.start()
     tasks: list[asyncio.Task[None]] = []
     if context.refresh_in_background:
         tasks.append(asyncio.create_task(_guarded("refresher", context.store.run()), name="refresher"))
         if tracker is not None:
             tasks.append(asyncio.create_task(_guarded("forecaster", tracker.run()), name="forecaster"))
+        if context.access is not None:
+            tasks.append(asyncio.create_task(_guarded("authentication reload", context.access.run())))
     yield
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    if context.access is not None:
+        context.access.close()
     if tracker is not None:
         tracker.pool.close()
     await context.source.close()
@@ -335,17 +346,20 @@ def create_app(
     tracker: ForecastTracker | None = None,
     forecast_signals: frozenset[str] = frozenset(),
     refresh_in_background: bool = True,
+    access: AccessControl | None = None,
 ) -> web.Application:
-    """The adapter's application. Tests pass ``refresh_in_background=False`` and call
-    ``store.refresh_now()`` / ``tracker.refresh_now()`` themselves instead of sleeping."""
+    """The adapter's application; ``access=None`` serves everyone (plain HTTP on loopback only).
+    Tests pass ``refresh_in_background=False`` and call ``store.refresh_now()`` /
+    ``tracker.refresh_now()`` themselves instead of sleeping."""
     app = web.Application()
     app[CONTEXT] = AppContext(
         rules=rules, store=store, source=source, telemetry=telemetry, clock=clock, banner=banner,
         tracker=tracker, forecast_signals=forecast_signals, refresh_in_background=refresh_in_background,
+        access=access,
     )
     for path, handler in ROUTES:
-        app.router.add_get(path, _endpoint(path, handler, telemetry))
+        app.router.add_get(path, _endpoint(path, handler, telemetry, access))
     # [\s\S], not ".": a path may carry an escaped newline, and it must get a Status too
-    app.router.add_route("*", r"/{path:[\s\S]*}", _endpoint("(unmatched)", unmatched, telemetry))
+    app.router.add_route("*", r"/{path:[\s\S]*}", _endpoint("(unmatched)", unmatched, telemetry, access))
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -1,4 +1,5 @@
-"""``foresight demo``: the adapter on the simulated fleet, plain HTTP on loopback.
+"""``foresight demo``: the adapter on the simulated fleet, plain HTTP on loopback (or HTTPS with
+``serve``'s access control, when given ``--secure-port``).
 
 The fleet's last 7 days are generated at start, its workloads' keys are tracked from the start
 (so the status page has values at once), and ``--speed`` makes simulated time run faster.
@@ -7,6 +8,7 @@ The fleet's last 7 days are generated at start, its workloads' keys are tracked 
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from adapter.access import AccessControl
 from adapter.assembly import assemble
 from adapter.config import (
     CarbonIntensity,
@@ -76,12 +79,16 @@ def pin_workloads(store: MetricStore, rules: Mapping[str, MetricRule], fleet: De
     return selectors
 
 
-def _instructions(port: int, rules: Mapping[str, MetricRule], selectors: list[str], banner: str) -> str:
-    server = f"http://127.0.0.1:{port}"
+def _instructions(server: str, rules: Mapping[str, MetricRule], selectors: list[str], banner: str, *, secure: bool) -> str:
     selector = quote(selectors[0])
-    lines = [
-        banner,
-        f"Status page: {server}/",
+    lines = [banner, f"Status page: {server}/"]
+    if secure:
+        lines.append(
+            "Every request needs a client certificate from --client-ca-file or --requestheader-client-ca-file, "
+            "or a bearer token the --kubeconfig cluster accepts; add --certificate-authority (or "
+            "--insecure-skip-tls-verify for a generated certificate) and your credentials to these commands."
+        )
+    lines += [
         "Try:",
         f"  kubectl --server {server} get --raw /apis/external.metrics.k8s.io/v1beta1",
     ]
@@ -98,7 +105,15 @@ def _instructions(port: int, rules: Mapping[str, MetricRule], selectors: list[st
     return "\n".join(lines)
 
 
-def run_demo(*, port: int, trace_path: Path | None, speed: float) -> int:
+def run_demo(
+    *,
+    host: str,
+    port: int,
+    trace_path: Path | None,
+    speed: float,
+    ssl_context: ssl.SSLContext | None = None,
+    access: AccessControl | None = None,
+) -> int:
     clock = SimulatedClock(speed)
     now = clock()
     trace = read_trace(trace_path) if trace_path is not None else None
@@ -121,6 +136,7 @@ def run_demo(*, port: int, trace_path: Path | None, speed: float) -> int:
         clock=clock,
         banner=banner,
         forecast_tick_seconds=forecasts.step / speed,
+        access=access,
     )
     app = adapter.app
     selectors = pin_workloads(adapter.store, rules, fleet)
@@ -130,6 +146,7 @@ def run_demo(*, port: int, trace_path: Path | None, speed: float) -> int:
         for signal in forecasts.signals:
             key = ForecastKey(signal, NAMESPACE, str(selector))
             adapter.tracker.track(key, rules[signal], QueryScope(NAMESPACE, selector), pinned=True)
-    print(_instructions(port, rules, selectors, banner), flush=True)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    scheme = "https" if ssl_context is not None else "http"
+    print(_instructions(f"{scheme}://{host}:{port}", rules, selectors, banner, secure=access is not None), flush=True)
+    web.run_app(app, host=host, port=port, ssl_context=ssl_context, print=None, access_log=None)
     return 0

@@ -56,10 +56,21 @@ def test_serve_without_prometheus_fails_before_listening(tmp_path: Path, capsys:
     assert "prometheus" in capsys.readouterr().err
 
 
-def test_serve_needs_tls_files_or_insecure_local(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_outside_a_cluster_needs_a_kubeconfig(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without an in-cluster service account nothing could authorise requests, so serve refuses
+    to start rather than serve everyone."""
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     config = write(tmp_path / "config.yaml", {"prometheus": {"url": "http://127.0.0.1:1"}})
     assert main(["serve", "--config", str(config)]) == 2
-    assert "--tls-cert-file" in capsys.readouterr().err
+    assert "--kubeconfig" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_certificate_without_its_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path / "config.yaml", {"prometheus": {"url": "http://127.0.0.1:1"}})
+    assert main(["serve", "--config", str(config), "--tls-cert-file", str(tmp_path / "tls.crt")]) == 1
+    assert "--tls-private-key-file" in capsys.readouterr().err
 
 
 def test_insecure_local_refuses_a_non_loopback_address(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

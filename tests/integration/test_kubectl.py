@@ -19,6 +19,7 @@ import yaml
 
 from adapter.quantity import parse_quantity
 
+from .kube_stand_in import Grant, KubeStandIn, kube_stand_in
 from .local import free_port, kubectl
 from .prometheus import PrometheusServer
 from .workload_exporter import ground_truth
@@ -31,7 +32,7 @@ CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
 
 
 class ServedAdapter:
-    def __init__(self, workdir: Path, prometheus_url: str) -> None:
+    def __init__(self, workdir: Path, prometheus_url: str, kube: KubeStandIn) -> None:
         ca = trustme.CA()
         certificate = ca.issue_cert("127.0.0.1", "localhost")
         self.ca_file = workdir / "ca.pem"
@@ -41,6 +42,7 @@ class ServedAdapter:
         certificate.private_key_pem.write_to_path(str(key_file))
         config = workdir / "config.yaml"
         config.write_text(yaml.safe_dump({"prometheus": {"url": prometheus_url}, "refresh": {"interval": "1s"}}))
+        self.kube = kube
         self.port = free_port()
         self.log_path = workdir / "adapter.log"
         self.kubeconfig = workdir / "kubeconfig"
@@ -62,6 +64,7 @@ class ServedAdapter:
                 sys.executable, "-m", "adapter.cli", "--log-format", "json", "serve", "--config", str(config),
                 "--bind-address", "127.0.0.1", "--secure-port", str(self.port),
                 "--tls-cert-file", str(cert_file), "--tls-private-key-file", str(key_file),
+                "--kubeconfig", str(kube.write_kubeconfig(workdir / "adapter-kubeconfig")),
             ],
             stdout=self._log, stderr=subprocess.STDOUT,
         )
@@ -98,11 +101,19 @@ class ServedAdapter:
 
 @pytest.fixture(scope="module")
 def served(prometheus: PrometheusServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedAdapter]:
-    adapter = ServedAdapter(tmp_path_factory.mktemp("serve"), prometheus.url)
-    try:
-        yield adapter
-    finally:
-        adapter.close()
+    with kube_stand_in() as kube:
+        # kubectl's token is reviewed and its requests authorised by the stand-in kube-apiserver
+        kube.tokens["test-token"] = {"username": "tester", "groups": ["metrics-readers"]}
+        kube.grants += [
+            Grant("metrics-readers", frozenset({"get", "list"}), "external.metrics.k8s.io", frozenset({"*"})),
+            Grant("metrics-readers", frozenset({"get", "list"}), "custom.metrics.k8s.io", frozenset({"*"})),
+            Grant("system:authenticated", frozenset({"get"}), paths=frozenset({"*"})),
+        ]
+        adapter = ServedAdapter(tmp_path_factory.mktemp("serve"), prometheus.url, kube)
+        try:
+            yield adapter
+        finally:
+            adapter.close()
 
 
 def test_discovery_through_kubectl(served: ServedAdapter) -> None:
@@ -167,3 +178,16 @@ def test_own_metrics_count_requests_by_route(served: ServedAdapter) -> None:
     assert result.returncode == 0, result.stderr
     assert 'foresight_http_requests_total{code="200",path="/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}"}' in result.stdout
     assert "foresight_source_queries_total" in result.stdout
+
+
+def test_kubectl_with_a_token_the_cluster_rejects_is_unauthorized(served: ServedAdapter) -> None:
+    result = served.kubectl("--token", "forged", "get", "--raw", f"{EXTERNAL}/namespaces/inference/queue_depth")
+    assert result.returncode != 0
+    assert "Unauthorized" in result.stderr
+
+
+def test_kubectl_as_a_user_without_a_grant_is_forbidden(served: ServedAdapter) -> None:
+    served.kube.tokens["outsider-token"] = {"username": "outsider", "groups": []}
+    result = served.kubectl("--token", "outsider-token", "get", "--raw", f"{EXTERNAL}/namespaces/inference/queue_depth")
+    assert result.returncode != 0
+    assert "Forbidden" in result.stderr and "outsider" in result.stderr
