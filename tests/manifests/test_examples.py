@@ -1,0 +1,64 @@
+"""The example HPAs ask for metrics the adapter serves, with the targets the signals call for."""
+
+from __future__ import annotations
+
+from .conftest import ShippedConfig
+from .render import Object, Rendered
+from .test_config import SIGNALS
+
+# Sums over the workload: the target is the share of one replica. The others are averages.
+AVERAGE_VALUE_SIGNALS = {"requests_per_second", "queue_depth"}
+
+
+def _external_metrics(hpa: Object) -> list[Object]:
+    metrics = hpa["spec"]["metrics"]
+    assert all(metric["type"] == "External" for metric in metrics), hpa["metadata"]["name"]
+    return [metric["external"] for metric in metrics]
+
+
+def _signal(name: str) -> str:
+    return name.removesuffix("_forecast")
+
+
+def test_examples_are_not_deployed(deployment: Rendered) -> None:
+    assert not deployment.of_kind("HorizontalPodAutoscaler")
+
+
+def test_every_example_metric_is_served(examples: Rendered, shipped_config: ShippedConfig) -> None:
+    for hpa in examples.of_kind("HorizontalPodAutoscaler"):
+        for metric in _external_metrics(hpa):
+            assert metric["metric"]["name"] in shipped_config.served_metrics, hpa["metadata"]["name"]
+
+
+def test_one_example_per_signal(examples: Rendered) -> None:
+    single = [_external_metrics(hpa) for hpa in examples.of_kind("HorizontalPodAutoscaler")]
+    assert sorted(metrics[0]["metric"]["name"] for metrics in single if len(metrics) == 1) == sorted(SIGNALS)
+
+
+def test_targets_suit_each_signal(examples: Rendered) -> None:
+    for hpa in examples.of_kind("HorizontalPodAutoscaler"):
+        for metric in _external_metrics(hpa):
+            target = metric["target"]
+            expected = "AverageValue" if _signal(metric["metric"]["name"]) in AVERAGE_VALUE_SIGNALS else "Value"
+            assert target["type"] == expected, metric["metric"]["name"]
+            assert target.keys() == {"type", "averageValue" if expected == "AverageValue" else "value"}
+
+
+def test_examples_select_the_llama_workload(examples: Rendered) -> None:
+    for hpa in examples.of_kind("HorizontalPodAutoscaler"):
+        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llama"}
+        for metric in _external_metrics(hpa):
+            assert metric["metric"]["selector"] == {"matchLabels": {"app": "llama"}}, hpa["metadata"]["name"]
+
+
+def test_predictive_example_pairs_demand_with_its_forecast(examples: Rendered, shipped_config: ShippedConfig) -> None:
+    [hpa] = [hpa for hpa in examples.of_kind("HorizontalPodAutoscaler") if len(hpa["spec"]["metrics"]) > 1]
+    metrics = {metric["metric"]["name"]: metric["target"] for metric in _external_metrics(hpa)}
+    assert metrics.keys() == {"requests_per_second", "requests_per_second_forecast"}
+    assert metrics["requests_per_second"] == metrics["requests_per_second_forecast"]
+    behavior = hpa["spec"]["behavior"]
+    assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0, "waiting throws the forecast's lead away"
+    forecasts = shipped_config.settings.forecasts
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= forecasts.lead + forecasts.window, (
+        "scale-down must not undo what the forecast window still expects"
+    )
