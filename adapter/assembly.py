@@ -16,7 +16,7 @@ from adapter.forecast_metrics import ForecastCollector
 from adapter.forecast_pool import ForecastPool
 from adapter.rules import QueryScope
 from adapter.selectors import parse_selector
-from adapter.server import FORECAST_SUFFIX, create_app
+from adapter.server import CONTEXT, FORECAST_SUFFIX, create_app
 from adapter.source import Source
 from adapter.store import MetricStore
 from adapter.telemetry import InstrumentedSource, Telemetry
@@ -31,6 +31,18 @@ class Adapter:
     app: web.Application
     store: MetricStore
     tracker: ForecastTracker | None
+    rules: dict[str, MetricRule]
+    """The rules the handlers serve; :meth:`reconfigure` replaces them in place."""
+
+    def reconfigure(self, rules: Mapping[str, MetricRule], refresh: RefreshSettings, forecasts: ForecastSettings) -> None:
+        """Serve a reloaded config from the next request on."""
+        self.rules.clear()
+        self.rules.update(rules)
+        self.app[CONTEXT].parsed_requests.clear()
+        self.store.reconfigure(refresh, rules)
+        if self.tracker is not None:
+            self.tracker.reconfigure(forecasts, rules)
+            _track_configured_workloads(self.tracker, forecasts, rules)
 
 
 def assemble(
@@ -46,6 +58,7 @@ def assemble(
     access: AccessControl | None = None,
 ) -> Adapter:
     """A ready-to-run application; ``forecasts=None`` serves no forecast metrics."""
+    rules = dict(rules)
     telemetry = Telemetry.create(CollectorRegistry(auto_describe=True))
     instrumented = InstrumentedSource(source, telemetry)
     store = MetricStore(instrumented, settings=refresh, telemetry=telemetry, clock=clock)
@@ -66,14 +79,7 @@ def assemble(
             tick_seconds=forecast_tick_seconds,
         )
         telemetry.registry.register(ForecastCollector(tracker))
-        for workload in forecasts.workloads:
-            selector = parse_selector(workload.selector)
-            scope = QueryScope(workload.namespace, selector)
-            for name in workload.track:
-                signal = name.removesuffix(FORECAST_SUFFIX)
-                if signal in signals:
-                    key = ForecastKey(signal, workload.namespace, str(selector))
-                    tracker.track(key, rules[signal], scope, pinned=True)
+        _track_configured_workloads(tracker, forecasts, rules)
     app = create_app(
         rules=rules,
         source=instrumented,
@@ -86,4 +92,18 @@ def assemble(
         refresh_in_background=refresh_in_background,
         access=access,
     )
-    return Adapter(app, store, tracker)
+    return Adapter(app, store, tracker, rules)
+
+
+def _track_configured_workloads(
+    tracker: ForecastTracker, forecasts: ForecastSettings, rules: Mapping[str, MetricRule]
+) -> None:
+    """Track the forecasts the config lists, before any HPA asks for them."""
+    for workload in forecasts.workloads:
+        selector = parse_selector(workload.selector)
+        scope = QueryScope(workload.namespace, selector)
+        for name in workload.track:
+            signal = name.removesuffix(FORECAST_SUFFIX)
+            if signal in rules and signal in forecasts.signals:
+                key = ForecastKey(signal, workload.namespace, str(selector))
+                tracker.track(key, rules[signal], scope, pinned=True)

@@ -30,6 +30,7 @@ from adapter.authentication_source import (
     AuthenticationOptions,
 )
 from adapter.config import load_settings
+from adapter.config_reload import ConfigReloader
 from adapter.durations import parse_duration
 from adapter.errors import AdapterError, ConfigError
 from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
@@ -218,9 +219,11 @@ def _serve(args: argparse.Namespace) -> int:
         host, port = args.bind_address, args.secure_port
         ssl_context, access = _secure_serving(args, require_kube_api=True)
     source = PrometheusSource.open(settings.prometheus, max_concurrency=settings.refresh.concurrency)
-    app = assemble(
+    adapter = assemble(
         rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, access=access
-    ).app
+    )
+    app = adapter.app
+    app.cleanup_ctx.append(ConfigReloader(args.config, settings, adapter.reconfigure).cleanup_context)
     scheme = "https" if ssl_context else "http"
     log.info("serving %d metrics from %s on %s://%s:%d", len(rules), settings.prometheus.base_url, scheme, host, port)
     web.run_app(

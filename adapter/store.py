@@ -107,6 +107,18 @@ class MetricStore:
             self._telemetry.hot_path.lookup("stale")
         return self._serve(key, entry)
 
+    def reconfigure(self, settings: RefreshSettings, rules: Mapping[str, MetricRule]) -> None:
+        """Apply a reloaded config: new intervals and caps; keys whose metric is gone are dropped,
+        and keys whose rule changed are evaluated afresh rather than serve the old definition's
+        value. (``concurrency`` is fixed at start.)"""
+        self._settings = settings
+        for key, entry in list(self._entries.items()):
+            rule = rules.get(key.metric)
+            if rule is None:
+                self._forget(key)
+            elif rule != entry.rule:
+                entry.rule, entry.reading, entry.error = rule, None, None
+
     def pin(self, key: SeriesKey, rule: MetricRule, scope: QueryScope) -> None:
         """Track ``key`` without a request and never drop it (the demo's and config's keys)."""
         if key not in self._entries:

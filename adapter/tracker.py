@@ -14,7 +14,7 @@ import logging
 import math
 import zlib
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -124,6 +124,24 @@ class ForecastTracker:
                 return workload.lead or self._settings.lead, workload.window or self._settings.window
         return self._settings.lead, self._settings.window
 
+    def reconfigure(self, settings: ForecastSettings, rules: Mapping[str, MetricRule]) -> None:
+        """Apply a reloaded config: leads, windows, quantile and caps; series of a signal that is
+        gone stop being tracked. (``step``, ``history``, ``signals`` and ``workers`` are fixed at
+        start.)"""
+        self._settings = settings
+        self._untrack([key for key in self._tracked if key.signal not in rules])
+        for key, entry in self._tracked.items():
+            entry.rule = rules[key.signal]
+            entry.lead, entry.window = self.lead_and_window(key.namespace, key.selector)
+
+    def _untrack(self, keys: list[ForecastKey]) -> None:
+        for key in keys:
+            entry = self._tracked.pop(key)
+            if entry.inflight is not None:
+                entry.inflight.cancel()
+        if keys:
+            self.pool.forget(_worker_key(key) for key in keys)
+
     def track(self, key: ForecastKey, rule: MetricRule, scope: QueryScope, *, pinned: bool = False) -> bool:
         """Start tracking ``key`` (idempotent); False when the cap on tracked series is reached."""
         entry = self._tracked.get(key)
@@ -169,12 +187,7 @@ class ForecastTracker:
             key for key, entry in self._tracked.items()
             if not entry.pinned and now - entry.last_requested > self._idle_after
         ]
-        for key in idle:
-            entry = self._tracked.pop(key)
-            if entry.inflight is not None:
-                entry.inflight.cancel()
-        if idle:
-            self.pool.forget(_worker_key(key) for key in idle)
+        self._untrack(idle)
         tasks = [self._start(key, entry) for key, entry in self._tracked.items()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
