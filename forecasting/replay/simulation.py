@@ -1,0 +1,207 @@
+"""One replay: a trace through the service model under the reactive, predictive and oracle
+controllers, tick by tick, with the same demand for all three.
+
+The replay covers the whole trace or its last ``span``; the forecaster starts with the history
+before the span, as the adapter backfills its history when it starts tracking a series. Every
+controller starts in the steady state for the first replayed step (the oracle's count, all
+ready). Everything is deterministic: the same trace and settings give the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from forecasting.core import FloatArray, Model
+from forecasting.hpa import ControllerSettings, HorizontalController, HpaSpec
+from forecasting.registry import MODEL_FACTORIES
+from forecasting.replay.controllers import (
+    HpaControl,
+    default_hpa,
+    oracle_replicas,
+    reactive_and_predictive,
+)
+from forecasting.replay.demand import Demand, ticks_in
+from forecasting.replay.deployment import Deployment
+from forecasting.replay.forecasts import ForecastReading, WalkForwardForecast
+from forecasting.replay.metrics import ControllerMetrics, Tally
+from forecasting.replay.service import ServiceSettings, serve
+from forecasting.schedule import DEFAULT_SCHEDULE, Schedule
+from forecasting.traces import Trace
+
+CONTROLLERS = ("reactive", "predictive", "oracle")
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    service: ServiceSettings
+    target_share: float = 0.8
+    """The HPA target is this share of a replica's capacity, leaving headroom for what it cannot see."""
+    min_replicas: int = 1
+    max_replicas: int = 1000
+    hpa: HpaSpec | None = None
+    """The user's HPA; None for the default reactive one. Its bounds replace the two above."""
+    window_seconds: float = 300.0
+    """The forecast covers ``[now + lead, now + lead + window]``; the lead is the start-up."""
+    quantile: float = 0.9
+    metric_window_seconds: float = 60.0
+    """The request rate the HPA reads is the mean over this window (``rate(...[1m])``)."""
+    span_seconds: float | None = None
+    """Replay only the trace's last ``span``; None replays all of it."""
+    controller: ControllerSettings = field(default_factory=ControllerSettings)
+    schedule: Schedule = DEFAULT_SCHEDULE
+
+    def __post_init__(self) -> None:
+        if not 0 < self.target_share <= 1:
+            raise ValueError(f"the target share must be in (0, 1], not {self.target_share}")
+        if self.span_seconds is not None and not self.span_seconds > 0:
+            raise ValueError(f"the span must be positive, not {self.span_seconds}")
+
+    @property
+    def target_per_replica(self) -> float:
+        return self.target_share * self.service.capacity_per_replica
+
+    def hpas(self) -> tuple[HpaSpec, HpaSpec]:
+        """The reactive and predictive HPAs."""
+        base = self.hpa or default_hpa(self.target_per_replica, min_replicas=self.min_replicas,
+                                       max_replicas=self.max_replicas)
+        return reactive_and_predictive(base, self.target_per_replica)
+
+
+@dataclass(frozen=True, eq=False)
+class Timeline:
+    """Samples for the plot, one per trace step (or per sync, for steps shorter than a sync)."""
+
+    times: FloatArray
+    demand: FloatArray
+    """Mean arrival rate over each sample, requests per second."""
+    capacity: Mapping[str, FloatArray]
+    """Ready capacity (ready replicas × capacity per replica) at each sample, by controller."""
+    forecast_upper: FloatArray
+    """The forecast the predictive HPA read last before each sample; NaN while warming up."""
+    forecast_mean: FloatArray
+    forecast_lead_seconds: float
+    """A forecast read at ``t`` is for ``[t + lead, t + lead + window]``: plots shift it by this."""
+
+
+@dataclass(frozen=True, eq=False)
+class ReplayResult:
+    trace: str
+    settings: ReplaySettings
+    start: float
+    """Time the replay starts (the span's first step)."""
+    end: float
+    controllers: Mapping[str, ControllerMetrics]
+    scalings: Mapping[str, tuple[tuple[float, int], ...]]
+    """``(time, replicas)`` for each change of the replica count, by controller."""
+    timeline: Timeline
+    forecast_steps: int
+    """Times the forecaster was stepped."""
+
+
+def run_replay(trace: Trace, settings: ReplaySettings, *,
+               factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
+               progress: Callable[[int, int], None] | None = None) -> ReplayResult:
+    """Replay ``trace``; ``progress(done, total)`` now and then. Raises ValueError for settings the
+    replay cannot simulate."""
+    service, sync = settings.service, settings.controller.sync_period_seconds
+    demand = Demand.from_trace(trace, sync_seconds=sync)
+    tick = demand.tick_seconds
+    first = _first_tick(demand, trace, settings.span_seconds)
+    sync_ticks, startup_ticks = ticks_in(sync, tick), ticks_in(service.startup_seconds, tick)
+    window_ticks = max(1, ticks_in(settings.metric_window_seconds, tick))
+    reactive_hpa, predictive_hpa = settings.hpas()
+    bounds = {"min_replicas": reactive_hpa.min_replicas, "max_replicas": reactive_hpa.max_replicas}
+    target = settings.target_per_replica
+    initial = oracle_replicas(float(demand.rates[first]), target, **bounds)
+    forecast = WalkForwardForecast(trace.rate_per_second(), step_seconds=trace.step_seconds, start=trace.start,
+                                   lead_seconds=service.startup_seconds, window_seconds=settings.window_seconds,
+                                   quantile=settings.quantile, schedule=settings.schedule, factories=factories)
+    hpas = {
+        "reactive": HpaControl(HorizontalController(reactive_hpa, settings.controller),
+                               Deployment(initial, startup_ticks=startup_ticks, ready_at=first)),
+        "predictive": HpaControl(HorizontalController(predictive_hpa, settings.controller),
+                                 Deployment(initial, startup_ticks=startup_ticks, ready_at=first), forecast),
+    }
+    oracle = Deployment(initial, startup_ticks=0, ready_at=first)
+    deployments = {"reactive": hpas["reactive"].deployment, "predictive": hpas["predictive"].deployment,
+                   "oracle": oracle}
+    tallies = {name: Tally(service.gpus_per_replica) for name in CONTROLLERS}
+    scalings: dict[str, list[tuple[float, int]]] = {name: [] for name in CONTROLLERS}
+    queues = dict.fromkeys(CONTROLLERS, 0.0)
+    recorder = _Recorder(demand, first, max(sync_ticks, demand.ticks_per_step), service.capacity_per_replica,
+                         service.startup_seconds)
+    budget, capacity_per_replica = service.queue_budget_seconds, service.capacity_per_replica
+    total = len(demand) - first
+    for index in range(first, len(demand)):
+        rate = float(demand.rates[index])
+        if (index - first) % sync_ticks == 0:
+            for name, control in hpas.items():
+                if control.sync(demand, index, window_ticks=window_ticks):
+                    tallies[name].scale_events += 1
+                    scalings[name].append((demand.time(index), control.deployment.replicas))
+        wanted = oracle_replicas(rate, target, **bounds)
+        if wanted != oracle.replicas:
+            oracle.scale_to(wanted, index)
+            tallies["oracle"].scale_events += 1
+            scalings["oracle"].append((demand.time(index), wanted))
+        recorder.sample(index, deployments, hpas["predictive"].last_reading)
+        for name, deployment in deployments.items():
+            ready = deployment.ready(index)
+            capacity = ready * capacity_per_replica
+            flow = serve(queues[name], rate, capacity, tick, budget=budget)
+            queues[name] = flow.queue_end
+            utilisation = flow.served / (capacity * tick) if capacity > 0 else 0.0
+            watts = service.gpus_per_replica * (ready * service.gpu_watts(utilisation)
+                                                + (deployment.replicas - ready) * service.idle_watts)
+            tallies[name].add(flow, seconds=tick, replicas=deployment.replicas, underprovisioned=rate > capacity,
+                              watts=watts)
+            if name in hpas:
+                hpas[name].state.queue, hpas[name].state.utilisation = flow.queue_end, utilisation
+        if progress is not None and ((index - first) % 2000 == 0 or index == len(demand) - 1):
+            progress(index - first + 1, total)
+    return ReplayResult(
+        trace=trace.name, settings=settings, start=demand.time(first), end=demand.time(len(demand)),
+        controllers={name: tallies[name].result() for name in CONTROLLERS},
+        scalings={name: tuple(events) for name, events in scalings.items()},
+        timeline=recorder.timeline(), forecast_steps=forecast.steps_run,
+    )
+
+
+def _first_tick(demand: Demand, trace: Trace, span_seconds: float | None) -> int:
+    """The first tick of the replayed span, on a step boundary."""
+    if span_seconds is None:
+        return 0
+    steps = min(len(trace), max(1, round(span_seconds / trace.step_seconds)))
+    return (len(trace) - steps) * demand.ticks_per_step
+
+
+class _Recorder:
+    """Samples the replay every ``every`` ticks for the timeline."""
+
+    def __init__(self, demand: Demand, first: int, every: int, capacity_per_replica: float, lead: float) -> None:
+        self._demand, self._first, self._every = demand, first, every
+        self._capacity, self._lead = capacity_per_replica, lead
+        self._times: list[float] = []
+        self._rates: list[float] = []
+        self._capacities: dict[str, list[float]] = {name: [] for name in CONTROLLERS}
+        self._upper: list[float] = []
+        self._mean: list[float] = []
+
+    def sample(self, tick: int, deployments: Mapping[str, Deployment], reading: ForecastReading | None) -> None:
+        if (tick - self._first) % self._every:
+            return
+        end = min(tick + self._every, len(self._demand))
+        self._times.append(self._demand.time(tick))
+        self._rates.append(float(np.mean(self._demand.rates[tick:end])))
+        for name, deployment in deployments.items():
+            self._capacities[name].append(deployment.ready(tick) * self._capacity)
+        self._upper.append(float("nan") if reading is None else reading.upper)
+        self._mean.append(float("nan") if reading is None else reading.mean)
+
+    def timeline(self) -> Timeline:
+        times = np.array(self._times)
+        return Timeline(times, np.array(self._rates), {name: np.array(values) for name, values in self._capacities.items()},
+                        np.array(self._upper), np.array(self._mean), self._lead)

@@ -1,0 +1,114 @@
+"""Whole replays on small synthetic traces: deterministic, no look-ahead, requests conserved for
+every controller, the oracle's capacity exactly at the target, gaps hold the HPAs, and a
+forecast that is still warming up serves the current value."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from forecasting.baselines import Persistence, SeasonalNaive
+from forecasting.hpa import HpaSpec, MetricSpec, MetricTarget
+from forecasting.replay.service import ServiceSettings
+from forecasting.replay.simulation import (
+    CONTROLLERS,
+    ReplayResult,
+    ReplaySettings,
+    run_replay,
+)
+from forecasting.traces import Trace
+
+BASELINES = {Persistence.name: Persistence, SeasonalNaive.name: SeasonalNaive}
+STEP = 60.0
+
+
+def trace(requests: np.ndarray, name: str = "synthetic") -> Trace:
+    return Trace(name=name, step_seconds=STEP, start=0.0, wall_clock=False, requests=requests)
+
+
+def ramps(steps: int = 600) -> np.ndarray:
+    """Requests per minute: a slow wave with sudden surges every two hours."""
+    minutes = np.arange(steps)
+    wave = 3000 + 1500 * np.sin(2 * np.pi * minutes / 240)
+    surges = np.where((minutes % 120) >= 100, 2500.0, 0.0)
+    return np.round(wave + surges)
+
+
+SETTINGS = ReplaySettings(ServiceSettings(capacity_per_replica=10.0, startup_seconds=180.0))
+
+
+def replay(requests: np.ndarray, settings: ReplaySettings = SETTINGS) -> ReplayResult:
+    return run_replay(trace(requests), settings, factories=BASELINES)
+
+
+def test_the_same_trace_replays_identically() -> None:
+    first, second = replay(ramps()), replay(ramps())
+    assert first.controllers == second.controllers
+    assert first.scalings == second.scalings
+
+
+def test_no_decision_before_t_depends_on_the_trace_after_t() -> None:
+    original = ramps()
+    cut = 400
+    perturbed = original.copy()
+    perturbed[cut:] = perturbed[cut:] * 3 + 1000
+    before, after = replay(original), replay(perturbed)
+    moment = cut * STEP
+    for name in CONTROLLERS:
+        assert [event for event in before.scalings[name] if event[0] < moment] == \
+               [event for event in after.scalings[name] if event[0] < moment]
+    early = before.timeline.times < moment
+    np.testing.assert_array_equal(before.timeline.forecast_upper[early], after.timeline.forecast_upper[early])
+    assert before.controllers["predictive"] != after.controllers["predictive"]  # the perturbation does matter later
+
+
+def test_every_controller_serves_each_request_once() -> None:
+    result = replay(ramps())
+    for name, metrics in result.controllers.items():
+        assert metrics.requests == pytest.approx(float(ramps().sum()), rel=1e-9), name
+        assert metrics.served + metrics.queued_at_end == pytest.approx(metrics.requests, rel=1e-9), name
+
+
+def test_the_oracle_holds_exactly_the_target_and_never_queues() -> None:
+    result = replay(ramps())
+    oracle = result.controllers["oracle"]
+    assert oracle.slo_violation_share == 0.0 and oracle.peak_queue == 0.0
+    target = SETTINGS.target_per_replica
+    needed = [max(1, math.ceil(rate / target - 1e-12)) for rate in ramps() / STEP]
+    assert oracle.replica_hours == pytest.approx(sum(needed) * STEP / 3600)
+
+
+def test_reactive_scaling_lags_and_breaks_the_slo_on_surges() -> None:
+    result = replay(ramps())
+    assert result.controllers["reactive"].slo_violation_share > 0
+    assert result.controllers["reactive"].underprovisioned_minutes > 0
+
+
+def test_a_gap_in_the_trace_holds_the_hpas() -> None:
+    requests = ramps().astype(float)
+    requests[200:260] = np.nan
+    result = replay(requests)
+    gap = (200 * STEP + STEP, 260 * STEP)  # the first minute still has data in the metric's window
+    for name in ("reactive", "predictive"):
+        assert not [event for event in result.scalings[name] if gap[0] < event[0] < gap[1]], name
+
+
+def test_while_the_forecast_warms_up_predictive_equals_reactive() -> None:
+    """Fewer than 30 known steps: the forecast metric serves the current value."""
+    result = replay(ramps(25))
+    assert result.scalings["predictive"] == result.scalings["reactive"]
+    assert np.isnan(result.timeline.forecast_upper).all()
+
+
+def test_the_span_replays_only_the_end_of_the_trace() -> None:
+    result = replay(ramps(), ReplaySettings(SETTINGS.service, span_seconds=100 * STEP))
+    assert result.start == 500 * STEP
+    assert result.controllers["oracle"].requests == pytest.approx(float(ramps()[500:].sum()))
+
+
+def test_a_metric_the_replay_cannot_simulate_is_refused() -> None:
+    hpa = HpaSpec(max_replicas=10, metrics=(MetricSpec("Resource", "cpu", MetricTarget("Utilization", 70)),))
+    with pytest.raises(ValueError, match="not simulated"):
+        replay(ramps(40), ReplaySettings(SETTINGS.service, hpa=hpa))
