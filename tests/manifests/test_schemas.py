@@ -3,7 +3,7 @@ bundled with kubernetes-validate, strict: unknown fields are errors), custom res
 
 from __future__ import annotations
 
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
 from .render import Object, Rendered

@@ -9,7 +9,16 @@ import yaml
 from adapter.cli import SHUTDOWN_GRACE_SECONDS
 
 from .conftest import SERVICE_DNS_NAME
-from .render import NAMESPACE, Object, Rendered, container_port, only_container, pod_labels, pod_spec, selects
+from .render import (
+    NAMESPACE,
+    Object,
+    Rendered,
+    container_port,
+    only_container,
+    pod_labels,
+    pod_spec,
+    selects,
+)
 
 SERVING_PORT = 6443
 CONFIG_PATH = "/etc/foresight/config.yaml"
