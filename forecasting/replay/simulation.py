@@ -58,6 +58,10 @@ class ReplaySettings:
             raise ValueError(f"the target share must be in (0, 1], not {self.target_share}")
         if self.span_seconds is not None and not self.span_seconds > 0:
             raise ValueError(f"the span must be positive, not {self.span_seconds}")
+        if not 0.5 < self.quantile < 1:
+            raise ValueError(f"the quantile must be in (0.5, 1), not {self.quantile}")
+        if not (self.window_seconds > 0 and self.metric_window_seconds > 0):
+            raise ValueError("the forecast window and the metric window must be positive")
 
     @property
     def target_per_replica(self) -> float:

@@ -1,0 +1,158 @@
+"""``foresight replay``: a real traffic trace through the HPA simulation, reactive vs predictive vs
+oracle, as a table or one JSON object, with an optional plot.
+
+The command parses and checks its arguments, reads the trace and the HPA manifest, and hands off
+to :func:`forecasting.replay.run_replay`. Usage errors return 2 and failures 1, each with one
+line on standard error and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from adapter.durations import parse_duration
+from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
+from adapter.progress import ProgressBar
+
+COMMAND = "foresight replay"
+
+
+class _UsageError(Exception):
+    pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trace", type=Path, required=True, help="timestamp,requests CSV trace")
+    parser.add_argument("--capacity-per-replica", required=True, metavar="R",
+                        help="requests per second one ready replica serves within the latency SLO")
+    parser.add_argument("--startup", required=True, help="time from a replica being asked for to it serving (e.g. 3m)")
+    parser.add_argument("--slo-latency", default="200ms", help="latency SLO of a request (default 200ms)")
+    parser.add_argument("--service-latency", help="latency of a request that does not queue (default: half the SLO)")
+    parser.add_argument("--hpa", type=Path, help="an autoscaling/v2 HorizontalPodAutoscaler manifest (YAML) "
+                        "for the reactive controller; the predictive one adds requests_per_second_forecast to it")
+    parser.add_argument("--target-share", default="0.8",
+                        help="HPA target and oracle level as a share of the capacity per replica (default 0.8)")
+    parser.add_argument("--min-replicas", default="1", help="minReplicas of the default HPA (default 1; 0 scales to zero)")
+    parser.add_argument("--max-replicas", default="1000", help="maxReplicas of the default HPA (default 1000)")
+    parser.add_argument("--span", help="replay only the trace's last span (e.g. 7d); the history before it "
+                        "warms the forecaster up (default: the whole trace)")
+    parser.add_argument("--forecast-window", default="5m", help="window H after the lead (default 5m)")
+    parser.add_argument("--quantile", default="0.9", help="upper quantile the forecast serves (default 0.9)")
+    parser.add_argument("--gpus-per-replica", default="1", help="GPUs per replica (default 1)")
+    parser.add_argument("--idle-watts", default="100", help="power of an idle GPU (default 100)")
+    parser.add_argument("--max-watts", default="700", help="power of a fully used GPU (default 700)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--plot", type=Path, metavar="OUT", help="write a plot: .html or .svg (or .png with matplotlib)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except _UsageError as error:
+        print(f"{COMMAND}: {error}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as error:  # a bad trace, manifest or plot path, or a setting the replay refuses
+        print(f"{COMMAND}: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    for variable in SINGLE_THREAD_VARIABLES:  # before the model libraries start their thread pools
+        os.environ.setdefault(variable, "1")
+    # the model libraries load only for this command
+    from forecasting.hpa.manifest import hpa_from_manifest
+    from forecasting.replay import ReplaySettings, ServiceSettings, run_replay
+    from forecasting.replay.plot import check_plot_path, write_plot
+    from forecasting.replay.report import table, to_json
+    from forecasting.traces import read_trace
+
+    hpa = None if args.hpa is None else hpa_from_manifest(_manifest(args.hpa), source=str(args.hpa))
+    try:
+        service = ServiceSettings(
+            capacity_per_replica=_positive(args.capacity_per_replica, "--capacity-per-replica"),
+            startup_seconds=_duration(args.startup, "--startup"),
+            slo_latency_seconds=_duration(args.slo_latency, "--slo-latency"),
+            service_latency_seconds=None if args.service_latency is None else _duration(args.service_latency,
+                                                                                         "--service-latency"),
+            gpus_per_replica=_whole(args.gpus_per_replica, "--gpus-per-replica", least=1),
+            idle_watts=_number(args.idle_watts, "--idle-watts"),
+            max_watts=_number(args.max_watts, "--max-watts"),
+        )
+        settings = ReplaySettings(
+            service=service, target_share=_number(args.target_share, "--target-share"),
+            min_replicas=_whole(args.min_replicas, "--min-replicas", least=0),
+            max_replicas=_whole(args.max_replicas, "--max-replicas", least=1), hpa=hpa,
+            window_seconds=_duration(args.forecast_window, "--forecast-window"),
+            quantile=_number(args.quantile, "--quantile"),
+            span_seconds=None if args.span is None else _duration(args.span, "--span"),
+        )
+        settings.hpas()  # refuse metrics the replay cannot simulate before reading the trace
+        if args.plot is not None:
+            check_plot_path(args.plot)
+    except ValueError as error:
+        raise _UsageError(str(error)) from error
+    trace = read_trace(args.trace)
+    bar = ProgressBar(f"replay {trace.name}")
+    try:
+        result = run_replay(trace, settings, progress=bar)
+    finally:
+        bar.close()
+    print(json.dumps(to_json(result)) if args.json else table(result))
+    if args.plot is not None:
+        write_plot(result, args.plot)
+    return 0
+
+
+def _manifest(path: Path) -> object:
+    """The first HorizontalPodAutoscaler in ``path`` (a file may hold several documents)."""
+    try:
+        with path.open(encoding="utf-8") as file:
+            documents = [document for document in yaml.safe_load_all(file) if document is not None]
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not YAML: {error}") from error
+    for document in documents:
+        if isinstance(document, dict) and document.get("kind") == "HorizontalPodAutoscaler":
+            return document
+    return documents[0] if documents else None
+
+
+def _duration(text: str, option: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        raise _UsageError(f"{option}: {error}") from error
+    return seconds
+
+
+def _number(text: str, option: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _UsageError(f"{option}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise _UsageError(f"{option}: {text!r} is not a finite number")
+    return value
+
+
+def _positive(text: str, option: str) -> float:
+    value = _number(text, option)
+    if value <= 0:
+        raise _UsageError(f"{option}: must be positive, not {text}")
+    return value
+
+
+def _whole(text: str, option: str, *, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise _UsageError(f"{option}: {text!r} is not a whole number") from None
+    if value < least:
+        raise _UsageError(f"{option}: must be at least {least}, not {value}")
+    return value

@@ -1,0 +1,110 @@
+"""``foresight replay`` through its two entry points: the table and the JSON object, the plot,
+an HPA manifest, and exit codes with one-line messages for bad input."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+import yaml
+
+from adapter import replay_command
+
+TRACE = Path(__file__).resolve().parents[1] / "data" / "traces" / "servegen_reason_deepseek-r1_10min.csv"
+METRICS = {"slo_violation_share", "underprovisioned_minutes", "peak_queue", "replica_hours", "gpu_hours",
+           "energy_kwh", "energy_per_request_joules", "scale_events"}
+
+
+def run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="foresight replay")
+    replay_command.add_arguments(parser)
+    return replay_command.run(parser.parse_args(list(argv)))
+
+
+def basic(*extra: str) -> tuple[str, ...]:
+    return ("--trace", str(TRACE), "--capacity-per-replica", "4", "--startup", "3m", *extra)
+
+
+def test_json_has_every_controller_and_metric(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic("--json")) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["trace"] == "servegen_reason_deepseek-r1_10min"
+    assert set(report["controllers"]) == {"reactive", "predictive", "oracle"}
+    for metrics in report["controllers"].values():
+        assert set(metrics) == METRICS
+        assert isinstance(metrics["scale_events"], int)
+    assert report["controllers"]["oracle"]["slo_violation_share"] == 0.0
+
+
+def test_table_names_each_controller(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic()) == 0
+    out = capsys.readouterr().out
+    for name in ("reactive", "predictive", "oracle", "over SLO", "GPU-h"):
+        assert name in out
+
+
+def test_html_plot_is_a_self_contained_page_with_an_svg(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "replay.html"
+    assert run(*basic("--plot", str(page))) == 0
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "<script" not in text and "http://" not in text.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+    svg = text[text.index("<svg"): text.index("</svg>") + len("</svg>")]
+    root = ElementTree.fromstring(svg)
+    titles = {element.text for element in root.iter("{http://www.w3.org/2000/svg}title")}
+    assert {"demand", "reactive", "predictive", "oracle"} <= titles
+
+
+def test_an_hpa_manifest_bounds_both_hpas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = tmp_path / "hpa.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "r1"},
+        "spec": {"minReplicas": 1, "maxReplicas": 2, "metrics": [{"type": "External", "external": {
+            "metric": {"name": "requests_per_second"}, "target": {"type": "AverageValue", "averageValue": "3200m"}}}]},
+    }))
+    assert run(*basic("--json", "--hpa", str(manifest))) == 0
+    controllers = json.loads(capsys.readouterr().out)["controllers"]
+    hours = 24.0
+    assert controllers["reactive"]["replica_hours"] <= 2 * hours
+    assert controllers["predictive"]["replica_hours"] <= 2 * hours
+    assert controllers["oracle"]["replica_hours"] <= 2 * hours
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (basic()[:-1] + ("soon",), "--startup: 'soon' is not a duration"),
+        (basic("--slo-latency", "fast"), "--slo-latency"),
+        (basic("--plot", "out.pdf"), "out.pdf"),
+        (basic("--service-latency", "300ms"), "below the SLO"),
+        (basic("--min-replicas", "-1"), "--min-replicas"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(argv: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("foresight replay: ") and err.count("\n") == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is not None, reason="matplotlib is installed here")
+def test_png_without_matplotlib_is_refused_before_the_replay(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic("--plot", "out.png")) == 2
+    err = capsys.readouterr().err
+    assert "needs matplotlib" in err and "replay servegen" not in err
+
+
+def test_a_missing_trace_fails_with_the_file_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "none.csv"
+    assert run("--trace", str(missing), "--capacity-per-replica", "4", "--startup", "3m") == 1
+    assert str(missing) in capsys.readouterr().err
+
+
+def test_a_bad_manifest_fails_with_the_field_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = tmp_path / "hpa.yaml"
+    manifest.write_text("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec: {minReplicas: 1}\n")
+    assert run(*basic("--hpa", str(manifest))) == 1
+    assert f"{manifest}: spec.maxReplicas: required" in capsys.readouterr().err
