@@ -39,6 +39,7 @@ class Stage:
 
 
 def parse_dockerfile(text: str) -> list[Stage]:
+    """The stages of a Dockerfile, enough of its syntax for this one: comments, continuations, FROM."""
     lines: list[str] = []
     pending = ""
     for raw in text.splitlines():
@@ -67,8 +68,8 @@ FINAL = STAGES[-1]
 
 def _image_user() -> tuple[int, int]:
     [user] = FINAL.arguments("USER")
-    uid, _, gid = user.partition(":")
-    return int(uid), int(gid or uid)
+    uid, gid = user.split(":")
+    return int(uid), int(gid)
 
 
 def test_image_is_slim_python_3_11() -> None:
@@ -190,26 +191,30 @@ def test_install_steps_give_a_working_foresight(tmp_path: Path) -> None:
     foresight = venv / "bin" / "foresight"
     environment = _outside_this_environment()
     version = subprocess.run(
-        [str(foresight), "--version"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120, check=True
+        [str(foresight), "--version"], cwd=tmp_path, env=environment,
+        capture_output=True, text=True, timeout=120, check=False,
     )
-    assert version.stdout.strip() == f"foresight {VERSION}"
+    assert version.stdout.strip() == f"foresight {VERSION}", version.stderr
     located = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import adapter; print(adapter.__file__)"],
-        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120, check=True,
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120, check=False,
     )
+    assert located.returncode == 0, located.stderr
     assert Path(located.stdout.strip()).is_relative_to(venv), "the package comes from the environment, not the sources"
     port = free_port()
-    demo = subprocess.Popen(
-        [str(foresight), "demo", "--port", str(port)], cwd=tmp_path, env=environment,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    log = tmp_path / "demo.log"
+    with log.open("w", encoding="utf-8") as output:
+        demo = subprocess.Popen(
+            [str(foresight), "demo", "--port", str(port)], cwd=tmp_path, env=environment,
+            stdout=output, stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 180
         while not _answers(f"http://127.0.0.1:{port}/healthz"):
-            assert demo.poll() is None, demo.communicate()[1]
-            assert time.monotonic() < deadline, "the demo did not answer /healthz"
+            assert demo.poll() is None, log.read_text(encoding="utf-8")
+            assert time.monotonic() < deadline, "the demo did not answer /healthz\n" + log.read_text(encoding="utf-8")
             time.sleep(0.5)
         assert _answers(f"http://127.0.0.1:{port}/"), "the status page (package data) is missing"
     finally:
         demo.terminate()
-        demo.communicate(timeout=60)
+        demo.wait(timeout=60)
