@@ -120,6 +120,13 @@ def test_deployment_mounts_the_config_map_it_is_given(rendering: Rendered) -> No
     assert key in rendering.one("ConfigMap", name, NAMESPACE)["data"]
 
 
+def test_config_reaches_running_pods(deployment: Rendered) -> None:
+    """The kubelet updates a ConfigMap mounted as a directory, never one mounted with subPath."""
+    directory = _flag(only_container(deployment.adapter), "--config").rpartition("/")[0]
+    [mount] = [item for item in only_container(deployment.adapter)["volumeMounts"] if item["mountPath"] == directory]
+    assert "subPath" not in mount
+
+
 def test_deployment_mounts_the_serving_secret_that_is_provided(rendering: Rendered) -> None:
     """The Secret is an object of the rendering or the output of one of its Certificates."""
     container = only_container(rendering.adapter)
