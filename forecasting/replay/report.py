@@ -39,14 +39,14 @@ def table(result: ReplayResult) -> str:
         (f"{result.trace}: {hours:.1f} h replayed, {service.capacity_per_replica:g} req/s per replica, "
          f"target {settings.target_per_replica:g} req/s, start-up {service.startup_seconds:g} s, "
          f"SLO {service.slo_latency_seconds * 1000:g} ms"),
-        (f"{'controller':<12}{'over SLO':>10}{'under-prov':>12}{'peak queue':>12}{'replica-h':>11}{'GPU-h':>10}"
-         f"{'kWh':>10}{'J/req':>9}{'scalings':>10}"),
+        (f"{'controller':<12}{'over SLO':>10}{'under-prov':>12}{'peak queue':>12}{'replica-h':>11}{'GPU-h':>11}"
+         f"{'kWh':>11}{'J/req':>11}{'scalings':>10}"),
     ]
     for name in CONTROLLERS:
         m = result.controllers[name]
         lines.append(f"{name:<12}{m.slo_violation_share:>10.3%}{m.underprovisioned_minutes:>10.1f} m"
-                     f"{m.peak_queue:>12.4g}{m.replica_hours:>11.1f}{m.gpu_hours:>10.1f}{m.energy_kwh:>10.4g}"
-                     f"{m.energy_per_request_joules:>9.4g}{m.scale_events:>10d}")
+                     f"{m.peak_queue:>12.4g}{m.replica_hours:>11.1f}{m.gpu_hours:>11.1f}{m.energy_kwh:>11.4g}"
+                     f"{m.energy_per_request_joules:>11.4g}{m.scale_events:>10d}")
     reactive, predictive, oracle = (result.controllers[name] for name in CONTROLLERS)
     cut = 1 - ratio(predictive.slo_violation_share, reactive.slo_violation_share)
     lines.append(f"predictive vs reactive: {cut:.0%} fewer requests over the SLO, "
