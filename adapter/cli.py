@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from adapter import __version__
+from adapter import __version__, replay_command
 from adapter.access import AccessControl
 from adapter.assembly import assemble
 from adapter.authentication_source import (
@@ -102,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--trace", type=Path, required=True, help="timestamp,requests CSV trace")
     backtest.add_argument("--lead", default="5m", help="how far ahead to forecast (default 5m; at least one step)")
     backtest.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    replay = add_command("replay", help="replay a trace through reactive, predictive and ideal autoscaling")
+    replay_command.add_arguments(replay)
 
     check = add_command("check-config", help="validate a config and print every metric's PromQL")
     check.add_argument("config", type=Path)
@@ -310,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "backtest": _backtest,
         "check-config": _check_config,
         "nvml-exporter": _nvml_exporter,
+        "replay": replay_command.run,
     }
     try:
         return handlers[args.command](args)

@@ -150,3 +150,9 @@ def test_insecure_local_bind_address_must_be_an_address(tmp_path: Path, capsys: 
     config = write(tmp_path / "config.yaml", {"prometheus": {"url": "http://127.0.0.1:1"}})
     assert main(["serve", "--config", str(config), "--insecure-local", "--bind-address", "my-host"]) == 2
     assert "not an IP address" in capsys.readouterr().err
+
+
+def test_replay_is_a_command_of_foresight(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["replay", "--trace", str(tmp_path / "absent.csv"), "--capacity-per-replica", "5", "--startup", "3m"])
+    err = capsys.readouterr().err
+    assert code == 1 and "absent.csv" in err and "Traceback" not in err
