@@ -23,37 +23,16 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-import numpy as np
+from shared_traces import STRUCTURE_AUTOCORRELATION, autocorrelation, traces_folder
 
 from forecasting.backtest import AUTO, BacktestReport, run_backtest
 from forecasting.core import DAY_SECONDS, Series
 from forecasting.traces import read_trace
 
 LEAD_SECONDS = 300.0
-STRUCTURE_AUTOCORRELATION = 0.3
-"""Lag-one-day autocorrelation from which a trace counts as having daily structure."""
 TOLERANCE = 1.05
 """``auto`` may be at most this much worse than the better baseline on any trace."""
-
-
-def traces_folder() -> Path:
-    folder = Path(__file__).resolve().parents[1].parent / "shared" / "traces"
-    if not folder.is_dir():
-        raise SystemExit(f"no traces: {folder} is not a folder (the benchmark reads ../shared/traces)")
-    return folder
-
-
-def daily_autocorrelation(series: Series) -> float | None:
-    """Correlation of the series with itself one day later over the pairs of known values, or
-    None when the series is shorter than two days."""
-    lag = series.steps_per(DAY_SECONDS)
-    if len(series) * series.step_seconds < 2 * DAY_SECONDS:
-        return None
-    now, later = series.values[:-lag], series.values[lag:]
-    known = np.isfinite(now) & np.isfinite(later)
-    return float(np.corrcoef(now[known], later[known])[0, 1])
 
 
 def progress_bar(label: str) -> Callable[[int, int], None]:
@@ -89,7 +68,7 @@ def main() -> int:
         seconds = time.perf_counter() - started
         print(report.table())
         print(f"wall time {seconds:.0f} s\n", flush=True)
-        correlation = daily_autocorrelation(series)
+        correlation = autocorrelation(series.values, series.steps_per(DAY_SECONDS))
         structured = correlation is not None and correlation >= STRUCTURE_AUTOCORRELATION
         to_persistence, to_seasonal = ratios(report, AUTO)
         # auto over the better baseline is the larger of the two ratios

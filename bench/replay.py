@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from shared_traces import STRUCTURE_AUTOCORRELATION, autocorrelation, traces_folder
 
 from forecasting.core import DAY_SECONDS, WEEK_SECONDS
 from forecasting.replay import ReplayResult, ReplaySettings, ServiceSettings, run_replay
@@ -38,28 +39,10 @@ from forecasting.traces import Trace, read_trace
 STARTUP_SECONDS = 180.0
 REPLICAS_AT_P99 = 20
 TARGET_SHARE = 0.8
-STRUCTURE_AUTOCORRELATION = 0.3
 SLO_CUT = 0.6
 GPU_OVER_REACTIVE = 1.10
 GPU_OVER_ORACLE = 1.25
 TOLERANCE = 1.05
-
-
-def traces_folder() -> Path:
-    folder = Path(__file__).resolve().parents[1].parent / "shared" / "traces"
-    if not folder.is_dir():
-        raise SystemExit(f"no traces: {folder} is not a folder (the benchmark reads ../shared/traces)")
-    return folder
-
-
-def autocorrelation(rates: np.ndarray, lag: int) -> float | None:
-    """Correlation of the rate with itself ``lag`` steps later over pairs of known values; None
-    when the trace is shorter than two lags."""
-    if rates.shape[0] < 2 * lag:
-        return None
-    now, later = rates[:-lag], rates[lag:]
-    known = np.isfinite(now) & np.isfinite(later)
-    return float(np.corrcoef(now[known], later[known])[0, 1])
 
 
 def capacity_per_replica(trace: Trace) -> float:
