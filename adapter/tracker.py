@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from adapter.rules import QueryScope, render
 from adapter.source import RangeSeries, Source
 from forecasting.core import steps_for
 from forecasting.plan import Plan, StepOutcome
-from forecasting.schedule import Schedule
+from forecasting.schedule import Schedule, phase_for
 
 log = logging.getLogger(__name__)
 State = Literal["warming", "ready", "fallback"]
@@ -221,7 +220,7 @@ class ForecastTracker:
             quantile=self._settings.quantile,
             under_weight=self._settings.under_forecast_weight,
             schedule=self._schedule,
-            phase_seconds=float(zlib.crc32(_worker_key(key).encode()) % int(self._schedule.select_every_seconds)),
+            phase_seconds=phase_for(_worker_key(key), self._schedule),
         )
         job = Job(_worker_key(key), entry.values, step, entry.start, now, plan)
         try:

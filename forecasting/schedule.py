@@ -8,6 +8,7 @@ same data refit and select at the same moments and serve the same values.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 
 from forecasting.core import DAY_SECONDS, WEEK_SECONDS
@@ -56,3 +57,10 @@ def due(last: float | None, now: float, every: float) -> bool:
     if last is None:
         return True
     return math.floor(now / every) > math.floor(last / every)
+
+
+def phase_for(key: str, schedule: Schedule) -> float:
+    """Offset of a series' selection and refit deadlines within their periods, from its key: spread
+    evenly over a thousand series, so they do not all select in the same minute, and the same on
+    every replica."""
+    return float(zlib.crc32(key.encode()) % int(schedule.select_every_seconds))

@@ -3,13 +3,17 @@ schedule (shifted by the series' phase), and the baseline when a model fails."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 
 from forecasting.baselines import Persistence, SeasonalNaive
 from forecasting.core import Series
 from forecasting.pipeline import SeriesForecaster
 from forecasting.plan import MIN_POINTS, Plan
-from forecasting.schedule import Schedule
+from forecasting.schedule import Schedule, phase_for
 
 from .tiny_models import rule
 
@@ -56,3 +60,17 @@ def test_a_failing_model_is_replaced_by_seasonal_naive_and_said_why() -> None:
     forecaster._selected_at = 10 * HOUR  # noqa: SLF001
     outcome = forecaster.step(series(), now=10 * HOUR + 60)
     assert outcome.model == "seasonal_naive" and outcome.fallback_reason == "absurd"
+
+
+def test_phases_spread_a_thousand_series_over_the_selection_period() -> None:
+    schedule = Schedule()
+    keys = [f"requests_per_second|inference|app=model-{index}" for index in range(1000)]
+    phases = np.array([phase_for(key, schedule) for key in keys])
+    # the same in every process (another replica), whatever its string-hash seed
+    script = f"from forecasting.schedule import Schedule, phase_for; print(phase_for({keys[0]!r}, Schedule()))"
+    other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert float(other.stdout) == phases[0]
+    assert ((phases >= 0) & (phases < schedule.select_every_seconds)).all()
+    per_hour = np.bincount((phases // 3600).astype(int), minlength=6)
+    assert per_hour.min() > 1000 / 6 * 0.8, per_hour  # no hour of the cycle left with few selections
