@@ -1,8 +1,8 @@
 """The replay as a picture: demand, each controller's ready capacity and the forecast band over time.
 
-``.html`` and ``.svg`` are drawn here as plain SVG, with no plotting library. ``.png`` needs
-matplotlib, which Foresight does not depend on; without it the request is refused with a message
-saying so.
+``.html`` and ``.svg`` are drawn here as plain SVG, with no plotting library, so the server's image
+does not carry one. ``.png`` is drawn by matplotlib (the ``plot`` extra); without it the request
+is refused with a message saying how to install it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def check_plot_path(path: Path) -> None:
     if suffix not in FORMATS:
         raise PlotError(f"{path}: the plot is written as {', '.join(FORMATS)}, not {suffix or 'a file without suffix'}")
     if suffix == ".png" and importlib.util.find_spec("matplotlib") is None:
-        raise PlotError(f"{path}: writing .png needs matplotlib, which is not installed; write .html or .svg instead")
+        raise PlotError(f"{path}: writing .png needs matplotlib, which is not installed (pip install "
+                        f"'foresight[plot]'); write .html or .svg instead")
 
 
 def write_plot(result: ReplayResult, path: Path) -> None:

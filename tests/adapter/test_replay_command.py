@@ -90,8 +90,11 @@ def test_usage_errors_exit_2_with_one_line(argv: tuple[str, ...], message: str, 
     assert message in err and err.startswith("foresight replay: ") and err.count("\n") == 1
 
 
-@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is not None, reason="matplotlib is installed here")
-def test_png_without_matplotlib_is_refused_before_the_replay(capsys: pytest.CaptureFixture[str]) -> None:
+def test_png_without_matplotlib_is_refused_before_the_replay(capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "matplotlib" else real_find_spec(name, *args))
     assert run(*basic("--plot", "out.png")) == 2
     err = capsys.readouterr().err
     assert "needs matplotlib" in err and "replay servegen" not in err

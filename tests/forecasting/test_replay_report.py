@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from forecasting.baselines import Persistence, SeasonalNaive
 from forecasting.replay import ReplayResult, ReplaySettings, ServiceSettings, run_replay
-from forecasting.replay.plot import PlotError, check_plot_path, svg, write_plot
+from forecasting.replay.plot import COLOURS, PlotError, check_plot_path, svg, write_plot
 from forecasting.replay.report import ratio, table, to_json
 from forecasting.traces import Trace
 
@@ -67,7 +68,19 @@ def test_unknown_formats_are_refused() -> None:
         check_plot_path(Path("plot.pdf"))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is not None, reason="matplotlib is installed here")
-def test_png_needs_matplotlib() -> None:
-    with pytest.raises(PlotError, match="needs matplotlib"):
+def test_png_is_drawn_by_matplotlib(result: ReplayResult, tmp_path: Path) -> None:
+    write_plot(result, tmp_path / "r.png")
+    with Image.open(tmp_path / "r.png") as image:
+        assert image.format == "PNG"
+        pixels = np.asarray(image.convert("RGB")).astype(int)
+    for name in ("demand", "reactive", "predictive", "oracle"):  # every line is drawn in its colour
+        colour = np.array([int(COLOURS[name][i : i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(pixels - colour).sum(axis=2) < 30).sum() > 200, name
+
+
+def test_png_without_matplotlib_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "matplotlib" else real_find_spec(name, *args))
+    with pytest.raises(PlotError, match=r"needs matplotlib.*foresight\[plot\]"):
         check_plot_path(Path("plot.png"))
