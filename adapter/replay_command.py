@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--span", help="replay only the trace's last span (e.g. 7d); the history before it "
                         "warms the forecaster up (default: the whole trace)")
     parser.add_argument("--forecast-window", default="5m", help="window H after the lead (default 5m)")
+    parser.add_argument("--forecast-step", default="1m", help="the adapter's forecasts.step: a finer trace is "
+                        "forecast from its mean rate over steps this long (default 1m)")
     parser.add_argument("--quantile", default="0.9", help="upper quantile the forecast serves (default 0.9)")
     parser.add_argument("--gpus-per-replica", default="1", help="GPUs per replica (default 1)")
     parser.add_argument("--idle-watts", default="100", help="power of an idle GPU (default 100)")
@@ -90,6 +92,7 @@ def _run(args: argparse.Namespace) -> int:
             min_replicas=_whole(args.min_replicas, "--min-replicas", least=0),
             max_replicas=_whole(args.max_replicas, "--max-replicas", least=1), hpa=hpa,
             window_seconds=_duration(args.forecast_window, "--forecast-window"),
+            forecast_step_seconds=_duration(args.forecast_step, "--forecast-step"),
             quantile=_number(args.quantile, "--quantile"),
             span_seconds=None if args.span is None else _duration(args.span, "--span"),
         )

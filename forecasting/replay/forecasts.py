@@ -3,9 +3,14 @@
 The adapter's tracker steps a :class:`~forecasting.pipeline.SeriesForecaster` over the history it
 keeps (select, refit or update as the schedule says) and serves the upper bound over
 ``[now + lead, now + lead + window]``, or the current value while the series is warming up. Here
-the same forecaster is stepped at the trace's step, on the steps completed before the moment the
+the same forecaster is stepped at the tracker's step, on the steps completed before the moment the
 HPA reads the metric — never a later one — and at most once per step: an HPA that syncs several
 times within a step reads the same forecast, as it would between two tracker steps.
+
+The tracker's history is the signal's rate sampled at its step (one minute by default), so a trace
+recorded every second or every few seconds is seen as its mean rate over each tracker step (see
+:func:`as_tracked`), not as per-second counts whose noise no HPA metric carries. A trace with a
+longer step is seen at its own.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+import numpy as np
 
 from forecasting.core import FloatArray, Model, Series, steps_for
 from forecasting.pipeline import SeriesForecaster
@@ -22,6 +29,21 @@ from forecasting.schedule import DEFAULT_SCHEDULE, Schedule
 
 SLACK_STEPS = 1
 """A forecast is read until the next step completes, so it covers one step more than L + H."""
+
+
+def as_tracked(rates: FloatArray, step_seconds: float, tracker_step_seconds: float) -> tuple[FloatArray, float]:
+    """``rates`` as the tracker would hold them, and their step: means over consecutive runs of
+    whole trace steps that span the tracker's step (NaN where a run has no known value; a last,
+    incomplete run is left out), or ``rates`` unchanged when the trace's step is not shorter."""
+    size = round(tracker_step_seconds / step_seconds)
+    if size <= 1:
+        return rates, step_seconds
+    runs = rates[: rates.shape[0] // size * size].reshape(-1, size)
+    known = np.isfinite(runs)
+    counts = known.sum(axis=1)
+    means: FloatArray = np.full(runs.shape[0], np.nan)
+    np.divide(np.where(known, runs, 0.0).sum(axis=1), counts, out=means, where=counts > 0)
+    return means, size * step_seconds
 
 
 @dataclass(frozen=True)

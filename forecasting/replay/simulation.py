@@ -25,7 +25,11 @@ from forecasting.replay.controllers import (
 )
 from forecasting.replay.demand import Demand, ticks_in
 from forecasting.replay.deployment import Deployment
-from forecasting.replay.forecasts import ForecastReading, WalkForwardForecast
+from forecasting.replay.forecasts import (
+    ForecastReading,
+    WalkForwardForecast,
+    as_tracked,
+)
 from forecasting.replay.metrics import ControllerMetrics, Tally
 from forecasting.replay.service import ServiceSettings, serve
 from forecasting.schedule import DEFAULT_SCHEDULE, Schedule
@@ -46,6 +50,9 @@ class ReplaySettings:
     window_seconds: float = 300.0
     """The forecast covers ``[now + lead, now + lead + window]``; the lead is the start-up."""
     quantile: float = 0.9
+    forecast_step_seconds: float = 60.0
+    """The tracker's step (the adapter's ``forecasts.step``): the forecaster sees a finer trace as
+    its mean rate over steps this long."""
     metric_window_seconds: float = 60.0
     """The request rate the HPA reads is the mean over this window (``rate(...[1m])``)."""
     span_seconds: float | None = None
@@ -60,8 +67,8 @@ class ReplaySettings:
             raise ValueError(f"the span must be positive, not {self.span_seconds}")
         if not 0.5 < self.quantile < 1:
             raise ValueError(f"the quantile must be in (0.5, 1), not {self.quantile}")
-        if not (self.window_seconds > 0 and self.metric_window_seconds > 0):
-            raise ValueError("the forecast window and the metric window must be positive")
+        if not (self.window_seconds > 0 and self.metric_window_seconds > 0 and self.forecast_step_seconds > 0):
+            raise ValueError("the forecast window, the forecast step and the metric window must be positive")
 
     @property
     def target_per_replica(self) -> float:
@@ -120,7 +127,8 @@ def run_replay(trace: Trace, settings: ReplaySettings, *,
     bounds = {"min_replicas": reactive_hpa.min_replicas, "max_replicas": reactive_hpa.max_replicas}
     target = settings.target_per_replica
     initial = oracle_replicas(float(demand.rates[first]), target, **bounds)
-    forecast = WalkForwardForecast(trace.rate_per_second(), step_seconds=trace.step_seconds, start=trace.start,
+    tracked, tracked_step = as_tracked(trace.rate_per_second(), trace.step_seconds, settings.forecast_step_seconds)
+    forecast = WalkForwardForecast(tracked, step_seconds=tracked_step, start=trace.start,
                                    lead_seconds=service.startup_seconds, window_seconds=settings.window_seconds,
                                    quantile=settings.quantile, schedule=settings.schedule, factories=factories)
     hpas = {

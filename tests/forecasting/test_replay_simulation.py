@@ -11,6 +11,7 @@ import pytest
 
 from forecasting.baselines import Persistence, SeasonalNaive
 from forecasting.hpa import HpaSpec, MetricSpec, MetricTarget
+from forecasting.replay.forecasts import as_tracked
 from forecasting.replay.service import ServiceSettings
 from forecasting.replay.simulation import (
     CONTROLLERS,
@@ -112,3 +113,25 @@ def test_a_metric_the_replay_cannot_simulate_is_refused() -> None:
     hpa = HpaSpec(max_replicas=10, metrics=(MetricSpec("Resource", "cpu", MetricTarget("Utilization", 70)),))
     with pytest.raises(ValueError, match="not simulated"):
         replay(ramps(40), ReplaySettings(SETTINGS.service, hpa=hpa))
+
+
+def test_a_per_second_trace_is_forecast_from_its_rate_per_tracker_step() -> None:
+    """The tracker holds one point a minute, so a per-second trace's forecaster steps once a minute
+    on mean rates, not on per-second counts."""
+    seconds = 60 * 90
+    per_second = Trace(name="fine", step_seconds=1.0, start=0.0, wall_clock=False,
+                       requests=np.tile([0.0, 2.0], seconds // 2))  # a steady 1 request/s, noisy per second
+    result = run_replay(per_second, ReplaySettings(ServiceSettings(capacity_per_replica=0.5, startup_seconds=180.0)),
+                        factories={Persistence.name: Persistence, SeasonalNaive.name: SeasonalNaive})
+    assert result.forecast_steps == seconds // 60 - 1  # each minute once it is complete; the last never is
+    served = result.timeline.forecast_upper[np.isfinite(result.timeline.forecast_upper)]
+    assert served.size and served == pytest.approx(1.0)  # the minute's rate; per-second counts would give 2
+
+
+def test_tracked_rates_are_means_per_tracker_step() -> None:
+    rates = np.array([1.0, 3.0, np.nan, np.nan, 5.0, np.nan, 7.0])
+    tracked, step = as_tracked(rates, 30.0, 60.0)
+    assert step == 60.0
+    np.testing.assert_array_equal(tracked, [2.0, np.nan, 5.0])  # the incomplete last minute is left out
+    coarse, coarse_step = as_tracked(rates, 600.0, 60.0)
+    assert coarse is rates and coarse_step == 600.0
