@@ -144,8 +144,9 @@ def main() -> int:
         for outcome in pool.map(replay, paths, [args.span_days] * len(paths), [rule] * len(paths)):
             print(table(outcome.result))
             headroom = outcome.headroom
-            print(f"reactive at target share {headroom.target_share:.3f} (same GPU-hours as predictive, "
-                  f"{headroom.metrics.gpu_hours:.0f}): {headroom.metrics.slo_violation_share:.3%} over the SLO")
+            print(f"reactive at target share {headroom.target_share:.3f}, {headroom.metrics.gpu_hours:.0f} GPU-hours "
+                  f"against predictive's {outcome.result.controllers['predictive'].gpu_hours:.0f}: "
+                  f"{headroom.metrics.slo_violation_share:.3%} over the SLO")
             print(f"wall time {outcome.seconds:.0f} s\n", flush=True)
             outcomes.append(outcome)
 
