@@ -114,15 +114,20 @@ def replay(path: Path, span_days: float, rule: ForecastRule) -> Outcome:
 
 def same_cost_headroom(trace: Trace, settings: ReplaySettings, gpu_hours: float, reactive_gpu_hours: float) -> Headroom:
     """The reactive HPA with its target share scaled down until it spends ``gpu_hours`` (GPU-hours
-    are nearly inversely proportional to the target, so a few rescalings converge)."""
-    share = settings.target_share * reactive_gpu_hours / gpu_hours
+    are nearly inversely proportional to the target, so a few rescalings converge); the closest
+    try when none comes within the match."""
+    share = min(settings.target_share * reactive_gpu_hours / gpu_hours, 1.0)
+    closest: Headroom | None = None
     for _ in range(HEADROOM_TRIES):
-        result = run_replay(trace, replace(settings, target_share=min(share, 1.0)), factories=CHEAP_FACTORIES)
-        reactive = result.controllers["reactive"]
-        if abs(ratio(reactive.gpu_hours, gpu_hours) - 1) <= HEADROOM_MATCH or share >= 1.0:
+        reactive = run_replay(trace, replace(settings, target_share=share), factories=CHEAP_FACTORIES).controllers["reactive"]
+        miss = abs(ratio(reactive.gpu_hours, gpu_hours) - 1)
+        if closest is None or miss < abs(ratio(closest.metrics.gpu_hours, gpu_hours) - 1):
+            closest = Headroom(share, reactive)
+        if miss <= HEADROOM_MATCH or share >= 1.0:
             break
-        share *= ratio(reactive.gpu_hours, gpu_hours)
-    return Headroom(min(share, 1.0), reactive)
+        share = min(share * ratio(reactive.gpu_hours, gpu_hours), 1.0)
+    assert closest is not None
+    return closest
 
 
 def main() -> int:
