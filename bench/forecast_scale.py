@@ -115,6 +115,11 @@ async def one_pass(pool: ForecastPool, series: list[np.ndarray], start: float, n
                 sum(outcome.selected for outcome in outcomes), sum(outcome.refitted for outcome in outcomes))
 
 
+def phased_key(index: int) -> str:
+    """A series key shaped like the tracker's, for the phase it gives."""
+    return f"requests_per_second|bench|series-{index}"
+
+
 def deadlines_per_minute(phases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Selections and refits due in each minute of the selection cycle, for series with these
     phases (deadlines at ``phase`` + whole periods; one at second p falls in minute ceil(p / STEP))."""
@@ -137,7 +142,7 @@ def busiest_start(phases: np.ndarray, minutes: int, select_cost: float, refit_co
 
 def busiest_minute_at(target: int, update_cost: float, select_cost: float, refit_cost: float) -> tuple[int, int, float]:
     """The busiest minute of ``target`` tracked series: its selections, refits and estimated pass."""
-    keys = [f"requests_per_second|bench|series-{index}" for index in range(target)]
+    keys = [phased_key(index) for index in range(target)]
     selections, refits = deadlines_per_minute(np.array([phase_for(key, DEFAULT_SCHEDULE) for key in keys]))
     seconds = target * update_cost + select_cost * selections + refit_cost * refits
     busiest = int(np.argmax(seconds))
@@ -148,7 +153,7 @@ async def steady_state(pool: ForecastPool, count: int, minutes: int, select_cost
                        refit_cost: float) -> tuple[Pass, list[Pass], float]:
     """A restart of ``count`` phased series, then their busiest ``minutes`` minutes; the longest
     event-loop stall over the minutes."""
-    keys = [f"requests_per_second|bench|series-{index}" for index in range(count)]
+    keys = [phased_key(index) for index in range(count)]
     plans = [replace(PLAN, phase_seconds=phase_for(key, DEFAULT_SCHEDULE)) for key in keys]
     cycle = DEFAULT_SCHEDULE.select_every_seconds
     offset = busiest_start(np.array([plan.phase_seconds for plan in plans]), minutes, select_cost, refit_cost)

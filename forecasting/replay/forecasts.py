@@ -38,12 +38,21 @@ def as_tracked(rates: FloatArray, step_seconds: float, tracker_step_seconds: flo
     size = round(tracker_step_seconds / step_seconds)
     if size <= 1:
         return rates, step_seconds
-    runs = rates[: rates.shape[0] // size * size].reshape(-1, size)
-    known = np.isfinite(runs)
+    return block_means(rates[: rates.shape[0] // size * size], size), size * step_seconds
+
+
+def block_means(values: FloatArray, size: int) -> FloatArray:
+    """Means of ``size`` consecutive values (the last block may be shorter), ignoring NaN; NaN
+    where a block has no known value."""
+    count = math.ceil(values.shape[0] / size)
+    padded = np.full(count * size, np.nan)
+    padded[: values.shape[0]] = values
+    blocks = padded.reshape(count, size)
+    known = np.isfinite(blocks)
     counts = known.sum(axis=1)
-    means: FloatArray = np.full(runs.shape[0], np.nan)
-    np.divide(np.where(known, runs, 0.0).sum(axis=1), counts, out=means, where=counts > 0)
-    return means, size * step_seconds
+    means: FloatArray = np.full(count, np.nan)
+    np.divide(np.where(known, blocks, 0.0).sum(axis=1), counts, out=means, where=counts > 0)
+    return means
 
 
 @dataclass(frozen=True)

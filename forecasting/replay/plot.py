@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from forecasting.core import FloatArray
+from forecasting.replay.forecasts import block_means
 from forecasting.replay.report import table
 from forecasting.replay.simulation import ReplayResult
 
@@ -86,20 +87,6 @@ def html_page(result: ReplayResult) -> str:
             f"<body><h1>{title}</h1>\n{svg(result)}\n<pre>{html.escape(table(result))}</pre></body></html>\n")
 
 
-def _bucketed(values: FloatArray, size: int) -> FloatArray:
-    """Means of ``size`` consecutive values, ignoring NaN; NaN where a bucket has none."""
-    count = math.ceil(values.shape[0] / size)
-    padded = np.full(count * size, np.nan)
-    padded[: values.shape[0]] = values
-    blocks = padded.reshape(count, size)
-    known = np.isfinite(blocks)
-    sums = np.where(known, blocks, 0.0).sum(axis=1)
-    counts = known.sum(axis=1)
-    means: FloatArray = np.full(count, np.nan)
-    np.divide(sums, counts, out=means, where=counts > 0)
-    return means
-
-
 class _Frame:
     """Maps hours and requests per second to SVG coordinates."""
 
@@ -128,10 +115,10 @@ class _Frame:
 def svg(result: ReplayResult) -> str:
     timeline = result.timeline
     size = max(1, math.ceil(len(timeline.times) / MAX_POINTS))
-    hours = _bucketed(_hours(result), size)
-    lines = {"demand": _bucketed(timeline.demand, size)}
-    lines.update({name: _bucketed(capacity, size) for name, capacity in timeline.capacity.items()})
-    upper, mean = _bucketed(timeline.forecast_upper, size), _bucketed(timeline.forecast_mean, size)
+    hours = block_means(_hours(result), size)
+    lines = {"demand": block_means(timeline.demand, size)}
+    lines.update({name: block_means(capacity, size) for name, capacity in timeline.capacity.items()})
+    upper, mean = block_means(timeline.forecast_upper, size), block_means(timeline.forecast_mean, size)
     shifted = hours + timeline.forecast_lead_seconds / 3600
     finite = [float(np.nanmax(values)) for values in (*lines.values(), upper) if np.isfinite(values).any()]
     frame = _Frame((result.end - result.start) / 3600, 1.05 * max(finite, default=1.0))
