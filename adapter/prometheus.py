@@ -48,22 +48,58 @@ def _session(settings: PrometheusSettings) -> requests.Session:
     return session
 
 
+class MalformedAnswer(ValueError):
+    """An answer that parsed as JSON but is not the shape the Prometheus HTTP API documents."""
+
+
+def _labels(item: Any) -> dict[str, str]:
+    labels = item.get("metric", {})
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise MalformedAnswer(f"labels are not a string map: {labels!r:.80}")
+    return labels
+
+
+def _point(point: Any) -> tuple[float, float]:
+    """A ``[unix seconds, "value"]`` pair; Prometheus writes values as strings, NaN and Inf included."""
+    if not isinstance(point, list | tuple) or len(point) != 2 or not isinstance(point[1], str):
+        raise MalformedAnswer(f"a sample is not a [time, \"value\"] pair: {point!r:.80}")
+    timestamp = point[0]
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
+        raise MalformedAnswer(f"a sample's time is not a number: {timestamp!r:.80}")
+    return float(timestamp), float(point[1])
+
+
+def _items(result: Any) -> list[dict[str, Any]]:
+    if not isinstance(result, list) or not all(isinstance(item, dict) for item in result):
+        raise MalformedAnswer(f"the result is not a list of series: {result!r:.80}")
+    return result
+
+
 def _samples(result: Any) -> list[Sample]:
-    """An instant-query ``result`` (vector or scalar) as samples; NaN/Inf kept as floats."""
+    """An instant-query ``result`` (vector or scalar) as samples; NaN/Inf kept as floats.
+
+    The client hands over ``data.result`` without its ``resultType``, so the shape is checked
+    here: a scalar is one ``[time, "value"]`` pair, a vector a list of ``{metric, value}``."""
     if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
-        return [Sample(labels={}, value=float(result[1]))]
-    return [Sample(labels=dict(item.get("metric", {})), value=float(item["value"][1])) for item in result]
+        return [Sample(labels={}, value=_point(result)[1])]
+    return [Sample(labels=_labels(item), value=_point(item.get("value"))[1]) for item in _items(result)]
 
 
 def _series(result: Any) -> list[RangeSeries]:
-    return [
-        RangeSeries(
-            labels=dict(item.get("metric", {})),
-            timestamps=tuple(float(point[0]) for point in item["values"]),
-            values=tuple(float(point[1]) for point in item["values"]),
+    series = []
+    for item in _items(result):
+        points = item.get("values")
+        if not isinstance(points, list):
+            raise MalformedAnswer(f"a range series has no list of values: {points!r:.80}")
+        pairs = [_point(point) for point in points]
+        series.append(
+            RangeSeries(
+                labels=_labels(item),
+                timestamps=tuple(timestamp for timestamp, _ in pairs),
+                values=tuple(value for _, value in pairs),
+            )
         )
-        for item in result
-    ]
+    return series
 
 
 class PrometheusSource:
@@ -130,9 +166,14 @@ class PrometheusSource:
         except PrometheusApiClientException as error:
             log.warning("Prometheus refused a query: %s", error)
             raise SourceError("Prometheus refused the query") from error
-        except (requests.RequestException, ValueError, KeyError, TypeError, IndexError) as error:
+        except requests.RequestException as error:  # an OSError too, so before the next clause
             log.warning("unreadable answer from Prometheus: %r", error)
             raise SourceError("Prometheus gave an unreadable answer") from error
         except OSError as error:  # requests re-reads the TLS files for new connections
             log.warning("Prometheus TLS files unreadable: %s", error)
             raise SourceError("cannot read the Prometheus TLS files") from error
+        except Exception as error:  # noqa: BLE001 - any other failure is an answer we cannot use
+            # JSON that is not the documented shape and whatever the client library raises on it:
+            # each must reach the refresher as a source error, never kill it.
+            log.warning("unreadable answer from Prometheus: %r", error)
+            raise SourceError("Prometheus gave an unreadable answer") from error
