@@ -4,7 +4,6 @@ credentials."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from collections.abc import Callable
@@ -83,11 +82,6 @@ class AccessControl:
         self.authenticator.update(settings)
         log.info("authentication settings changed: %s", describe(settings))
         return True
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(AUTHENTICATION_RELOAD_SECONDS)
-            await self.reload()
 
     def close(self) -> None:
         self._on_close()

@@ -19,6 +19,7 @@ from adapter.selectors import parse_selector
 from adapter.server import CONTEXT, FORECAST_SUFFIX, create_app
 from adapter.source import Source
 from adapter.store import MetricStore
+from adapter.supervision import Supervisor
 from adapter.telemetry import InstrumentedSource, Telemetry
 from adapter.tracker import ForecastKey, ForecastTracker
 from forecasting.schedule import Schedule
@@ -33,6 +34,11 @@ class Adapter:
     tracker: ForecastTracker | None
     rules: dict[str, MetricRule]
     """The rules the handlers serve; :meth:`reconfigure` replaces them in place."""
+
+    @property
+    def supervisor(self) -> Supervisor:
+        """The background tasks; work added before start-up runs beside the server's own."""
+        return self.app[CONTEXT].supervisor
 
     def reconfigure(self, rules: Mapping[str, MetricRule], refresh: RefreshSettings, forecasts: ForecastSettings) -> None:
         """Serve a reloaded config from the next request on."""
@@ -56,6 +62,7 @@ def assemble(
     forecast_tick_seconds: float | None = None,
     refresh_in_background: bool = True,
     access: AccessControl | None = None,
+    supervisor: Supervisor | None = None,
 ) -> Adapter:
     """A ready-to-run application; ``forecasts=None`` serves no forecast metrics."""
     rules = dict(rules)
@@ -91,6 +98,7 @@ def assemble(
         forecast_signals=signals,
         refresh_in_background=refresh_in_background,
         access=access,
+        supervisor=supervisor,
     )
     return Adapter(app, store, tracker, rules)
 

@@ -226,7 +226,7 @@ def _serve(args: argparse.Namespace) -> int:
         rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, access=access
     )
     app = adapter.app
-    app.cleanup_ctx.append(ConfigReloader(args.config, settings, adapter.reconfigure).cleanup_context)
+    ConfigReloader(args.config, settings, adapter.reconfigure).watch(adapter.supervisor)
     scheme = "https" if ssl_context else "http"
     log.info("serving %d metrics from %s on %s://%s:%d", len(rules), settings.prometheus.base_url, scheme, host, port)
     web.run_app(

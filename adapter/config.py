@@ -344,6 +344,9 @@ def load_settings(path: Path) -> Settings:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(str(path), [("(file)", error.strerror or str(error))]) from None
+    except UnicodeDecodeError as error:
+        problem = f"not UTF-8 text: byte {error.start} is {error.object[error.start]:#04x}"
+        raise ConfigError(str(path), [("(file)", problem)]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -8,13 +8,10 @@ with a log line that says a restart applies it, so a half-applied config never s
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-
-from aiohttp import web
 
 from adapter.config import (
     ForecastSettings,
@@ -25,9 +22,11 @@ from adapter.config import (
 )
 from adapter.errors import ConfigError
 from adapter.presets import resolve_rules
+from adapter.supervision import Supervisor
 
 log = logging.getLogger(__name__)
 RELOAD_CHECK_SECONDS = 10.0
+WATCHER_STALL_SECONDS = 300.0
 Apply = Callable[[Mapping[str, MetricRule], RefreshSettings, ForecastSettings], None]
 
 
@@ -52,6 +51,9 @@ class ConfigReloader:
         except ConfigError as error:
             log.error("config change rejected, the previous config keeps serving: %s", error)
             return False
+        except Exception:  # noqa: BLE001 - a file no check foresaw must not end the watching
+            log.exception("config change rejected, the previous config keeps serving: %s could not be read", self._path)
+            return False
         fixed = _fixed_fields_changed(self.settings, settings)
         if fixed:
             log.error(
@@ -64,17 +66,16 @@ class ConfigReloader:
         log.info("config reloaded from %s: %d metrics", self._path, len(rules))
         return True
 
-    async def cleanup_context(self, app: web.Application) -> AsyncIterator[None]:
-        """For ``app.cleanup_ctx``: check the file every ``RELOAD_CHECK_SECONDS`` while serving."""
-        task = asyncio.create_task(self._watch(), name="config reload")
-        yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    def watch(self, supervisor: Supervisor) -> None:
+        """Check the file every ``RELOAD_CHECK_SECONDS`` among the server's background tasks."""
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(RELOAD_CHECK_SECONDS)
+        async def check() -> None:
             self.check_now()
+
+        supervisor.add(
+            "config watcher", check, pause=lambda _: RELOAD_CHECK_SECONDS, stall_after=WATCHER_STALL_SECONDS,
+            initial_delay=RELOAD_CHECK_SECONDS,
+        )
 
     def _read_digest(self) -> bytes | None:
         try:

@@ -1,7 +1,8 @@
 """Worker processes for model fitting, sharded by series so each keeps its own fitted models.
 
 The event loop only submits jobs and awaits their results; it never waits on a fit. A worker
-that dies is replaced, and its series are simply refitted by their next job.
+that dies is replaced at once and the jobs it held run again on its successor, whose series
+select their models afresh; a job that takes two workers down is given up until its next step.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import multiprocessing
 import os
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -21,15 +22,22 @@ from forecasting.plan import StepOutcome
 
 log = logging.getLogger(__name__)
 SINGLE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+TRIES_PER_JOB = 2
+
+
+class WorkerLost(Exception):
+    """The workers running a job died on every try; the death is already logged."""
 
 
 class ForecastPool:
     """``workers`` single-process executors; a series always goes to the same one. A worker
     process starts with its first job, so an adapter nobody asks for forecasts spawns none."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, work: Callable[[Job], StepOutcome] = forecast_worker.run) -> None:
         self._context = multiprocessing.get_context("spawn")
         self._executors: list[ProcessPoolExecutor | None] = [None] * workers
+        self._work = work
+        """What a worker does with a job; tests give one that dies on purpose."""
 
     def _executor(self, index: int) -> ProcessPoolExecutor:
         """The shard's executor, started on first use.
@@ -49,18 +57,27 @@ class ForecastPool:
         return zlib.crc32(key.encode()) % len(self._executors)
 
     async def run(self, job: Job) -> StepOutcome:
-        """The job's outcome; a crashed worker is replaced and the error re-raised for this job."""
+        """The job's outcome. A worker that dies under it is replaced and the job tried again;
+        raises :class:`WorkerLost` when every try lost its worker."""
         index = self._shard(job.key)
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor(index), forecast_worker.run, job)
-        except BrokenProcessPool:
-            log.error("forecast worker %d died; a new one starts with its next job (its series are refitted)", index)
-            broken = self._executors[index]
-            if broken is not None:
-                broken.shutdown(wait=False, cancel_futures=True)
-            self._executors[index] = None
-            raise
+        for _ in range(TRIES_PER_JOB):
+            executor = self._executor(index)
+            try:
+                return await loop.run_in_executor(executor, self._work, job)
+            except BrokenProcessPool:
+                self._replace(index, executor)
+        raise WorkerLost(f"forecast worker {index} died {TRIES_PER_JOB} times running this series")
+
+    def _replace(self, index: int, broken: ProcessPoolExecutor) -> None:
+        """Start the dead worker's successor now, its imports under way before the retried jobs
+        arrive. Every job the dead worker held lands here; only the first replaces it and logs."""
+        if self._executors[index] is not broken:
+            return
+        log.error("forecast worker %d died; a new one replaces it and its series select their models again", index)
+        broken.shutdown(wait=False, cancel_futures=True)
+        self._executors[index] = None
+        self._executor(index).submit(forecast_worker.warm_up)
 
     def forget(self, keys: Iterable[str]) -> None:
         """Tell the owning workers to drop the models of ``keys`` (fire and forget)."""

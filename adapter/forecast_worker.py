@@ -46,6 +46,11 @@ def run(job: Job) -> StepOutcome:
     return forecaster.step(Series(job.values, job.step_seconds, job.start), now=job.now)
 
 
+def warm_up() -> None:
+    """Load the model libraries (seconds of imports) before the first job needs them."""
+    import forecasting.pipeline  # noqa: F401
+
+
 def forget(keys: list[str]) -> None:
     """Drop the models of series no longer tracked."""
     for key in keys:

@@ -9,7 +9,6 @@ the reading they render.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -22,7 +21,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapter import status_page, wire
-from adapter.access import AccessControl
+from adapter.access import AUTHENTICATION_RELOAD_SECONDS, AccessControl
 from adapter.config import MetricRule
 from adapter.errors import (
     AdapterError,
@@ -36,6 +35,7 @@ from adapter.rules import QueryScope, render
 from adapter.selectors import parse_selector
 from adapter.source import Source
 from adapter.store import Api, MetricStore, SeriesKey
+from adapter.supervision import Supervisor
 from adapter.telemetry import Telemetry
 from adapter.tracker import ForecastKey, ForecastTracker
 
@@ -50,6 +50,11 @@ FORECAST_SUFFIX = "_forecast"
 FORECAST_STATE_LABEL = "foresight.io/state"
 FORECAST_MODEL_LABEL = "foresight.io/model"
 FORECAST_REASON_LABEL = "foresight.io/reason"
+REFRESHER_STALL_SECONDS = 300.0
+"""Longer than a refresh pass can go without one evaluation ending (queries time out in 50 s)."""
+FORECASTER_STALL_SECONDS = 600.0
+"""Longer than any one series' step (a model selection takes seconds of a worker's time)."""
+RELOADER_STALL_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class AppContext:
     forecast_signals: frozenset[str]
     refresh_in_background: bool
     access: AccessControl | None
+    supervisor: Supervisor
     parsed_requests: dict[str, MetricRequest] = field(default_factory=dict)
     """Parsed metric requests by raw request target (bounded by ``PARSED_REQUESTS_KEPT``)."""
 
@@ -249,7 +255,16 @@ async def custom_discovery(request: web.Request) -> web.Response:
     return _json(wire.custom_resources(sorted(name for name, rule in rules.items() if rule.pods_query is not None)))
 
 
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
 async def alive(request: web.Request) -> web.Response:
+    """Fails while a background task has stopped making progress, so the kubelet restarts a
+    replica that cannot heal itself (a slow or absent Prometheus fails readiness, not this)."""
+    problems = request.app[CONTEXT].supervisor.problems()
+    if problems:
+        raise ServiceUnavailable(f"background work has stalled: {'; '.join(problems)}")
     return web.Response(text="ok")
 
 
@@ -283,41 +298,36 @@ async def unmatched(request: web.Request) -> web.Response:
     raise NotFound(f"the server could not find the requested resource {request.path}")
 
 
-async def _guarded(name: str, coroutine: Awaitable[None]) -> None:
-    """Run a long-lived task; a crash or an unexpected return is logged, never silent."""
-    try:
-        await coroutine
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("background task %r crashed", name)
-        raise
-    log.error("background task %r exited unexpectedly", name)
-
-
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Start the background tasks (unless tests drive them); on shutdown stop them, the
     forecasting workers and the source."""
     context = app[CONTEXT]
-    tracker = context.tracker
     if context.access is not None:
         await context.access.start()
-    tasks: list[asyncio.Task[None]] = []
     if context.refresh_in_background:
-        tasks.append(asyncio.create_task(_guarded("refresher", context.store.run()), name="refresher"))
-        if tracker is not None:
-            tasks.append(asyncio.create_task(_guarded("forecaster", tracker.run()), name="forecaster"))
-        if context.access is not None:
-            tasks.append(asyncio.create_task(_guarded("authentication reload", context.access.run())))
+        context.supervisor.start()
     yield
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await context.supervisor.stop()
     if context.access is not None:
         context.access.close()
-    if tracker is not None:
-        tracker.pool.close()
+    if context.tracker is not None:
+        context.tracker.pool.close()
     await context.source.close()
+
+
+def _supervise(supervisor: Supervisor, store: MetricStore, tracker: ForecastTracker | None,
+               access: AccessControl | None) -> None:
+    """The server's own background tasks; each reports progress from inside its long passes."""
+    refresher = supervisor.add("refresher", store.refresh_now, pause=store.pause_after,
+                               stall_after=max(REFRESHER_STALL_SECONDS, 10 * store.pause_after(0.0)))
+    store.progress = refresher.progress
+    if tracker is not None:
+        forecaster = supervisor.add("forecaster", tracker.refresh_now, pause=tracker.pause_after,
+                                    stall_after=max(FORECASTER_STALL_SECONDS, 10 * tracker.tick))
+        tracker.progress = forecaster.progress
+    if access is not None:
+        supervisor.add("authentication reload", access.reload, pause=lambda _: AUTHENTICATION_RELOAD_SECONDS,
+                       stall_after=RELOADER_STALL_SECONDS, initial_delay=AUTHENTICATION_RELOAD_SECONDS)
 
 
 ROUTES: tuple[tuple[str, Handler], ...] = (
@@ -327,7 +337,7 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     (EXTERNAL_PREFIX, external_discovery),
     (CUSTOM_PREFIX, custom_discovery),
     ("/apis/{group}", api_group),
-    ("/healthz", alive),
+    ("/healthz", healthy),
     ("/livez", alive),
     ("/readyz", ready),
     ("/metrics", own_metrics),
@@ -347,15 +357,19 @@ def create_app(
     forecast_signals: frozenset[str] = frozenset(),
     refresh_in_background: bool = True,
     access: AccessControl | None = None,
+    supervisor: Supervisor | None = None,
 ) -> web.Application:
     """The adapter's application; ``access=None`` serves everyone (plain HTTP on loopback only).
     Tests pass ``refresh_in_background=False`` and call ``store.refresh_now()`` /
-    ``tracker.refresh_now()`` themselves instead of sleeping."""
+    ``tracker.refresh_now()`` themselves instead of sleeping. Work added to ``supervisor`` before
+    start-up (the config watcher) runs beside the server's own."""
+    supervisor = supervisor or Supervisor()
+    _supervise(supervisor, store, tracker, access)
     app = web.Application()
     app[CONTEXT] = AppContext(
         rules=rules, store=store, source=source, telemetry=telemetry, clock=clock, banner=banner,
         tracker=tracker, forecast_signals=forecast_signals, refresh_in_background=refresh_in_background,
-        access=access,
+        access=access, supervisor=supervisor,
     )
     for path, handler in ROUTES:
         app.router.add_get(path, _endpoint(path, handler, telemetry, access))

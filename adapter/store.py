@@ -91,6 +91,8 @@ class MetricStore:
         self._limit = asyncio.Semaphore(settings.concurrency)
         self.last_success: float | None = None
         """When the source last answered a query; readiness is judged from it."""
+        self.progress: Callable[[], None] = lambda: None
+        """Called as each evaluation ends, however it ended: a long refresh still shows progress."""
 
     async def read(self, key: SeriesKey, rule: MetricRule, scope: QueryScope) -> Reading:
         """The freshest reading of ``key``, registering it (and evaluating once) if it is new."""
@@ -148,11 +150,9 @@ class MetricStore:
             return
         self.last_success = self._clock()
 
-    async def run(self) -> None:
-        """Refresh forever at the configured interval."""
-        while True:
-            await self.refresh_now()
-            await asyncio.sleep(self._settings.interval)
+    def pause_after(self, elapsed: float) -> float:
+        """The refresher's pause after a pass: the configured interval, which a reload may change."""
+        return self._settings.interval
 
     def views(self) -> Iterator[KeyView]:
         for key, entry in sorted(self._entries.items(), key=lambda item: repr(item[0])):
@@ -211,6 +211,8 @@ class MetricStore:
         except Exception:
             log.exception("evaluating %s failed", key)
             entry.error = InternalError(f"evaluating metric {key.metric!r} failed; see the adapter's log")
+        finally:
+            self.progress()
 
     def _apply_policies(self, key: SeriesKey, entry: _Entry, samples: list[Sample], *, timestamp: float) -> Reading:
         rule = entry.rule

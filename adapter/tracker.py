@@ -21,7 +21,7 @@ import numpy as np
 
 from adapter.config import ForecastSettings, MetricRule
 from adapter.errors import AdapterError
-from adapter.forecast_pool import ForecastPool
+from adapter.forecast_pool import ForecastPool, WorkerLost
 from adapter.forecast_worker import Job
 from adapter.rules import QueryScope, render
 from adapter.source import RangeSeries, Source
@@ -112,6 +112,8 @@ class ForecastTracker:
         """The tracker's time (a sped-up demo's, or the wall clock)."""
         self._tracked: dict[ForecastKey, _Tracked] = {}
         self._queries = asyncio.Semaphore(max_concurrent_queries)
+        self.progress: Callable[[], None] = lambda: None
+        """Called as each series' step ends: a pass over many series still shows progress."""
         self.fallbacks: Counter[str] = Counter()
         """Forecasts replaced by the seasonal-naive baseline, by reason."""
         self.refits = 0
@@ -191,16 +193,16 @@ class ForecastTracker:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def run(self) -> None:
-        """Advance every series each tick (a step of wall-clock time, shorter in a sped-up demo).
+    @property
+    def tick(self) -> float:
+        """Seconds between passes: a step of wall-clock time, shorter in a sped-up demo."""
+        return self._tick
 
-        A pass is followed by what is left of its tick, not by a whole tick, so a pass of selections
-        and refits that takes 20 s does not stretch every series' step to 80 s."""
-        loop = asyncio.get_running_loop()
-        while True:
-            began = loop.time()
-            await self.refresh_now()
-            await asyncio.sleep(max(0.0, self._tick - (loop.time() - began)))
+    def pause_after(self, elapsed: float) -> float:
+        """The pause after a pass that took ``elapsed`` seconds: what is left of its tick, not a
+        whole tick, so a pass of selections and refits that takes 20 s does not stretch every
+        series' step to 80 s."""
+        return max(0.0, self._tick - elapsed)
 
     def _start(self, key: ForecastKey, entry: _Tracked) -> asyncio.Task[None]:
         if entry.inflight is None or entry.inflight.done():
@@ -208,6 +210,12 @@ class ForecastTracker:
         return entry.inflight
 
     async def _advance(self, key: ForecastKey, entry: _Tracked) -> None:
+        try:
+            await self._step(key, entry)
+        finally:
+            self.progress()
+
+    async def _step(self, key: ForecastKey, entry: _Tracked) -> None:
         step = self._settings.step
         now = self.clock()
         grid_now = math.floor(now / step) * step
@@ -230,7 +238,10 @@ class ForecastTracker:
         job = Job(_worker_key(key), entry.values, step, entry.start, now, plan)
         try:
             outcome = await self.pool.run(job)
-        except Exception as error:  # a worker crash or a bug in a model must not stop the others
+        except WorkerLost as error:  # the pool has logged the death once, for all its series
+            entry.problem = f"forecast failed: {error}"
+            return
+        except Exception as error:  # a bug in a model must not stop the others
             log.exception("forecasting %s failed", key)
             entry.problem = f"forecast failed: {type(error).__name__}"
             return

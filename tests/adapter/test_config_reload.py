@@ -119,3 +119,33 @@ async def test_new_key_caps_apply_to_new_keys(running: Running) -> None:
     assert await running.value() == "5"
     response = await running.client.get(PATH.replace("worker", "other"))
     assert response.status == 429
+
+
+async def test_a_file_that_is_not_utf8_is_a_logged_rejection_and_later_changes_apply(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    running.path.write_bytes(yaml.safe_dump(config("jobs_pending")).encode("utf-16"))
+    with caplog.at_level(logging.ERROR, logger="adapter.config_reload"):
+        assert not running.reloader.check_now()
+    assert f"{running.path}: (file): not UTF-8 text: byte 0 is 0xff" in caplog.text
+    assert await running.value() == "5"
+    running.write(config("jobs_pending"))
+    assert running.reloader.check_now()
+    assert await running.value() == "9"
+
+
+async def test_an_unforeseen_failure_while_loading_is_a_logged_rejection_and_later_changes_apply(
+    running: Running, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a preset that cannot be resolved")
+
+    monkeypatch.setattr("adapter.config_reload.resolve_rules", broken)
+    running.write(config("jobs_pending"))
+    with caplog.at_level(logging.ERROR, logger="adapter.config_reload"):
+        assert not running.reloader.check_now()
+    assert "could not be read" in caplog.text and "a preset that cannot be resolved" in caplog.text
+    monkeypatch.undo()
+    running.write(config("jobs_pending", refresh={"interval": "20s"}))
+    assert running.reloader.check_now()
+    assert await running.value() == "9"

@@ -1,11 +1,8 @@
-"""The tracker's loop steps every series once a tick: the time a pass takes comes out of the tick.
-
-No Prometheus or worker is involved: the pass itself is replaced, since only the pacing around it
-is under test."""
+"""The tracker's pause after a pass: the time a pass takes comes out of the tick, so every series
+still steps once a tick."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import cast
 
@@ -18,29 +15,13 @@ from adapter.tracker import ForecastTracker
 from forecasting.schedule import Schedule
 
 TICK = 60.0
-PASS = 0.05
 
 
-async def test_a_pass_is_followed_by_the_rest_of_the_tick(monkeypatch: pytest.MonkeyPatch) -> None:
-    tracker = ForecastTracker(cast(Source, object()), ForecastPool(1), settings=ForecastSettings(),
-                              schedule=Schedule(), clock=time.time, idle_after=600.0, tick_seconds=TICK)
-    passes = 0
+def _tracker() -> ForecastTracker:
+    return ForecastTracker(cast(Source, object()), ForecastPool(1), settings=ForecastSettings(),
+                           schedule=Schedule(), clock=time.time, idle_after=600.0, tick_seconds=TICK)
 
-    async def slow_pass() -> None:
-        nonlocal passes
-        passes += 1
-        time.sleep(PASS)  # the pass holds this long at least
 
-    slept: list[float] = []
-
-    async def record_sleep(seconds: float) -> None:
-        slept.append(seconds)
-        if len(slept) == 2:
-            raise asyncio.CancelledError
-
-    monkeypatch.setattr(tracker, "refresh_now", slow_pass)
-    monkeypatch.setattr(asyncio, "sleep", record_sleep)
-    with pytest.raises(asyncio.CancelledError):
-        await tracker.run()
-    assert passes == 2
-    assert all(0.0 <= seconds <= TICK - PASS for seconds in slept), slept
+@pytest.mark.parametrize(("elapsed", "pause"), [(0.0, TICK), (20.0, TICK - 20.0), (TICK, 0.0), (3 * TICK, 0.0)])
+def test_a_pass_is_followed_by_the_rest_of_the_tick(elapsed: float, pause: float) -> None:
+    assert _tracker().pause_after(elapsed) == pause

@@ -1,0 +1,99 @@
+"""A forecast worker that dies is replaced at once: the jobs it held run again on its successor,
+the death is logged in one line, and a job that takes every try's worker down is given up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+import pytest
+
+from adapter.config import ForecastSettings, MetricRule
+from adapter.forecast_pool import ForecastPool, WorkerLost
+from adapter.forecast_worker import Job
+from adapter.rules import QueryScope
+from adapter.selectors import parse_selector
+from adapter.source import RangeSeries, Source
+from adapter.tracker import ForecastKey, ForecastTracker
+from forecasting.plan import Plan, StepOutcome
+from forecasting.schedule import Schedule
+
+from .dying_work import always_dies, dies_once
+
+
+def job(key: str) -> Job:
+    return Job(key, np.ones(60), 60.0, 0.0, 3600.0, Plan(lead_steps=3, window_steps=5))
+
+
+@pytest.fixture
+def pool_of() -> Iterator[Callable[[Callable[[Job], StepOutcome]], ForecastPool]]:
+    pools: list[ForecastPool] = []
+
+    def make(work: Callable[[Job], StepOutcome]) -> ForecastPool:
+        pools.append(ForecastPool(1, work=work))
+        return pools[-1]
+
+    yield make
+    for pool in pools:
+        pool.close()
+
+
+def deaths(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if "died" in record.getMessage()]
+
+
+async def test_jobs_held_by_a_worker_that_dies_run_again_on_its_successor(
+    pool_of: Callable[[Callable[[Job], StepOutcome]], ForecastPool], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = pool_of(dies_once)
+    marker = tmp_path / "died"
+    with caplog.at_level(logging.INFO, logger="adapter.forecast_pool"):
+        outcomes = await asyncio.gather(*(pool.run(job(f"{marker}|series-{n}")) for n in range(3)))
+    assert marker.exists(), "the first worker died"
+    assert len({outcome.reason for outcome in outcomes}) == 1, "all three ran on the one successor"
+    [death] = deaths(caplog)
+    assert death.levelno == logging.ERROR and death.exc_info is None
+    assert not [record for record in caplog.records if record.exc_info]
+
+
+async def test_a_job_that_takes_every_worker_down_is_given_up_and_a_successor_is_already_starting(
+    pool_of: Callable[[Callable[[Job], StepOutcome]], ForecastPool], caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = pool_of(always_dies)
+    with caplog.at_level(logging.INFO, logger="adapter.forecast_pool"), pytest.raises(WorkerLost):
+        await pool.run(job("poison"))
+    assert len(deaths(caplog)) == 2
+    assert [process for process in multiprocessing.active_children() if process.is_alive()], (
+        "the next worker starts now, not with the next job"
+    )
+
+
+class OneSeriesSource:
+    """A range answer of one flat series, enough for a job to be sent."""
+
+    async def range(self, query: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+        times = np.arange(start, end + step, step)
+        return [RangeSeries({}, tuple(times), tuple(np.ones(len(times))))]
+
+
+async def test_the_tracker_records_a_lost_worker_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    pool = ForecastPool(1, work=always_dies)
+    tracker = ForecastTracker(cast(Source, OneSeriesSource()), pool, settings=ForecastSettings(history="1h"),
+                              schedule=Schedule(history_seconds=3600.0), clock=time.time, idle_after=600.0)
+    key = ForecastKey("requests_per_second", "default", "app=llama")
+    rule = MetricRule(name="requests_per_second", query="sum(rate(requests_total{<<.LabelMatchers>>}[1m]))")
+    tracker.track(key, rule, QueryScope("default", parse_selector("app=llama")))
+    try:
+        with caplog.at_level(logging.INFO):
+            await tracker.refresh_now()
+    finally:
+        pool.close()
+    [view] = list(tracker.views())
+    assert view.view.state == "warming" and "died 2 times" in (view.view.reason or "")
+    assert not [record for record in caplog.records if record.exc_info], "no traceback for a lost worker"
