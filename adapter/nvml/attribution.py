@@ -68,14 +68,23 @@ class CgroupAttribution:
         self._proc_root = proc_root
         self._containers_dir = containers_dir
         self._index: Mapping[str, PodRef] = {}
+        self._listing_failed = False
 
     def refresh(self) -> None:
-        """Re-list the container links; once per sweep, so new pods are found within an interval."""
+        """Re-list the container links; once per sweep, so new pods are found within an interval.
+        A directory that cannot be listed is logged when that starts and when it ends, not every
+        sweep (on a host with no kubelet it never can be)."""
         try:
             self._index = container_index(entry.name for entry in self._containers_dir.iterdir())
         except OSError as error:
-            log.warning("cannot list %s, GPU processes stay unattributed: %s", self._containers_dir, error)
+            if not self._listing_failed:
+                log.warning("cannot list %s, GPU processes stay unattributed: %s", self._containers_dir, error)
+            self._listing_failed = True
             self._index = {}
+            return
+        if self._listing_failed:
+            log.info("%s can be listed again; GPU processes are attributed to pods", self._containers_dir)
+        self._listing_failed = False
 
     def pod_of(self, pid: int) -> PodRef | None:
         """The pod of one process; ``None`` when it exited, is not visible here, or is not in a pod."""

@@ -91,3 +91,18 @@ def test_a_missing_log_directory_leaves_processes_unattributed(tmp_path: Path, c
         attribution.refresh()
     assert attribution.pod_of(1) is None
     assert "not-mounted" in caplog.text
+
+
+def test_a_directory_that_cannot_be_listed_is_logged_once_not_every_sweep(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    containers = tmp_path / "containers"
+    attribution = CgroupAttribution(proc_root=tmp_path, containers_dir=containers)
+    with caplog.at_level(logging.INFO, logger="adapter.nvml.attribution"):
+        for _ in range(5):
+            attribution.refresh()
+        containers.mkdir()
+        attribution.refresh()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2
+    assert messages[0].startswith(f"cannot list {containers}") and messages[1].startswith(f"{containers} can be listed")
