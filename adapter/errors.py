@@ -6,6 +6,7 @@
     ├── Forbidden       403
     ├── NotFound        404        unknown metric, or no series match the selector
     ├── MethodNotAllowed 405       every resource here is read-only
+    ├── NotAcceptable   406        an Accept header that allows no form we serve
     ├── TooManyRequests 429        tracked-key cap reached
     ├── ServiceUnavailable 503     no fresh data (source down, stale, NaN policy says error)
     │   └── SourceError            the data source failed; wraps the third-party cause
@@ -47,6 +48,10 @@ class NotFound(AdapterError):
 
 class MethodNotAllowed(AdapterError):
     reason, code = "MethodNotAllowed", 405
+
+
+class NotAcceptable(AdapterError):
+    reason, code = "NotAcceptable", 406
 
 
 class TooManyRequests(AdapterError):

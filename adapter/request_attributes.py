@@ -5,6 +5,7 @@ question the aggregator asked before it proxied the request.
     /apis/external.metrics.k8s.io/v1beta1/namespaces/ns/gpu_util  -> list gpu_util in ns
     /apis/custom.metrics.k8s.io/v1beta2/namespaces/ns/pods/*/m    -> get pods/m named * in ns
     /apis, /apis/<group>, /apis/<group>/<version>, /metrics       -> non-resource URL
+    /openapi/v2, /openapi/v3, /openapi/v3/apis/<group>/<version>  -> non-resource URL
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from adapter import status_page, wire
+from adapter import openapi, openapi_serving, status_page, wire
 from adapter.access import AUTHENTICATION_RELOAD_SECONDS, AccessControl
 from adapter.config import MetricRule
 from adapter.errors import (
@@ -291,8 +291,28 @@ async def index(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html")
 
 
+async def openapi_document(request: web.Request) -> web.Response:
+    """The OpenAPI documents the aggregator merges into the kube-apiserver's, and ``kubectl
+    explain`` reads, for the metrics the discovery handlers list."""
+    context = request.app[CONTEXT]
+    forecasts = [f"{signal}{FORECAST_SUFFIX}" for signal in context.forecast_signals]
+    external_metrics = tuple(sorted([*context.rules, *forecasts]))
+    pod_metrics = tuple(sorted(name for name, rule in context.rules.items() if rule.pods_query is not None))
+    document = openapi.documents(external_metrics, pod_metrics).get(request.path)
+    if document is None:
+        raise NotFound(f"the server could not find the requested resource {request.path}")
+    answer = openapi_serving.answer(
+        document,
+        accept=request.headers.get("Accept", ""),
+        if_none_match=request.headers.get("If-None-Match", ""),
+        query_hash=request.query.get("hash", ""),
+        now=context.clock(),
+    )
+    return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
+
+
 async def unmatched(request: web.Request) -> web.Response:
-    """Everything no route serves (``/openapi/v2`` included): a ``Status``, never a text page."""
+    """Everything no route serves: a ``Status``, never a text page."""
     if request.method not in ("GET", "HEAD"):
         raise MethodNotAllowed(f"method {request.method} is not allowed: every resource here is read-only")
     raise NotFound(f"the server could not find the requested resource {request.path}")
@@ -341,6 +361,9 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/livez", alive),
     ("/readyz", ready),
     ("/metrics", own_metrics),
+    (openapi.V2_PATH, openapi_document),
+    (openapi.V3_PATH, openapi_document),
+    (f"{openapi.V3_PATH}/apis/{{group}}/{{version}}", openapi_document),
     ("/", index),
 )
 

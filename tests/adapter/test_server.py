@@ -39,12 +39,6 @@ async def test_aggregator_asking_for_aggregated_discovery_gets_a_plain_group_lis
     assert body["kind"] == "APIGroupList"
 
 
-@pytest.mark.parametrize("path", ["/openapi/v2", "/openapi/v3", "/openapi/v3/apis/external.metrics.k8s.io/v1beta1"])
-async def test_openapi_is_a_clean_404(demo: DemoAdapter, path: str) -> None:
-    body = await demo.get(path, status=404, headers={"Accept": "application/json"})
-    assert body["kind"] == "Status" and body["reason"] == "NotFound"
-
-
 async def test_hpa_accept_header_gets_json(demo: DemoAdapter) -> None:
     body = await demo.get(QUEUE, status=200, headers=HPA_ACCEPT)
     assert body["kind"] == "ExternalMetricValueList"

@@ -93,6 +93,31 @@ def test_every_printed_kubectl_command_works(demo: DemoProcess) -> None:
             assert parse_quantity(item["value"]) >= 0
 
 
+def _kubectl_text(demo: DemoProcess, *args: str) -> str:
+    env = {**os.environ, "KUBECONFIG": os.devnull}
+    command = [kubectl(), "--server", f"http://127.0.0.1:{demo.port}", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert result.returncode == 0, (command, result.stderr)
+    return result.stdout
+
+
+def test_kubectl_explain_describes_an_external_metric(demo: DemoProcess) -> None:
+    """kubectl maps the metric to its kind through discovery, then reads the kind's schema from
+    /openapi/v3 and the group-version document it links to."""
+    explained = _kubectl_text(demo, "explain", "queue_depth.external.metrics.k8s.io")
+    assert "KIND:       ExternalMetricValueList" in explained and "VERSION:    v1beta1" in explained
+    assert "items\t<[]ExternalMetricValue> -required-" in explained
+    fields = _kubectl_text(demo, "explain", "requests_per_second_forecast.external.metrics.k8s.io.items", "--recursive")
+    for field in ("metricLabels\t<map[string]string> -required-", "value\t<Quantity> -required-", "window\t<integer>"):
+        assert field in fields
+
+
+def test_kubectl_reads_the_swagger_document(demo: DemoProcess) -> None:
+    swagger = json.loads(_kubectl_text(demo, "get", "--raw", "/openapi/v2"))
+    assert swagger["swagger"] == "2.0"
+    assert "/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/queue_depth" in swagger["paths"]
+
+
 def test_status_page_shows_every_workload(demo: DemoProcess) -> None:
     deadline = time.monotonic() + 30
     while True:

@@ -106,3 +106,15 @@ async def test_the_valid_token_is_authorised_with_its_identity(guarded: tuple[Te
     response = await client.get("/apis", headers={"Authorization": "Bearer the-valid-token", "X-Remote-User": "admin"})
     assert response.status == 200
     assert reviewer.reviews[-1][0].user == "reader"
+
+
+async def test_openapi_documents_are_authorised_as_non_resource_urls(guarded: tuple[TestClient, RecordingReviewer]) -> None:
+    """The aggregator fetches them as system:aggregator and kubectl explain as its user: each is
+    authorised, with the path, never served to whoever asks."""
+    client, reviewer = guarded
+    path = "/openapi/v3/apis/external.metrics.k8s.io/v1beta1"
+    response = await client.get(path, headers={"Authorization": "Bearer the-valid-token"})
+    assert response.status == 200
+    identity, attributes = reviewer.reviews[-1]
+    assert identity.user == "reader"
+    assert attributes == RequestAttributes(verb="get", path=path, resource_request=False)

@@ -24,8 +24,16 @@ def test_custom_pod_metric_is_get_on_pods_with_the_metric_as_subresource() -> No
     )
 
 
-@pytest.mark.parametrize("path", ["/apis", "/apis/external.metrics.k8s.io", "/apis/external.metrics.k8s.io/v1beta1", "/metrics", "/"])
-def test_discovery_and_own_metrics_are_non_resource_urls(path: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/apis", "/apis/external.metrics.k8s.io", "/apis/external.metrics.k8s.io/v1beta1", "/metrics", "/",
+        "/openapi/v2", "/openapi/v3", "/openapi/v3/apis/external.metrics.k8s.io/v1beta1",
+    ],
+)
+def test_discovery_openapi_and_own_metrics_are_non_resource_urls(path: str) -> None:
+    """The kube-apiserver's system:discovery role grants /openapi and /openapi/* to every
+    authenticated user as non-resource URLs, the aggregator's system:aggregator included."""
     attributes = attributes_for("GET", path)
     assert not attributes.resource_request and attributes.verb == "get" and attributes.path == path
 
