@@ -29,7 +29,7 @@ from adapter.authentication_source import (
     DEFAULT_USERNAME_HEADERS,
     AuthenticationOptions,
 )
-from adapter.config import load_settings
+from adapter.config import load_settings, serving_prometheus
 from adapter.config_reload import ConfigReloader
 from adapter.durations import parse_duration
 from adapter.errors import AdapterError, ConfigError
@@ -183,8 +183,10 @@ def _secure_serving(args: argparse.Namespace, *, require_kube_api: bool) -> tupl
 def _check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     rules = resolve_rules(settings, source=str(args.config))
+    prometheus = serving_prometheus(settings, source=str(args.config))
     scope = QueryScope(args.namespace, parse_selector(args.selector))
     print(f"{args.config}: valid; {len(rules)} metrics, sample namespace {args.namespace!r}, selector {args.selector!r}")
+    print(f"prometheus: {prometheus.base_url}")
     for name, rule in rules.items():
         print(f"\n{name}  (window {rule.window:g}s, on_nan={rule.on_nan}, on_inf={rule.on_inf}, on_empty={rule.on_empty})")
         if rule.description:
@@ -196,16 +198,13 @@ def _check_config(args: argparse.Namespace) -> int:
         if signal in rules:
             print(f"\n{signal}_forecast  (upper p{settings.forecasts.quantile * 100:g} forecast of {signal} over "
                   f"[now+{settings.forecasts.lead:g}s, now+{settings.forecasts.lead + settings.forecasts.window:g}s])")
-    if settings.prometheus is None:
-        print(f"\nnote: {args.config} has no prometheus section; serve needs one", file=sys.stderr)
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     rules = resolve_rules(settings, source=str(args.config))
-    if settings.prometheus is None:
-        raise ConfigError(str(args.config), [("prometheus", "serve needs a prometheus section with a url")])
+    prometheus = serving_prometheus(settings, source=str(args.config))
     ssl_context: ssl.SSLContext | None = None
     access: AccessControl | None = None
     if args.insecure_local:
@@ -221,14 +220,14 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         host, port = args.bind_address, args.secure_port
         ssl_context, access = _secure_serving(args, require_kube_api=True)
-    source = PrometheusSource.open(settings.prometheus, max_concurrency=settings.refresh.concurrency)
+    source = PrometheusSource.open(prometheus, max_concurrency=settings.refresh.concurrency)
     adapter = assemble(
         rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, access=access
     )
     app = adapter.app
     app.cleanup_ctx.append(ConfigReloader(args.config, settings, adapter.reconfigure).cleanup_context)
     scheme = "https" if ssl_context else "http"
-    log.info("serving %d metrics from %s on %s://%s:%d", len(rules), settings.prometheus.base_url, scheme, host, port)
+    log.info("serving %d metrics from %s on %s://%s:%d", len(rules), prometheus.base_url, scheme, host, port)
     web.run_app(
         app, host=host, port=port, ssl_context=ssl_context, print=None,
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log=None,

@@ -29,10 +29,15 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"foresight {__version__}"
 
 
+PROMETHEUS = {"url": "http://prometheus.monitoring.svc:9090"}
+
+
 def test_check_config_prints_every_metric_with_its_promql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write(tmp_path / "config.yaml", {"signals": {"server": "tgi", "carbon": {"grams_per_kwh": 300}}})
+    config = write(tmp_path / "config.yaml", {"prometheus": {**PROMETHEUS, "path_prefix": "/prometheus"},
+                                              "signals": {"server": "tgi", "carbon": {"grams_per_kwh": 300}}})
     assert main(["check-config", str(config), "--namespace", "team-a", "--selector", "app=llama"]) == 0
     out = capsys.readouterr().out
+    assert "\nprometheus: http://prometheus.monitoring.svc:9090/prometheus\n" in out
     for name in ("gpu_utilization", "latency_p99_seconds", "queue_depth", "requests_per_second",
                  "energy_per_request_joules", "carbon_per_request_milligrams"):
         assert f"\n{name}  (" in out
@@ -50,10 +55,22 @@ def test_bad_config_names_file_and_field(tmp_path: Path, capsys: pytest.CaptureF
     assert "Traceback" not in err
 
 
-def test_serve_without_prometheus_fails_before_listening(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write(tmp_path / "config.yaml", {"signals": {"server": "vllm"}})
+@pytest.mark.parametrize(
+    "document",
+    [{"signals": {"server": "vllm"}}, {"prometheus": None}, {"prometheus": {}}, {"prometheus": {"url": ""}}],
+    ids=["no section", "empty section", "no url", "empty url"],
+)
+def test_check_config_and_serve_refuse_a_config_without_a_prometheus_url(
+    document: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file check-config calls valid is one serve starts with: both refuse it, with one message."""
+    config = write(tmp_path / "config.yaml", document)
+    assert main(["check-config", str(config)]) == 1
+    checked = capsys.readouterr()
     assert main(["serve", "--config", str(config), "--insecure-local"]) == 1
-    assert "prometheus" in capsys.readouterr().err
+    served = capsys.readouterr()
+    assert "config.yaml: prometheus" in checked.err and checked.err == served.err
+    assert "valid" not in checked.out
 
 
 def test_serve_outside_a_cluster_needs_a_kubeconfig(
@@ -141,7 +158,7 @@ def test_backtest_table_and_bad_lead(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_logging_options_may_follow_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write(tmp_path / "config.yaml", {})
+    config = write(tmp_path / "config.yaml", {"prometheus": PROMETHEUS})
     assert main(["check-config", str(config), "--log-level", "error", "--log-format", "json"]) == 0
     assert "gpu_utilization" in capsys.readouterr().out
 
