@@ -37,7 +37,7 @@ from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
 from adapter.kube_api import NoKubeConfig
 from adapter.logs import configure_logging
 from adapter.presets import resolve_rules
-from adapter.progress import ProgressBar
+from adapter.progress import Progress
 from adapter.prometheus import PrometheusSource
 from adapter.rules import QueryScope, render
 from adapter.secure_serving import SecureServingOptions, secure_serving
@@ -265,11 +265,11 @@ def _backtest(args: argparse.Namespace) -> int:
         os.environ.setdefault(variable, "1")
     trace = read_trace(args.trace)
     series = Series(trace.rate_per_second(), trace.step_seconds, trace.start)
-    bar = ProgressBar(f"backtest {trace.name}")
+    progress = Progress(f"backtest {trace.name}")
     try:
-        report = run_backtest(series, name=trace.name, lead_seconds=lead, progress=bar)
+        report = run_backtest(series, name=trace.name, lead_seconds=lead, progress=progress)
     finally:
-        bar.close()
+        progress.close()
     print(json.dumps(report.to_json()) if args.json else report.table())
     return 0
 

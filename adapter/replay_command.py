@@ -19,7 +19,7 @@ import yaml
 
 from adapter.durations import parse_duration
 from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
-from adapter.progress import ProgressBar
+from adapter.progress import Progress
 
 COMMAND = "foresight replay"
 
@@ -104,11 +104,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         _check_plot_directory(args.plot)
     trace = read_trace(args.trace)
-    bar = ProgressBar(f"replay {trace.name}")
+    progress = Progress(f"replay {trace.name}")
     try:
-        result = run_replay(trace, settings, progress=bar)
+        result = run_replay(trace, settings, progress=progress)
     finally:
-        bar.close()
+        progress.close()
     print(json.dumps(to_json(result)) if args.json else table(result))
     if args.plot is not None:
         write_plot(result, args.plot)

@@ -135,7 +135,11 @@ TRACE = Path(__file__).resolve().parents[1] / "data" / "traces" / "servegen_reas
 
 def test_backtest_json_has_the_documented_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backtest", "--trace", str(TRACE), "--lead", "5m", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    # off a terminal the progress is logged, a line per tenth at most, the last with the time taken
+    progress = [line for line in captured.err.splitlines() if "backtest servegen_reason_deepseek-r1_10min: " in line]
+    assert 1 <= len(progress) <= 10 and "left" in progress[0] and "(100%), done in" in progress[-1]
     assert set(report) == {"trace", "step_seconds", "lead_seconds", "seasonal_naive_period_seconds", "selected", "models"}
     assert (report["trace"], report["step_seconds"], report["lead_seconds"]) == ("servegen_reason_deepseek-r1_10min", 600, 600)
     assert report["seasonal_naive_period_seconds"] == 0  # one day of history: persistence
