@@ -45,6 +45,10 @@ from adapter.selectors import parse_selector
 
 log = logging.getLogger("foresight")
 SHUTDOWN_GRACE_SECONDS = 20.0
+DESCRIPTION = (
+    "Kubernetes external and custom metrics for GPU inference, read from Prometheus, with forecasts "
+    "so that HorizontalPodAutoscalers scale before demand arrives. Try it with 'foresight demo'."
+)
 
 
 class UsageError(Exception):
@@ -55,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     logging_options = argparse.ArgumentParser(add_help=False)
     logging_options.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=argparse.SUPPRESS)
     logging_options.add_argument("--log-format", choices=["text", "json"], default=argparse.SUPPRESS)
-    parser = argparse.ArgumentParser(prog="foresight", description=__doc__.splitlines()[0], parents=[logging_options])
+    parser = argparse.ArgumentParser(prog="foresight", description=DESCRIPTION, parents=[logging_options])
     parser.add_argument("--version", action="version", version=f"foresight {__version__}")
     parser.set_defaults(log_level="info", log_format="text")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

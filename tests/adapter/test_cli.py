@@ -29,6 +29,15 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"foresight {__version__}"
 
 
+def test_help_describes_foresight_to_its_users(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "metrics for GPU inference" in out and "foresight demo" in out
+    assert "``" not in out and "hands off" not in out  # not the module's docstring for developers
+
+
 PROMETHEUS = {"url": "http://prometheus.monitoring.svc:9090"}
 
 
