@@ -29,7 +29,7 @@ from adapter.authentication_source import (
     DEFAULT_USERNAME_HEADERS,
     AuthenticationOptions,
 )
-from adapter.config import load_settings
+from adapter.config import load_settings, serving_prometheus
 from adapter.config_reload import ConfigReloader
 from adapter.durations import parse_duration
 from adapter.errors import AdapterError, ConfigError
@@ -37,7 +37,7 @@ from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
 from adapter.kube_api import NoKubeConfig
 from adapter.logs import configure_logging
 from adapter.presets import resolve_rules
-from adapter.progress import ProgressBar
+from adapter.progress import Progress
 from adapter.prometheus import PrometheusSource
 from adapter.rules import QueryScope, render
 from adapter.secure_serving import SecureServingOptions, secure_serving
@@ -45,6 +45,10 @@ from adapter.selectors import parse_selector
 
 log = logging.getLogger("foresight")
 SHUTDOWN_GRACE_SECONDS = 20.0
+DESCRIPTION = (
+    "Kubernetes external and custom metrics for GPU inference, read from Prometheus, with forecasts "
+    "so that HorizontalPodAutoscalers scale before demand arrives. Try it with 'foresight demo'."
+)
 
 
 class UsageError(Exception):
@@ -55,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     logging_options = argparse.ArgumentParser(add_help=False)
     logging_options.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=argparse.SUPPRESS)
     logging_options.add_argument("--log-format", choices=["text", "json"], default=argparse.SUPPRESS)
-    parser = argparse.ArgumentParser(prog="foresight", description=__doc__.splitlines()[0], parents=[logging_options])
+    parser = argparse.ArgumentParser(prog="foresight", description=DESCRIPTION, parents=[logging_options])
     parser.add_argument("--version", action="version", version=f"foresight {__version__}")
     parser.set_defaults(log_level="info", log_format="text")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -183,8 +187,10 @@ def _secure_serving(args: argparse.Namespace, *, require_kube_api: bool) -> tupl
 def _check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     rules = resolve_rules(settings, source=str(args.config))
+    prometheus = serving_prometheus(settings, source=str(args.config))
     scope = QueryScope(args.namespace, parse_selector(args.selector))
     print(f"{args.config}: valid; {len(rules)} metrics, sample namespace {args.namespace!r}, selector {args.selector!r}")
+    print(f"prometheus: {prometheus.base_url}")
     for name, rule in rules.items():
         print(f"\n{name}  (window {rule.window:g}s, on_nan={rule.on_nan}, on_inf={rule.on_inf}, on_empty={rule.on_empty})")
         if rule.description:
@@ -196,16 +202,13 @@ def _check_config(args: argparse.Namespace) -> int:
         if signal in rules:
             print(f"\n{signal}_forecast  (upper p{settings.forecasts.quantile * 100:g} forecast of {signal} over "
                   f"[now+{settings.forecasts.lead:g}s, now+{settings.forecasts.lead + settings.forecasts.window:g}s])")
-    if settings.prometheus is None:
-        print(f"\nnote: {args.config} has no prometheus section; serve needs one", file=sys.stderr)
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     rules = resolve_rules(settings, source=str(args.config))
-    if settings.prometheus is None:
-        raise ConfigError(str(args.config), [("prometheus", "serve needs a prometheus section with a url")])
+    prometheus = serving_prometheus(settings, source=str(args.config))
     ssl_context: ssl.SSLContext | None = None
     access: AccessControl | None = None
     if args.insecure_local:
@@ -221,14 +224,14 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         host, port = args.bind_address, args.secure_port
         ssl_context, access = _secure_serving(args, require_kube_api=True)
-    source = PrometheusSource.open(settings.prometheus, max_concurrency=settings.refresh.concurrency)
+    source = PrometheusSource.open(prometheus, max_concurrency=settings.refresh.concurrency)
     adapter = assemble(
         rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, access=access
     )
     app = adapter.app
     ConfigReloader(args.config, settings, adapter.reconfigure).watch(adapter.supervisor)
     scheme = "https" if ssl_context else "http"
-    log.info("serving %d metrics from %s on %s://%s:%d", len(rules), settings.prometheus.base_url, scheme, host, port)
+    log.info("serving %d metrics from %s on %s://%s:%d", len(rules), prometheus.base_url, scheme, host, port)
     web.run_app(
         app, host=host, port=port, ssl_context=ssl_context, print=None,
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log=None,
@@ -266,11 +269,11 @@ def _backtest(args: argparse.Namespace) -> int:
         os.environ.setdefault(variable, "1")
     trace = read_trace(args.trace)
     series = Series(trace.rate_per_second(), trace.step_seconds, trace.start)
-    bar = ProgressBar(f"backtest {trace.name}")
+    progress = Progress(f"backtest {trace.name}")
     try:
-        report = run_backtest(series, name=trace.name, lead_seconds=lead, progress=bar)
+        report = run_backtest(series, name=trace.name, lead_seconds=lead, progress=progress)
     finally:
-        bar.close()
+        progress.close()
     print(json.dumps(report.to_json()) if args.json else report.table())
     return 0
 

@@ -315,6 +315,17 @@ class Settings(_Frozen):
         return self
 
 
+def serving_prometheus(settings: Settings, *, source: str) -> PrometheusSettings:
+    """The Prometheus ``serve`` reads; ``check-config`` asks the same, so the two never disagree.
+
+    ``serve`` never falls back to the demo source, so a file without ``prometheus.url`` is invalid
+    for it even though the model (which the demo and tests share) leaves the section optional.
+    """
+    if settings.prometheus is None:
+        raise ConfigError(source, [("prometheus.url", "required: serve reads every metric from Prometheus")])
+    return settings.prometheus
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:

@@ -19,7 +19,7 @@ import yaml
 
 from adapter.durations import parse_duration
 from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
-from adapter.progress import ProgressBar
+from adapter.progress import Progress
 
 COMMAND = "foresight replay"
 
@@ -101,16 +101,27 @@ def _run(args: argparse.Namespace) -> int:
             check_plot_path(args.plot)
     except ValueError as error:
         raise _UsageError(str(error)) from error
+    if args.plot is not None:
+        _check_plot_directory(args.plot)
     trace = read_trace(args.trace)
-    bar = ProgressBar(f"replay {trace.name}")
+    progress = Progress(f"replay {trace.name}")
     try:
-        result = run_replay(trace, settings, progress=bar)
+        result = run_replay(trace, settings, progress=progress)
     finally:
-        bar.close()
+        progress.close()
     print(json.dumps(to_json(result)) if args.json else table(result))
     if args.plot is not None:
         write_plot(result, args.plot)
     return 0
+
+
+def _check_plot_directory(path: Path) -> None:
+    """Refuse a plot that no file could hold before the replay, not after minutes of it."""
+    directory = path.parent
+    if not directory.is_dir():
+        raise FileNotFoundError(f"--plot {path}: there is no directory {directory}")
+    if not os.access(directory, os.W_OK):
+        raise PermissionError(f"--plot {path}: the directory {directory} is not writable")
 
 
 def _manifest(path: Path) -> object:

@@ -283,6 +283,7 @@ async def index(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     html = status_page.render(
         rules=context.rules,
+        forecast_signals=context.forecast_signals,
         views=list(context.store.views()),
         forecasts=list(context.tracker.views()) if context.tracker is not None else [],
         banner=context.banner,

@@ -29,10 +29,24 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"foresight {__version__}"
 
 
+def test_help_describes_foresight_to_its_users(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "metrics for GPU inference" in out and "foresight demo" in out
+    assert "``" not in out and "hands off" not in out  # not the module's docstring for developers
+
+
+PROMETHEUS = {"url": "http://prometheus.monitoring.svc:9090"}
+
+
 def test_check_config_prints_every_metric_with_its_promql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write(tmp_path / "config.yaml", {"signals": {"server": "tgi", "carbon": {"grams_per_kwh": 300}}})
+    config = write(tmp_path / "config.yaml", {"prometheus": {**PROMETHEUS, "path_prefix": "/prometheus"},
+                                              "signals": {"server": "tgi", "carbon": {"grams_per_kwh": 300}}})
     assert main(["check-config", str(config), "--namespace", "team-a", "--selector", "app=llama"]) == 0
     out = capsys.readouterr().out
+    assert "\nprometheus: http://prometheus.monitoring.svc:9090/prometheus\n" in out
     for name in ("gpu_utilization", "latency_p99_seconds", "queue_depth", "requests_per_second",
                  "energy_per_request_joules", "carbon_per_request_milligrams"):
         assert f"\n{name}  (" in out
@@ -50,10 +64,22 @@ def test_bad_config_names_file_and_field(tmp_path: Path, capsys: pytest.CaptureF
     assert "Traceback" not in err
 
 
-def test_serve_without_prometheus_fails_before_listening(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write(tmp_path / "config.yaml", {"signals": {"server": "vllm"}})
+@pytest.mark.parametrize(
+    "document",
+    [{"signals": {"server": "vllm"}}, {"prometheus": None}, {"prometheus": {}}, {"prometheus": {"url": ""}}],
+    ids=["no section", "empty section", "no url", "empty url"],
+)
+def test_check_config_and_serve_refuse_a_config_without_a_prometheus_url(
+    document: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file check-config calls valid is one serve starts with: both refuse it, with one message."""
+    config = write(tmp_path / "config.yaml", document)
+    assert main(["check-config", str(config)]) == 1
+    checked = capsys.readouterr()
     assert main(["serve", "--config", str(config), "--insecure-local"]) == 1
-    assert "prometheus" in capsys.readouterr().err
+    served = capsys.readouterr()
+    assert "config.yaml: prometheus" in checked.err and checked.err == served.err
+    assert "valid" not in checked.out
 
 
 def test_serve_outside_a_cluster_needs_a_kubeconfig(
@@ -118,7 +144,11 @@ TRACE = Path(__file__).resolve().parents[1] / "data" / "traces" / "servegen_reas
 
 def test_backtest_json_has_the_documented_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backtest", "--trace", str(TRACE), "--lead", "5m", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    # off a terminal the progress is logged, a line per tenth at most, the last with the time taken
+    progress = [line for line in captured.err.splitlines() if "backtest servegen_reason_deepseek-r1_10min: " in line]
+    assert 1 <= len(progress) <= 10 and "left" in progress[0] and "(100%), done in" in progress[-1]
     assert set(report) == {"trace", "step_seconds", "lead_seconds", "seasonal_naive_period_seconds", "selected", "models"}
     assert (report["trace"], report["step_seconds"], report["lead_seconds"]) == ("servegen_reason_deepseek-r1_10min", 600, 600)
     assert report["seasonal_naive_period_seconds"] == 0  # one day of history: persistence
@@ -141,7 +171,7 @@ def test_backtest_table_and_bad_lead(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_logging_options_may_follow_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write(tmp_path / "config.yaml", {})
+    config = write(tmp_path / "config.yaml", {"prometheus": PROMETHEUS})
     assert main(["check-config", str(config), "--log-level", "error", "--log-format", "json"]) == 0
     assert "gpu_utilization" in capsys.readouterr().out
 

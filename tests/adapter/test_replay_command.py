@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import forecasting.replay
 from adapter import replay_command
 
 TRACE = Path(__file__).resolve().parents[1] / "data" / "traces" / "servegen_reason_deepseek-r1_10min.csv"
@@ -98,6 +99,17 @@ def test_png_without_matplotlib_is_refused_before_the_replay(capsys: pytest.Capt
     assert run(*basic("--plot", "out.png")) == 2
     err = capsys.readouterr().err
     assert "needs matplotlib" in err and "replay servegen" not in err
+
+
+def test_a_plot_in_a_missing_directory_fails_before_the_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    replays: list[object] = []
+    monkeypatch.setattr(forecasting.replay, "run_replay", lambda *args, **kwargs: replays.append(args))
+    plot = tmp_path / "no" / "such" / "out.html"
+    assert run(*basic("--plot", str(plot))) == 1
+    err = capsys.readouterr().err
+    assert replays == []
+    assert err == f"foresight replay: --plot {plot}: there is no directory {plot.parent}\n"
 
 
 def test_a_missing_trace_fails_with_the_file_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
