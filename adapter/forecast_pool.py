@@ -11,6 +11,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import time
 import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +24,8 @@ from forecasting.plan import StepOutcome
 log = logging.getLogger(__name__)
 SINGLE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 TRIES_PER_JOB = 2
+STOP_SECONDS = 3.0
+"""How long a fit in progress may delay a shutdown."""
 
 
 class WorkerLost(Exception):
@@ -38,6 +41,7 @@ class ForecastPool:
         self._executors: list[ProcessPoolExecutor | None] = [None] * workers
         self._work = work
         """What a worker does with a job; tests give one that dies on purpose."""
+        self._closed = False
 
     def _executor(self, index: int) -> ProcessPoolExecutor:
         """The shard's executor, started on first use.
@@ -62,6 +66,8 @@ class ForecastPool:
         index = self._shard(job.key)
         loop = asyncio.get_running_loop()
         for _ in range(TRIES_PER_JOB):
+            if self._closed:
+                raise WorkerLost("the forecast workers are stopped")
             executor = self._executor(index)
             try:
                 return await loop.run_in_executor(executor, self._work, job)
@@ -89,9 +95,21 @@ class ForecastPool:
             if executor is not None:
                 executor.submit(forecast_worker.forget, shard_keys)
 
-    def close(self) -> None:
-        """Stop the workers, waiting for a fit in progress (seconds at most) so none is left behind."""
+    def close(self, *, within: float = STOP_SECONDS) -> None:
+        """Stop the workers: a fit in progress gets ``within`` seconds to end, then its worker is
+        terminated, so a shutdown keeps its time budget and no worker is left behind."""
+        self._closed = True
+        processes = []
         for index, executor in enumerate(self._executors):
             if executor is not None:
-                executor.shutdown(wait=True, cancel_futures=True)
+                # ProcessPoolExecutor names its processes nowhere public; terminating them needs them.
+                processes += list((getattr(executor, "_processes", None) or {}).values())
+                executor.shutdown(wait=False, cancel_futures=True)
             self._executors[index] = None
+        deadline = time.monotonic() + within
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.warning("forecast worker (pid %d) still busy at shutdown; terminating it", process.pid)
+                process.terminate()
+                process.join()

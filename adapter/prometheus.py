@@ -1,7 +1,8 @@
 """The one Prometheus client module: the Prometheus HTTP API as a :class:`~adapter.source.Source`.
 
-prometheus-api-client is synchronous, so every call runs in a small thread pool of our own; the
-event loop never waits on the network. Every third-party failure is wrapped in ``SourceError``
+prometheus-api-client is synchronous, so every call runs in a small pool of daemon threads of our
+own: the event loop never waits on the network, and a query still waiting when the server stops
+does not hold the process open. Every third-party failure is wrapped in ``SourceError``
 with a message fit for an API user; the cause is logged here, once.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from adapter.config import PrometheusSettings
+from adapter.daemon_threads import DaemonThreadPool
 from adapter.errors import SourceError
 from adapter.source import RangeSeries, Sample
 
@@ -105,7 +106,7 @@ def _series(result: Any) -> list[RangeSeries]:
 class PrometheusSource:
     """Prometheus, Thanos Query or Mimir over their shared HTTP API."""
 
-    def __init__(self, client: PrometheusConnect, executor: ThreadPoolExecutor, *, timeout: float) -> None:
+    def __init__(self, client: PrometheusConnect, executor: DaemonThreadPool, *, timeout: float) -> None:
         self._client = client
         self._executor = executor
         self._timeout = timeout
@@ -127,7 +128,7 @@ class PrometheusSource:
         )
         # one pooled connection per query thread (requests keeps ten by default)
         session.mount(settings.base_url, HTTPAdapter(max_retries=Retry(total=0, read=False), pool_maxsize=max_concurrency))
-        executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="prometheus")
+        executor = DaemonThreadPool(max_concurrency, thread_name_prefix="prometheus")
         return cls(client, executor, timeout=settings.timeout)
 
     async def instant(self, query: str, *, at: float | None = None) -> list[Sample]:

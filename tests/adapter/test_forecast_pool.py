@@ -24,7 +24,7 @@ from adapter.tracker import ForecastKey, ForecastTracker
 from forecasting.plan import Plan, StepOutcome
 from forecasting.schedule import Schedule
 
-from .dying_work import always_dies, dies_once
+from .dying_work import always_dies, dies_once, hangs
 
 
 def job(key: str) -> Job:
@@ -72,6 +72,20 @@ async def test_a_job_that_takes_every_worker_down_is_given_up_and_a_successor_is
     assert [process for process in multiprocessing.active_children() if process.is_alive()], (
         "the next worker starts now, not with the next job"
     )
+
+
+async def test_closing_terminates_a_worker_whose_fit_does_not_end(tmp_path: Path) -> None:
+    pool = ForecastPool(1, work=hangs)
+    marker = tmp_path / "fitting"
+    job_running = asyncio.ensure_future(pool.run(job(str(marker))))
+    while not marker.exists():  # the worker is inside the job
+        assert not job_running.done(), job_running
+        await asyncio.sleep(0.05)
+    [worker] = multiprocessing.active_children()
+    pool.close(within=0.1)
+    assert not worker.is_alive()
+    with pytest.raises(WorkerLost, match="stopped"):
+        await job_running
 
 
 class OneSeriesSource:
