@@ -36,6 +36,11 @@ class Adapter:
     """The rules the handlers serve; :meth:`reconfigure` replaces them in place."""
 
     @property
+    def registry(self) -> CollectorRegistry:
+        """The registry of the adapter's own series (``/metrics``)."""
+        return self.app[CONTEXT].telemetry.registry
+
+    @property
     def supervisor(self) -> Supervisor:
         """The background tasks; work added before start-up runs beside the server's own."""
         return self.app[CONTEXT].supervisor

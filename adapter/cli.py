@@ -7,6 +7,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import ipaddress
 import json
@@ -19,8 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
-from adapter import __version__, replay_command
+from adapter import __version__, listener, replay_command
 from adapter.access import AccessControl
 from adapter.assembly import assemble
 from adapter.authentication_source import (
@@ -31,9 +33,11 @@ from adapter.authentication_source import (
 )
 from adapter.config import load_settings, serving_prometheus
 from adapter.config_reload import ConfigReloader
+from adapter.connection_guard import ConnectionLimits
 from adapter.durations import parse_duration
 from adapter.errors import AdapterError, ConfigError
 from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
+from adapter.forecast_pool import STOP_SECONDS as FORECAST_STOP_SECONDS
 from adapter.kube_api import NoKubeConfig
 from adapter.logs import configure_logging
 from adapter.presets import resolve_rules
@@ -45,6 +49,9 @@ from adapter.selectors import parse_selector
 
 log = logging.getLogger("foresight")
 SHUTDOWN_GRACE_SECONDS = 20.0
+"""From SIGTERM to exit; the pod's 30 s grace period includes a 5 s preStop sleep."""
+DRAIN_SECONDS = SHUTDOWN_GRACE_SECONDS - FORECAST_STOP_SECONDS - 2.0
+"""What requests in flight get, leaving time for the forecast workers and the rest of cleanup."""
 DESCRIPTION = (
     "Kubernetes external and custom metrics for GPU inference, read from Prometheus, with forecasts "
     "so that HorizontalPodAutoscalers scale before demand arrives. Try it with 'foresight demo'."
@@ -65,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_command = functools.partial(commands.add_parser, parents=[logging_options])
 
-    serve = add_command("serve", help="serve the metrics APIs from Prometheus", parents=[_secure_serving_options()])
+    serve = add_command("serve", help="serve the metrics APIs from Prometheus", parents=[_secure_serving_options(), _connection_options()])
     serve.add_argument("--config", type=Path, required=True, help="YAML config file")
     serve.add_argument("--secure-port", type=int, default=6443, help="HTTPS port (default 6443)")
     serve.add_argument("--bind-address", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
@@ -76,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="port for --insecure-local (default 8080)")
 
     demo = add_command(
-        "demo", help="serve a simulated GPU inference fleet (no cluster needed)", parents=[_secure_serving_options()]
+        "demo", help="serve a simulated GPU inference fleet (no cluster needed)",
+        parents=[_secure_serving_options(), _connection_options()],
     )
     demo.add_argument("--port", type=int, default=8080, help="plain HTTP port on 127.0.0.1 (default 8080)")
     demo.add_argument(
@@ -115,6 +123,18 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--namespace", default="default", help="namespace of the sample request")
     check.add_argument("--selector", default="app=llama", help="label selector of the sample request")
     return parser
+
+
+def _connection_options() -> argparse.ArgumentParser:
+    """Bounds on what clients may hold open, so no client can exhaust the process's memory."""
+    defaults = ConnectionLimits()
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("connections")
+    group.add_argument("--max-connections", type=int, default=defaults.max_connections,
+                       help=f"client connections open at once, TLS handshakes included (default {defaults.max_connections})")
+    group.add_argument("--max-connections-per-client", type=int, default=defaults.max_per_client,
+                       help=f"connections open at once from one address (default {defaults.max_per_client})")
+    return options
 
 
 def _secure_serving_options() -> argparse.ArgumentParser:
@@ -232,11 +252,27 @@ def _serve(args: argparse.Namespace) -> int:
     ConfigReloader(args.config, settings, adapter.reconfigure).watch(adapter.supervisor)
     scheme = "https" if ssl_context else "http"
     log.info("serving %d metrics from %s on %s://%s:%d", len(rules), prometheus.base_url, scheme, host, port)
-    web.run_app(
-        app, host=host, port=port, ssl_context=ssl_context, print=None,
-        shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log=None,
-    )
+    _run(app, adapter.registry, args=args, host=host, port=port, ssl_context=ssl_context)
     return 0
+
+
+def _connection_limits(args: argparse.Namespace) -> ConnectionLimits:
+    if args.max_connections < 1 or args.max_connections_per_client < 1:
+        raise UsageError("--max-connections and --max-connections-per-client must be at least 1")
+    return ConnectionLimits(max_connections=args.max_connections, max_per_client=args.max_connections_per_client)
+
+
+def _run(
+    app: web.Application, registry: CollectorRegistry, *, args: argparse.Namespace, host: str, port: int,
+    ssl_context: ssl.SSLContext | None,
+) -> None:
+    """Serve until SIGTERM, and be gone within ``SHUTDOWN_GRACE_SECONDS`` of it: requests in flight
+    drain first, then the forecast workers get their stop time."""
+    limits = _connection_limits(args)
+    asyncio.run(listener.serve(
+        app, host=host, port=port, ssl_context=ssl_context, limits=limits, registry=registry,
+        drain_seconds=DRAIN_SECONDS,
+    ))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -246,12 +282,16 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.speed <= 0:
         raise UsageError("--speed must be positive")
+    _connection_limits(args)  # checked before the fleet's history is generated
     if args.secure_port is None:
-        return run_demo(host="127.0.0.1", port=args.port, trace_path=args.trace, speed=args.speed)
-    ssl_context, access = _secure_serving(args, require_kube_api=False)
+        host, port, ssl_context, access = "127.0.0.1", args.port, None, None
+    else:
+        host, port = args.bind_address, args.secure_port
+        ssl_context, access = _secure_serving(args, require_kube_api=False)
+    serve = functools.partial(_run, args=args, host=host, port=port, ssl_context=ssl_context)
     return run_demo(
-        host=args.bind_address, port=args.secure_port, trace_path=args.trace, speed=args.speed,
-        ssl_context=ssl_context, access=access,
+        host=host, port=port, trace_path=args.trace, speed=args.speed, ssl_context=ssl_context, access=access,
+        serve=serve,
     )
 
 

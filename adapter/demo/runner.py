@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from adapter.access import AccessControl
 from adapter.assembly import assemble
@@ -113,6 +114,7 @@ def run_demo(
     speed: float,
     ssl_context: ssl.SSLContext | None = None,
     access: AccessControl | None = None,
+    serve: Callable[[web.Application, CollectorRegistry], None],
 ) -> int:
     clock = SimulatedClock(speed)
     now = clock()
@@ -148,5 +150,5 @@ def run_demo(
             adapter.tracker.track(key, rules[signal], QueryScope(NAMESPACE, selector), pinned=True)
     scheme = "https" if ssl_context is not None else "http"
     print(_instructions(f"{scheme}://{host}:{port}", rules, selectors, banner, secure=access is not None), flush=True)
-    web.run_app(app, host=host, port=port, ssl_context=ssl_context, print=None, access_log=None)
+    serve(app, adapter.registry)
     return 0
