@@ -3,7 +3,10 @@ time, and the time to send a request head.
 
 Every open TLS connection holds about 300 KB (asyncio keeps a 256 KiB read buffer per TLS
 connection), so connections are admitted against a cap in total and per client address before
-any TLS state exists: a refused connection costs an accept and a reset. A handshake must finish
+any TLS state exists: a refused connection costs an accept and a reset. While the server is busy
+(near its cap, or with many handshakes under way, each a millisecond of the event loop's time)
+only clients holding no connection get in, so a probe from the kubelet still does while a flood
+from elsewhere is refused. A handshake must finish
 within ``handshake_seconds`` and a request head arrive within ``header_seconds`` of the
 connection opening or of its first byte (the Go apiserver's read-header timeout), so slow clients
 cannot hold their share for long. An idle keep-alive connection is the request handler's
@@ -28,10 +31,14 @@ class ConnectionLimits:
     """Bounds on connections; the defaults leave the HPA controller, the aggregator's availability
     checks, Prometheus's scrapes and the kubelet's probes far below them."""
 
-    max_connections: int = 1000
-    """Open connections at once, TLS handshakes included: about 300 MB of TLS buffers at most."""
+    max_connections: int = 600
+    """Open connections at once, TLS handshakes included: about 180 MB of TLS buffers at most."""
     max_per_client: int = 100
     """Open connections at once from one client address, so one client cannot take the rest's."""
+    busy_handshakes: int = 32
+    """TLS handshakes under way past which the server counts as busy."""
+    busy_share: float = 0.9
+    """Share of ``max_connections`` open past which the server counts as busy."""
     handshake_seconds: float = 10.0
     """Time a client has to finish the TLS handshake."""
     header_seconds: float = 10.0
@@ -50,18 +57,32 @@ class Admission:
         self._limits = limits
         self._by_client: Counter[str] = Counter()
         self.open = 0
+        self.handshakes = 0
+        """TLS handshakes under way; the guarded connections count them."""
         self._on_refused = on_refused
 
+    def busy(self) -> bool:
+        return (
+            self.handshakes >= self._limits.busy_handshakes
+            or self.open >= self._limits.busy_share * self._limits.max_connections
+        )
+
     def admit(self, client: str) -> bool:
+        held = self._by_client[client]
         if self.open >= self._limits.max_connections:
-            self._on_refused("total")
-            return False
-        if self._by_client[client] >= self._limits.max_per_client:
-            self._on_refused("client")
-            return False
-        self.open += 1
-        self._by_client[client] += 1
-        return True
+            refused = "total"
+        elif held >= self._limits.max_per_client:
+            refused = "client"
+        elif held and self.busy():
+            refused = "busy"
+        else:
+            self.open += 1
+            self._by_client[client] += 1
+            return True
+        if not held:
+            del self._by_client[client]
+        self._on_refused(refused)
+        return False
 
     def release(self, client: str) -> None:
         self.open -= 1
@@ -118,16 +139,21 @@ class GuardedConnection(asyncio.Protocol):
 
     async def _handshake(self, transport: asyncio.Transport, tls: ssl.SSLContext) -> None:
         loop = asyncio.get_running_loop()
+        self._admission.handshakes += 1
         try:
             secured = await loop.start_tls(
                 transport, self, tls, server_side=True, ssl_handshake_timeout=self._limits.handshake_seconds
             )
-        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as error:
+        except BaseException as error:  # a failed, slow or cancelled handshake gives its place back
             if isinstance(error, TimeoutError | ConnectionAbortedError):  # asyncio aborts a slow one
                 self._on_timeout("handshake")
             transport.abort()
             self._release()
+            if not isinstance(error, Exception):
+                raise
             return
+        finally:
+            self._admission.handshakes -= 1
         if secured is not None and self._counted:  # None: lost as the handshake ended
             self._open(secured)
 

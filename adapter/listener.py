@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from adapter import wire
 from adapter.connection_guard import Admission, ConnectionLimits, GuardedConnection
 from adapter.errors import AdapterError
+from adapter.freed_memory import return_large_blocks_on_free
 
 log = logging.getLogger(__name__)
 REJECTION_LOG_SECONDS = 10.0
@@ -167,6 +168,8 @@ async def serve(
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT (or ``stop``), then stop accepting, give requests in
     flight ``drain_seconds`` to finish, and run the application's cleanup."""
+    if not return_large_blocks_on_free():
+        log.info("this C library keeps its allocation policy: memory of closed connections may stay reserved")
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -13,6 +13,7 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -28,7 +29,10 @@ from adapter.source import RangeSeries, Sample
 pytestmark = pytest.mark.integration
 ATTACKER = "127.0.0.1"
 OTHER_CLIENT = "127.0.0.2"
-LIMITS = ConnectionLimits(max_connections=8, max_per_client=4, handshake_seconds=0.5, header_seconds=0.5)
+LIMITS = ConnectionLimits(max_connections=8, max_per_client=4, busy_handshakes=100, busy_share=1.0,
+                          handshake_seconds=0.5, header_seconds=0.5)
+"""Caps only: the server never counts as busy."""
+BUSY_LIMITS = ConnectionLimits(max_connections=8, max_per_client=4, busy_handshakes=2, handshake_seconds=5.0)
 
 
 class NoSeries:
@@ -72,8 +76,8 @@ class Listening:
         return int(head.split()[1]), body
 
 
-@pytest.fixture
-async def listening() -> AsyncIterator[Listening]:
+@asynccontextmanager
+async def listen(limits: ConnectionLimits) -> AsyncIterator[Listening]:
     ca = trustme.CA()
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(server_tls)
@@ -82,7 +86,7 @@ async def listening() -> AsyncIterator[Listening]:
     adapter = assemble(rules={}, source=NoSeries(), refresh=RefreshSettings(), refresh_in_background=False)
     stop, ready = asyncio.Event(), asyncio.get_running_loop().create_future()
     serving = asyncio.create_task(serve(
-        adapter.app, host="127.0.0.1", port=0, ssl_context=server_tls, limits=LIMITS, registry=adapter.registry,
+        adapter.app, host="127.0.0.1", port=0, ssl_context=server_tls, limits=limits, registry=adapter.registry,
         drain_seconds=1.0, started=ready.set_result, stop=stop,
     ))
     site = await ready
@@ -91,6 +95,12 @@ async def listening() -> AsyncIterator[Listening]:
     finally:
         stop.set()
         await serving
+
+
+@pytest.fixture
+async def listening() -> AsyncIterator[Listening]:
+    async with listen(LIMITS) as listening:
+        yield listening
 
 
 async def closed_by_server(reader: asyncio.StreamReader) -> bool:
@@ -126,6 +136,20 @@ async def test_connections_past_the_total_cap_are_reset(listening: Listening) ->
         held_writer.close()
     await listening.until_open(0)
     assert await listening.get("/healthz") == (200, b"ok")
+
+
+async def test_while_busy_with_handshakes_only_clients_holding_no_connection_get_in() -> None:
+    async with listen(BUSY_LIMITS) as listening:
+        held = [await listening.connect(tls=False) for _ in range(BUSY_LIMITS.busy_handshakes)]
+        await listening.until_open(BUSY_LIMITS.busy_handshakes)
+        reader, writer = await listening.connect(tls=False)
+        assert await closed_by_server(reader), "a client already holding connections waits"
+        writer.close()
+        assert listening.sample("foresight_connections_refused_total", cap="busy") == 1
+        assert await listening.get("/healthz", source=OTHER_CLIENT) == (200, b"ok")
+        for _, held_writer in held:
+            held_writer.close()
+        await listening.until_open(0)
 
 
 async def test_a_handshake_that_never_ends_is_closed_and_its_place_released(listening: Listening) -> None:
