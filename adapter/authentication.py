@@ -4,6 +4,11 @@ In order: a front-proxy client certificate (issued by the requestheader CA, with
 makes the ``X-Remote-*`` headers trusted; a client certificate from the client CA is the user
 of its CN in the groups of its O; a bearer token is whoever a TokenReview says. Anything else,
 including ``X-Remote-User`` on a connection without a front-proxy certificate, is 401.
+
+TokenReviews of tokens not seen valid before are bounded in rate, so a flood of made-up tokens
+costs the kube-apiserver a few reviews a second rather than one each; past the bound such a
+token is answered 429. A token that was valid within ``KNOWN_TOKEN_SECONDS`` is always reviewed
+again: Prometheus's scrapes keep working during a flood.
 """
 
 from __future__ import annotations
@@ -19,12 +24,18 @@ from urllib.parse import unquote
 from multidict import CIMultiDictProxy
 
 from adapter.client_certs import CertificateAuthorities, ClientCertificate
-from adapter.errors import Unauthorized
+from adapter.errors import TooManyRequests, Unauthorized
 from adapter.identity import Identity, extra_from
+from adapter.rate_limit import TokenBucket
 
 CERTIFICATE_RESULTS_KEPT = 1024
 CERTIFICATE_RESULT_SECONDS = 60.0
 TOKEN_RESULTS_KEPT = 4096
+UNKNOWN_TOKEN_REVIEWS_PER_SECOND = 5.0
+UNKNOWN_TOKEN_REVIEW_BURST = 10.0
+"""client-go's default rate towards the kube-apiserver, for reviews of tokens never seen valid."""
+KNOWN_TOKEN_SECONDS = 3600.0
+KNOWN_TOKENS_KEPT = 1024
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,11 @@ class Authenticator:
         self._token_cache_seconds = token_cache_seconds
         self._clock = clock
         self._tokens: dict[bytes, tuple[float, Identity | None]] = {}
+        self._known_tokens: dict[bytes, float] = {}
+        """Digests of tokens a review found valid, until when they skip the rate bound."""
+        self._unknown_token_reviews = TokenBucket(
+            rate=UNKNOWN_TOKEN_REVIEWS_PER_SECOND, burst=UNKNOWN_TOKEN_REVIEW_BURST, clock=clock
+        )
         self._certificates: dict[tuple[bytes, bool], tuple[float, ClientCertificate | None]] = {}
 
     def update(self, settings: AuthenticationSettings) -> None:
@@ -129,10 +145,18 @@ class Authenticator:
         remembered = self._tokens.get(digest)
         if remembered is not None and remembered[0] > now:
             return remembered[1]
+        if self._known_tokens.get(digest, 0.0) <= now and not self._unknown_token_reviews.take():
+            raise TooManyRequests(
+                f"too many unknown bearer tokens to review; retry in {self._unknown_token_reviews.seconds_to_next():.1f}s"
+            )
         identity = await self._token_reviewer.review_token(token)
         if len(self._tokens) >= TOKEN_RESULTS_KEPT:
             self._tokens.clear()
         self._tokens[digest] = (self._clock() + self._token_cache_seconds, identity)
+        if identity is not None:
+            if len(self._known_tokens) >= KNOWN_TOKENS_KEPT:
+                self._known_tokens.clear()
+            self._known_tokens[digest] = self._clock() + KNOWN_TOKEN_SECONDS
         return identity
 
 

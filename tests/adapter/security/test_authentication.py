@@ -12,12 +12,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from adapter.authentication import (
+    UNKNOWN_TOKEN_REVIEW_BURST,
+    UNKNOWN_TOKEN_REVIEWS_PER_SECOND,
     AuthenticationSettings,
     Authenticator,
     RequestHeaderSettings,
 )
 from adapter.client_certs import CertificateAuthorities
-from adapter.errors import Unauthorized
+from adapter.errors import TooManyRequests, Unauthorized
 from adapter.identity import Identity
 
 
@@ -107,3 +109,44 @@ async def test_anything_but_a_bearer_token_is_not_sent_for_review(value: str) ->
     with pytest.raises(Unauthorized):
         await Authenticator(AuthenticationSettings(), tokens).authenticate(None, headers(("Authorization", value)))
     assert tokens.reviews == 0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_reviews_of_unknown_tokens_are_bounded_in_rate_and_answered_429_past_it() -> None:
+    tokens, clock = Tokens({}), FakeClock()
+    authenticator = Authenticator(AuthenticationSettings(), tokens, clock=clock)
+    outcomes = []
+    for index in range(3000):
+        try:
+            await authenticator.authenticate(None, headers(("Authorization", f"Bearer made-up-{index}")))
+        except (Unauthorized, TooManyRequests) as error:
+            outcomes.append(type(error))
+    assert tokens.reviews == UNKNOWN_TOKEN_REVIEW_BURST
+    assert outcomes.count(Unauthorized) == UNKNOWN_TOKEN_REVIEW_BURST and len(outcomes) == 3000
+    clock.now += 1.0  # a second later: that second's share of reviews
+    for index in range(100):
+        with pytest.raises((Unauthorized, TooManyRequests)):
+            await authenticator.authenticate(None, headers(("Authorization", f"Bearer later-{index}")))
+    assert tokens.reviews == UNKNOWN_TOKEN_REVIEW_BURST + UNKNOWN_TOKEN_REVIEWS_PER_SECOND
+
+
+async def test_a_token_seen_valid_is_reviewed_again_during_a_flood() -> None:
+    tokens, clock = Tokens({"prometheus-token": Identity("prometheus")}), FakeClock()
+    authenticator = Authenticator(AuthenticationSettings(), tokens, clock=clock, token_cache_seconds=10.0)
+    await authenticator.authenticate(None, headers(("Authorization", "Bearer prometheus-token")))
+    for index in range(100):
+        with pytest.raises((Unauthorized, TooManyRequests)):
+            await authenticator.authenticate(None, headers(("Authorization", f"Bearer made-up-{index}")))
+    clock.now += 11.0  # its cached review has expired, and the flood goes on
+    for index in range(100):
+        with pytest.raises((Unauthorized, TooManyRequests)):
+            await authenticator.authenticate(None, headers(("Authorization", f"Bearer more-{index}")))
+    identity = await authenticator.authenticate(None, headers(("Authorization", "Bearer prometheus-token")))
+    assert identity.user == "prometheus"
