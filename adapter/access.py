@@ -19,6 +19,7 @@ from adapter.authentication_source import (
 )
 from adapter.authorization import Authorizer
 from adapter.errors import ServiceUnavailable
+from adapter.identity import Identity
 from adapter.request_attributes import attributes_for
 from adapter.serving_tls import trust_client_cas
 
@@ -58,15 +59,17 @@ class AccessControl:
         self.authenticator.update(settings)
         log.info("authentication: %s", describe(settings))
 
-    async def check(self, request: web.Request) -> None:
+    async def check(self, request: web.Request) -> Identity | None:
+        """The requester, allowed to make ``request``; None on the open health paths."""
         if request.path in OPEN_PATHS:
-            return
+            return None
         transport = request.transport
         tls = transport.get_extra_info("ssl_object") if transport is not None else None
         peer_certificate = tls.getpeercert(binary_form=True) if tls is not None else None
         identity = await self.authenticator.authenticate(peer_certificate, request.headers)
         if self.authorizer is not None:
             await self.authorizer.authorize(identity, attributes_for(request.method, request.path))
+        return identity
 
     async def reload(self) -> bool:
         """Read the CA files and the ConfigMap again; ``True`` when the settings changed. On a

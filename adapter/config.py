@@ -236,6 +236,15 @@ class RefreshSettings(_Frozen):
     """Cap on tracked (metric, namespace, selector) keys in total."""
     max_keys_per_namespace: int = Field(default=200, ge=1)
     """Cap on tracked keys per namespace, so one tenant cannot take all."""
+    max_keys_per_user: int = Field(default=100, ge=1)
+    """Cap on the keys one user's requests may register, for every user but ``trusted_users``: a
+    user allowed to read in many namespaces cannot take the share the HPA controller needs."""
+    trusted_users: tuple[str, ...] = (
+        "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+        "system:kube-controller-manager",
+    )
+    """Users whose keys only the total and namespace caps bound: the HPA controller, under its
+    own service account or the controller manager's."""
     concurrency: int = Field(default=8, ge=1, le=64)
     """Queries in flight at once during a refresh."""
 

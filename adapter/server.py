@@ -89,6 +89,8 @@ class AppContext:
 
 
 CONTEXT = web.AppKey("context", AppContext)
+USER = web.RequestKey("user", str)
+"""The authenticated requester's user name, where requests are authenticated."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -113,7 +115,9 @@ def _endpoint(route: str, handler: Handler, telemetry: Telemetry, access: Access
         started = time.perf_counter()
         try:
             if access is not None:
-                await access.check(request)
+                identity = await access.check(request)
+                if identity is not None:
+                    request[USER] = identity.user
             response = await handler(request)
         except AdapterError as error:
             response = _json(wire.status(error), status=error.code)
@@ -165,7 +169,7 @@ async def external_metric(request: web.Request) -> web.Response:
     if parsed.forecast is not None:
         return await _forecast_metric(request, parsed)
     name, rule = parsed.name, parsed.rule
-    reading = await request.app[CONTEXT].store.read(parsed.key, rule, parsed.scope)
+    reading = await request.app[CONTEXT].store.read(parsed.key, rule, parsed.scope, user=request.get(USER))
     body = reading.rendered.get("external")
     if body is None:
         items = [
@@ -182,7 +186,7 @@ async def _forecast_metric(request: web.Request, parsed: MetricRequest) -> web.R
     HPA with a failing metric never scales down, so an erroring forecast would pin replicas high."""
     context = request.app[CONTEXT]
     assert parsed.forecast is not None and context.tracker is not None
-    reading = await context.store.read(parsed.key, parsed.rule, parsed.scope)
+    reading = await context.store.read(parsed.key, parsed.rule, parsed.scope, user=request.get(USER))
     tracked = context.tracker.track(parsed.forecast, parsed.rule, parsed.scope)
     view = context.tracker.view(parsed.forecast)
     labels: dict[str, str] = {FORECAST_STATE_LABEL: view.state}
@@ -206,7 +210,7 @@ async def pod_metric(request: web.Request) -> web.Response:
         raise BadRequest(f"pod name {pod!r} is not a valid object name")
     parsed = _metric_request(request, "pods")
     name, rule, key, scope = parsed.name, parsed.rule, parsed.key, parsed.scope
-    reading = await request.app[CONTEXT].store.read(key, rule, scope)
+    reading = await request.app[CONTEXT].store.read(key, rule, scope, user=request.get(USER))
     body = reading.rendered.get(("pods", pod))
     if body is not None:
         return _json_bytes(body)

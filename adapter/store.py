@@ -4,6 +4,12 @@ The first request for a (metric, API, namespace, selector) registers it and wait
 evaluation; :meth:`MetricStore.refresh_now` (run by the refresher every interval) re-evaluates
 every key and drops keys nobody asked for within ``idle_after``. Concurrent readers of a key share
 one in-flight query, so the source's load follows the number of keys, not the request rate.
+
+Keys are capped in total, per namespace and per user. A key whose selector matches no series
+holds no place for long: it is dropped after ``NO_DATA_IDLE_SECONDS`` unasked, and a new key at
+a cap takes the place of the least recently asked such key. Each user but the trusted ones (the
+HPA controller) may register at most ``max_keys_per_user`` keys, so one principal allowed to read
+in many namespaces cannot take the places the HPA controller's keys need.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from adapter.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 Api = Literal["external", "pods"]
+NO_DATA_IDLE_SECONDS = 60.0
+"""A key with no data is dropped after this long unasked (keys with data: ``idle_after``)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,8 @@ class _Entry:
     scope: QueryScope
     last_requested: float
     pinned: bool
+    user: str | None = None
+    """Whose place the key takes: the untrusted user who registered it, None for everyone else."""
     reading: Reading | None = None
     error: AdapterError | None = None
     inflight: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -88,15 +98,22 @@ class MetricStore:
         self._clock = clock
         self._entries: dict[SeriesKey, _Entry] = {}
         self._per_namespace: Counter[str] = Counter()
+        self._per_user: Counter[str] = Counter()
         self._limit = asyncio.Semaphore(settings.concurrency)
         self.last_success: float | None = None
         """When the source last answered a query; readiness is judged from it."""
         self.progress: Callable[[], None] = lambda: None
         """Called as each evaluation ends, however it ended: a long refresh still shows progress."""
 
-    async def read(self, key: SeriesKey, rule: MetricRule, scope: QueryScope) -> Reading:
-        """The freshest reading of ``key``, registering it (and evaluating once) if it is new."""
-        entry = self._entries.get(key) or self._register(key, rule, scope, pinned=False)
+    async def read(self, key: SeriesKey, rule: MetricRule, scope: QueryScope, *, user: str | None = None) -> Reading:
+        """The freshest reading of ``key``, registering it (and evaluating once) if it is new.
+        ``user`` is the requester, where requests are authenticated."""
+        if user in self._settings.trusted_users:
+            user = None
+        entry = self._entries.get(key) or self._register(key, rule, scope, pinned=False, user=user)
+        if entry.user is not None and user is None:
+            self._count_user(entry.user, -1)  # a trusted requester's key now: it holds no user's place
+            entry.user = None
         now = entry.last_requested = self._clock()
         reading = entry.reading
         if reading is not None and now - reading.timestamp <= self._settings.staleness:
@@ -130,7 +147,8 @@ class MetricStore:
         """Drop idle keys, then re-evaluate every remaining key (bounded concurrency)."""
         now = self._clock()
         for key, entry in list(self._entries.items()):
-            if not entry.pinned and now - entry.last_requested > self._settings.idle_after:
+            idle_after = NO_DATA_IDLE_SECONDS if _no_data(entry) else self._settings.idle_after
+            if not entry.pinned and now - entry.last_requested > idle_after:
                 self._forget(key)
         tasks = [self._start(key, entry) for key, entry in list(self._entries.items())]
         if tasks:
@@ -158,24 +176,57 @@ class MetricStore:
         for key, entry in sorted(self._entries.items(), key=lambda item: repr(item[0])):
             yield KeyView(key, entry.rule, entry.reading, entry.error.message if entry.error else None)
 
-    def _register(self, key: SeriesKey, rule: MetricRule, scope: QueryScope, *, pinned: bool) -> _Entry:
+    def _register(
+        self, key: SeriesKey, rule: MetricRule, scope: QueryScope, *, pinned: bool, user: str | None = None
+    ) -> _Entry:
         if not pinned:
-            if len(self._entries) >= self._settings.max_keys:
-                self._telemetry.rejected_keys.labels("total").inc()
-                raise TooManyRequests(
-                    f"the adapter already tracks {self._settings.max_keys} metric keys (refresh.max_keys)"
-                )
-            if self._per_namespace[key.namespace] >= self._settings.max_keys_per_namespace:
-                self._telemetry.rejected_keys.labels("namespace").inc()
-                raise TooManyRequests(
-                    f"namespace {key.namespace!r} already has {self._settings.max_keys_per_namespace} "
-                    "tracked metric keys (refresh.max_keys_per_namespace)"
-                )
-        entry = _Entry(rule=rule, scope=scope, last_requested=self._clock(), pinned=pinned)
+            self._make_room(key, user)
+        entry = _Entry(rule=rule, scope=scope, last_requested=self._clock(), pinned=pinned, user=user)
         self._entries[key] = entry
         self._per_namespace[key.namespace] += 1
+        if user is not None:
+            self._count_user(user, 1)
         self._telemetry.tracked_keys.set(len(self._entries))
         return entry
+
+    def _make_room(self, key: SeriesKey, user: str | None) -> None:
+        """Make a place for a new key under every cap, taking it from a key with no data where one
+        holds it; raises ``TooManyRequests`` where none can be taken."""
+        caps: list[tuple[str, Callable[[SeriesKey], bool], Callable[[], int], int, str]] = [
+            ("total", lambda other: True, lambda: len(self._entries), self._settings.max_keys,
+             f"the adapter already tracks {self._settings.max_keys} metric keys (refresh.max_keys)"),
+            ("namespace", lambda other: other.namespace == key.namespace, lambda: self._per_namespace[key.namespace],
+             self._settings.max_keys_per_namespace,
+             f"namespace {key.namespace!r} already has {self._settings.max_keys_per_namespace} tracked metric keys "
+             "(refresh.max_keys_per_namespace)"),
+        ]
+        if user is not None:
+            caps.append(
+                ("user", lambda other: self._entries[other].user == user, lambda: self._per_user[user],
+                 self._settings.max_keys_per_user,
+                 f"user {user!r} already has {self._settings.max_keys_per_user} tracked metric keys "
+                 "(refresh.max_keys_per_user)")
+            )
+        for scope_name, holds, count, cap, message in caps:
+            if count() < cap:
+                continue
+            victim = self._least_recent_without_data(holds)
+            if victim is None:
+                self._telemetry.rejected_keys.labels(scope_name).inc()
+                raise TooManyRequests(message)
+            self._forget(victim)
+
+    def _least_recent_without_data(self, holds: Callable[[SeriesKey], bool]) -> SeriesKey | None:
+        candidates = [
+            (entry.last_requested, key) for key, entry in self._entries.items()
+            if not entry.pinned and _no_data(entry) and holds(key)
+        ]
+        return min(candidates, key=lambda candidate: candidate[0])[1] if candidates else None
+
+    def _count_user(self, user: str, change: int) -> None:
+        self._per_user[user] += change
+        if not self._per_user[user]:
+            del self._per_user[user]
 
     def _forget(self, key: SeriesKey) -> None:
         entry = self._entries.pop(key)
@@ -184,6 +235,8 @@ class MetricStore:
         self._per_namespace[key.namespace] -= 1
         if not self._per_namespace[key.namespace]:
             del self._per_namespace[key.namespace]
+        if entry.user is not None:
+            self._count_user(entry.user, -1)
         self._telemetry.tracked_keys.set(len(self._entries))
 
     def _start(self, key: SeriesKey, entry: _Entry) -> asyncio.Task[None]:
@@ -275,3 +328,8 @@ class MetricStore:
                 )
             raise entry.error
         raise ServiceUnavailable(f"no fresh data for metric {key.metric!r} in namespace {key.namespace!r}")
+
+
+def _no_data(entry: _Entry) -> bool:
+    """Evaluated, and no series matched: the key holds nothing worth its place."""
+    return entry.reading is None and isinstance(entry.error, NotFound)

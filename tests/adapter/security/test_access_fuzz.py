@@ -94,9 +94,13 @@ async def test_no_identity_headers_get_past_authentication(
     body = await response.text()
     if path.rstrip("/") in ("/healthz", "/livez", "/readyz"):
         return
-    assert response.status == 401, (path, headers, response.status, body)
     status = json.loads(body)
-    assert status["kind"] == "Status" and status["reason"] == "Unauthorized"
+    if response.status == 429:  # past the bound on reviews of unknown tokens: refused all the same
+        assert headers.get("Authorization", "").lower().startswith("bearer "), (path, headers, body)
+        assert status["kind"] == "Status" and status["reason"] == "TooManyRequests"
+    else:
+        assert response.status == 401, (path, headers, response.status, body)
+        assert status["kind"] == "Status" and status["reason"] == "Unauthorized"
     assert reviewer.reviews == []
 
 
