@@ -102,7 +102,7 @@ class GuardedConnection(asyncio.Protocol):
 
     def __init__(
         self,
-        handler: asyncio.Protocol,
+        new_handler: Callable[[], asyncio.Protocol],
         *,
         admission: Admission,
         limits: ConnectionLimits,
@@ -110,7 +110,9 @@ class GuardedConnection(asyncio.Protocol):
         spawn: Callable[[asyncio.Task[None]], None] | None = None,
         on_timeout: Callable[[str], None] = lambda kind: None,
     ) -> None:
-        self._handler = handler
+        self._new_handler = new_handler
+        self._handler: asyncio.Protocol | None = None
+        """The request handler, made only for an admitted connection."""
         self._admission = admission
         self._limits = limits
         self._tls = tls
@@ -130,6 +132,7 @@ class GuardedConnection(asyncio.Protocol):
             transport.abort()  # type: ignore[attr-defined]
             return
         self._counted = True
+        self._handler = self._new_handler()
         if self._tls is None:
             self._open(transport)
             return
@@ -158,6 +161,7 @@ class GuardedConnection(asyncio.Protocol):
             self._open(secured)
 
     def _open(self, transport: asyncio.BaseTransport) -> None:
+        assert self._handler is not None
         self._transport = transport
         self._handler.connection_made(transport)
         self._await_head()
@@ -166,7 +170,7 @@ class GuardedConnection(asyncio.Protocol):
             self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
-        if self._transport is None:  # plaintext that came with the end of the handshake
+        if self._transport is None or self._handler is None:  # plaintext that came with the handshake's end
             self._early.append(data)
             return
         seen = self._tail + data
@@ -180,17 +184,19 @@ class GuardedConnection(asyncio.Protocol):
         self._handler.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return self._handler.eof_received() if self._transport is not None else None
+        return self._handler.eof_received() if self._transport is not None and self._handler is not None else None
 
     def pause_writing(self) -> None:
-        self._handler.pause_writing()
+        if self._handler is not None:
+            self._handler.pause_writing()
 
     def resume_writing(self) -> None:
-        self._handler.resume_writing()
+        if self._handler is not None:
+            self._handler.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_arrived()
-        if self._transport is not None:
+        if self._transport is not None and self._handler is not None:
             self._handler.connection_lost(exc)
         self._release()
 

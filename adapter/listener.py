@@ -137,17 +137,19 @@ class GuardedSite(web.BaseSite):
             handshake.cancel()
 
     def _connection(self) -> GuardedConnection:
-        server = self._runner.server
-        assert server is not None
-        handler = StatusRequestHandler(server, loop=asyncio.get_running_loop(), **self._handler_options)
         return GuardedConnection(
-            handler,
+            self._new_handler,
             admission=self._admission,
             limits=self._limits,
             tls=self._ssl_context,
             spawn=self._track_handshake,
             on_timeout=lambda phase: self._telemetry.timed_out.labels(phase).inc(),
         )
+
+    def _new_handler(self) -> StatusRequestHandler:
+        server = self._runner.server
+        assert server is not None
+        return StatusRequestHandler(server, loop=asyncio.get_running_loop(), **self._handler_options)
 
     def _track_handshake(self, task: asyncio.Task[None]) -> None:
         self._handshakes.add(task)
