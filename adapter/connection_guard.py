@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 HEAD_END = b"\r\n\r\n"
+DRAINED_FROM = 64
+"""Open connections from which a fall to a quarter counts as a surge drained."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,16 @@ class ConnectionLimits:
 class Admission:
     """Counts open connections, in total and by client address."""
 
-    def __init__(self, limits: ConnectionLimits, *, on_refused: Callable[[str], None] = lambda reason: None) -> None:
+    def __init__(
+        self,
+        limits: ConnectionLimits,
+        *,
+        on_refused: Callable[[str], None] = lambda reason: None,
+        on_drained: Callable[[], None] = lambda: None,
+    ) -> None:
         self._limits = limits
+        self._on_drained = on_drained
+        self._high_water = 0
         self._by_client: Counter[str] = Counter()
         self.open = 0
         self.handshakes = 0
@@ -78,6 +88,7 @@ class Admission:
         else:
             self.open += 1
             self._by_client[client] += 1
+            self._high_water = max(self._high_water, self.open)
             return True
         if not held:
             del self._by_client[client]
@@ -89,6 +100,9 @@ class Admission:
         self._by_client[client] -= 1
         if not self._by_client[client]:
             del self._by_client[client]
+        if self._high_water >= DRAINED_FROM and self.open <= self._high_water // 4:
+            self._high_water = self.open
+            self._on_drained()  # most of a surge has closed: its memory can go back
 
 
 class GuardedConnection(asyncio.Protocol):

@@ -22,10 +22,9 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from adapter import wire
+from adapter import freed_memory, wire
 from adapter.connection_guard import Admission, ConnectionLimits, GuardedConnection
 from adapter.errors import AdapterError
-from adapter.freed_memory import return_large_blocks_on_free
 
 log = logging.getLogger(__name__)
 REJECTION_LOG_SECONDS = 10.0
@@ -105,7 +104,9 @@ class GuardedSite(web.BaseSite):
         super().__init__(runner, ssl_context=ssl_context, backlog=limits.backlog)
         self._host, self._port, self._limits = host, port, limits
         self._telemetry = telemetry
-        self._admission = Admission(limits, on_refused=lambda cap: telemetry.refused.labels(cap).inc())
+        self._admission = Admission(
+            limits, on_refused=lambda cap: telemetry.refused.labels(cap).inc(), on_drained=freed_memory.trim
+        )
         telemetry.open.set_function(lambda: self._admission.open)
         self._handshakes: set[asyncio.Task[None]] = set()
         self._handler_options = handler_options
@@ -170,7 +171,7 @@ async def serve(
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT (or ``stop``), then stop accepting, give requests in
     flight ``drain_seconds`` to finish, and run the application's cleanup."""
-    if not return_large_blocks_on_free():
+    if not freed_memory.return_large_blocks_on_free():
         log.info("this C library keeps its allocation policy: memory of closed connections may stay reserved")
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
