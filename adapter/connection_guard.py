@@ -90,8 +90,6 @@ class Admission:
             self._by_client[client] += 1
             self._high_water = max(self._high_water, self.open)
             return True
-        if not held:
-            del self._by_client[client]
         self._on_refused(refused)
         return False
 
