@@ -187,6 +187,7 @@ def main() -> int:
     parser.add_argument("--slow", type=int, default=7000)
     parser.add_argument("--burst", type=int, default=5000)
     parser.add_argument("--hold", type=float, default=20.0)
+    parser.add_argument("--listeners", nargs="+", choices=["guarded", "run_app"], default=["guarded", "run_app"])
     parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -196,7 +197,8 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(f"{'listener':<11}{'attack':<7}{'conns':>6}{'held':>6}{'RSS MiB before':>16}{'peak':>8}{'after':>8}"
           f"{'peak/before':>13}{'after/before':>14}{'probe idle ms':>15}{'worst ms':>10}{'failed':>8}")
-    for label, guarded in (("guarded", True), ("run_app", False)):
+    for label in args.listeners:
+        guarded = label == "guarded"
         for kind, count in (("slow", args.slow), ("burst", args.burst)):
             port = _free_port()
             process = _start(port, guarded)
