@@ -9,6 +9,7 @@ many pods would come:
 - **slow**: 7,000 connections that finish the TLS handshake and then send nothing, held 20 s;
 - **burst**: 5,000 connections opened at once, each sending one request.
 
+An unattacked run of the same length ("none") shows how the server's memory grows on its own.
 Meanwhile ``curl`` fetches ``/healthz`` every 0.2 s over a new TLS connection from another
 address, as the kubelet probes. Printed: the server's resident memory before, at its peak and
 10 s after the attack, as ratios of the memory before, and the probe's worst latency next to its
@@ -199,7 +200,7 @@ def main() -> int:
           f"{'peak/before':>13}{'after/before':>14}{'probe idle ms':>15}{'worst ms':>10}{'failed':>8}")
     for label in args.listeners:
         guarded = label == "guarded"
-        for kind, count in (("slow", args.slow), ("burst", args.burst)):
+        for kind, count in (("none", 0), ("slow", args.slow), ("burst", args.burst)):
             port = _free_port()
             process = _start(port, guarded)
             try:
