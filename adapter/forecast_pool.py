@@ -73,8 +73,16 @@ class ForecastPool:
                 executor.submit(forecast_worker.forget, shard_keys)
 
     def close(self) -> None:
-        """Stop the workers, waiting for a fit in progress (seconds at most) so none is left behind."""
+        """Stop the workers now: terminate them and wait for them to exit, so none is left behind.
+
+        A fit in progress is abandoned, not awaited: nobody reads its outcome after shutdown, and a
+        worker's first selection (imports included) on a loaded machine took 15-30 s, longer than a
+        pod's grace period."""
         for index, executor in enumerate(self._executors):
             if executor is not None:
+                # ProcessPoolExecutor has no public way to stop a busy worker before Python 3.14.
+                workers = list((executor._processes or {}).values())
+                for worker in workers:
+                    worker.terminate()
                 executor.shutdown(wait=True, cancel_futures=True)
             self._executors[index] = None
