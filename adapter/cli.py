@@ -37,7 +37,6 @@ from adapter.connection_guard import ConnectionLimits
 from adapter.durations import parse_duration
 from adapter.errors import AdapterError, ConfigError
 from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
-from adapter.forecast_pool import STOP_SECONDS as FORECAST_STOP_SECONDS
 from adapter.kube_api import NoKubeConfig
 from adapter.logs import configure_logging
 from adapter.presets import resolve_rules
@@ -50,8 +49,8 @@ from adapter.selectors import parse_selector
 log = logging.getLogger("foresight")
 SHUTDOWN_GRACE_SECONDS = 20.0
 """From SIGTERM to exit; the pod's 30 s grace period includes a 5 s preStop sleep."""
-DRAIN_SECONDS = SHUTDOWN_GRACE_SECONDS - FORECAST_STOP_SECONDS - 2.0
-"""What requests in flight get, leaving time for the forecast workers and the rest of cleanup."""
+DRAIN_SECONDS = SHUTDOWN_GRACE_SECONDS - 5.0
+"""What requests in flight get, leaving the rest for cleanup (the forecast workers are terminated)."""
 DESCRIPTION = (
     "Kubernetes external and custom metrics for GPU inference, read from Prometheus, with forecasts "
     "so that HorizontalPodAutoscalers scale before demand arrives. Try it with 'foresight demo'."
@@ -267,7 +266,7 @@ def _run(
     ssl_context: ssl.SSLContext | None,
 ) -> None:
     """Serve until SIGTERM, and be gone within ``SHUTDOWN_GRACE_SECONDS`` of it: requests in flight
-    drain first, then the forecast workers get their stop time."""
+    drain first, then the cleanup runs."""
     limits = _connection_limits(args)
     asyncio.run(listener.serve(
         app, host=host, port=port, ssl_context=ssl_context, limits=limits, registry=registry,

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import multiprocessing
 import os
-import time
 import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -24,8 +23,6 @@ from forecasting.plan import StepOutcome
 log = logging.getLogger(__name__)
 SINGLE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 TRIES_PER_JOB = 2
-STOP_SECONDS = 3.0
-"""How long a fit in progress may delay a shutdown."""
 
 
 class WorkerLost(Exception):
@@ -95,21 +92,18 @@ class ForecastPool:
             if executor is not None:
                 executor.submit(forecast_worker.forget, shard_keys)
 
-    def close(self, *, within: float = STOP_SECONDS) -> None:
-        """Stop the workers: a fit in progress gets ``within`` seconds to end, then its worker is
-        terminated, so a shutdown keeps its time budget and no worker is left behind."""
+    def close(self) -> None:
+        """Stop the workers now: terminate them and wait for them to exit, so none is left behind.
+
+        A fit in progress is abandoned, not awaited: nobody reads its outcome after shutdown, and a
+        worker's first selection (imports included) on a loaded machine took 15-30 s, longer than a
+        pod's grace period."""
         self._closed = True
-        processes = []
         for index, executor in enumerate(self._executors):
             if executor is not None:
-                # ProcessPoolExecutor names its processes nowhere public; terminating them needs them.
-                processes += list((getattr(executor, "_processes", None) or {}).values())
-                executor.shutdown(wait=False, cancel_futures=True)
+                # ProcessPoolExecutor has no public way to stop a busy worker before Python 3.14.
+                workers = list((executor._processes or {}).values())
+                for worker in workers:
+                    worker.terminate()
+                executor.shutdown(wait=True, cancel_futures=True)
             self._executors[index] = None
-        deadline = time.monotonic() + within
-        for process in processes:
-            process.join(max(0.0, deadline - time.monotonic()))
-            if process.is_alive():
-                log.warning("forecast worker (pid %d) still busy at shutdown; terminating it", process.pid)
-                process.terminate()
-                process.join()

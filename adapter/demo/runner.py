@@ -39,6 +39,11 @@ from forecasting.traces import read_trace
 log = logging.getLogger(__name__)
 HISTORY_SECONDS = 7 * 86400.0
 REFRESH_SECONDS = 5.0
+"""Real seconds between refreshes of every tracked key."""
+STALENESS_REAL_SECONDS = 120.0
+"""The oldest value served, in real seconds (``serve``'s default staleness bound)."""
+IDLE_REAL_SECONDS = 600.0
+"""How long a key nobody asks for is kept, in real seconds (``serve``'s default)."""
 DEMO_SIGNALS = SignalSettings(
     gpu="dcgm", server="vllm", workload_labels="pod_labels", carbon=CarbonIntensity(grams_per_kwh=400.0)
 )
@@ -60,10 +65,22 @@ class SimulatedClock:
 
 
 def demo_refresh(speed: float) -> RefreshSettings:
-    """Refresh every few real seconds. Staleness and idleness are simulated seconds: they must
-    outlast that interval, and a key someone asked for stays ten real minutes at any speed."""
+    """Refresh every few real seconds; staleness and idleness are real time, written in the
+    simulated seconds the store's clock counts.
+
+    The staleness bound stops an HPA from acting on a value its source stopped updating. The demo's
+    source runs in this process and never goes away: it can only be slow, and how slow depends on
+    the machine, not on the simulated fleet. A bound in simulated time shrinks with ``--speed``
+    (at 10x, 150 simulated seconds were 15 real ones), so a busy machine whose refresh pass took a
+    few seconds longer made a demo answer 503 while it was still refreshing. The bound is therefore
+    the product's default of :data:`STALENESS_REAL_SECONDS` of real time at any speed: a demo that
+    keeps refreshing keeps serving, and one whose source stopped answering turns to 503 (and
+    ``/readyz`` fails) after as long as ``serve`` would wait. A key someone asked for likewise stays
+    :data:`IDLE_REAL_SECONDS` of real time."""
     return RefreshSettings(
-        interval=REFRESH_SECONDS, staleness=max(120.0, 3 * REFRESH_SECONDS * speed), idle_after=600.0 * max(1.0, speed)
+        interval=REFRESH_SECONDS,
+        staleness=STALENESS_REAL_SECONDS * speed,
+        idle_after=IDLE_REAL_SECONDS * max(1.0, speed),
     )
 
 

@@ -5,7 +5,6 @@ Module-level functions, because a spawned worker imports what it runs by name.""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from adapter.forecast_worker import Job
@@ -24,9 +23,3 @@ def dies_once(job: Job) -> StepOutcome:
 def always_dies(job: Job) -> StepOutcome:
     os._exit(3)
 
-
-def hangs(job: Job) -> StepOutcome:
-    """Touches the marker file named by the job's key, then never returns: a fit that will not end."""
-    Path(job.key).touch()
-    while True:
-        time.sleep(60)

@@ -5,6 +5,7 @@ The store's background refresher is off; tests call ``refresh_now()`` and move t
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -18,8 +19,12 @@ from adapter.config import Settings, settings_from_mapping
 from adapter.presets import resolve_rules
 from adapter.prometheus import PrometheusSource
 from adapter.server import CONTEXT
+from adapter.source import RangeSeries, Sample, Source
 from adapter.store import MetricStore
 from adapter.tracker import ForecastTracker
+
+from .prometheus import PrometheusServer
+from .workload_exporter import TIMESTAMP_SERIES
 
 
 class ManualClock:
@@ -58,11 +63,45 @@ def adapter_settings(prometheus_url: str, overrides: Mapping[str, Any] | None = 
     return settings_from_mapping(document, source="test config")
 
 
+class AtWholeWindows:
+    """The real Prometheus source, with instant queries that name no time evaluated at the newest
+    time whose rate window starts and ends on a scrape (:meth:`PrometheusServer.whole_window_time`)
+    instead of at "now", where a gap at the window's start (the start-up after the backfill, a scrape
+    that timed out on a loaded machine) makes rates come out low. For tests that compare rates with
+    the ground truth. While Prometheus cannot be reached, queries go to it unchanged and fail as
+    they would."""
+
+    def __init__(self, source: Source, prometheus: PrometheusServer, window_s: int) -> None:
+        self._source = source
+        self._prometheus = prometheus
+        self._window_s = window_s
+
+    async def instant(self, query: str, *, at: float | None = None) -> list[Sample]:
+        if at is None:
+            try:
+                at = await asyncio.to_thread(self._prometheus.whole_window_time, TIMESTAMP_SERIES, self._window_s)
+            except OSError:
+                pass
+        return await self._source.instant(query, at=at)
+
+    async def range(self, query: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+        return await self._source.range(query, start=start, end=end, step=step)
+
+    async def close(self) -> None:
+        await self._source.close()
+
+
 @asynccontextmanager
-async def running_adapter(settings: Settings) -> AsyncIterator[RunningAdapter]:
+async def running_adapter(
+    settings: Settings, *, exact_rates_from: PrometheusServer | None = None
+) -> AsyncIterator[RunningAdapter]:
+    """The adapter on ``settings``; with ``exact_rates_from`` (the Prometheus of the settings), its
+    instant queries go through :class:`AtWholeWindows`."""
     assert settings.prometheus is not None
     rules = resolve_rules(settings, source="test config")
-    source = PrometheusSource.open(settings.prometheus, max_concurrency=settings.refresh.concurrency)
+    source: Source = PrometheusSource.open(settings.prometheus, max_concurrency=settings.refresh.concurrency)
+    if exact_rates_from is not None:
+        source = AtWholeWindows(source, exact_rates_from, int(settings.signals.window))
     clock = ManualClock()
     adapter = assemble(
         rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, clock=clock,

@@ -39,9 +39,12 @@ def prometheus(
     """A started Prometheus scraping the exporter every second; ``.url`` is its base URL.
 
     It starts with :data:`HISTORY_S` of backfilled history, so ``rate()`` over any window up to
-    that long already equals the ground truth, rather than after a window's worth of scrapes.
+    that long already equals the ground truth, rather than after a window's worth of scrapes,
+    wherever the window starts and ends on a scrape (:meth:`PrometheusServer.whole_window_time`):
+    between the history and the first scrape lies the time Prometheus took to start.
 
-    Tests may ``stop()`` and ``start()`` it to simulate an outage; it keeps its port and data.
+    Tests never stop it; those that simulate an outage stop and start
+    :func:`restartable_prometheus`.
     """
     server = PrometheusServer(
         tmp_path_factory.mktemp("prometheus"),
@@ -49,6 +52,27 @@ def prometheus(
         ready_queries=[f"rate({counter}[1m])" for counter in _COUNTERS],
         job=JOB,
         backfill=workload_exporter.history(HISTORY_S, {"job": JOB, "instance": workload_exporter.target}),
+    )
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def restartable_prometheus(
+    workload_exporter: WorkloadExporter, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """A second Prometheus scraping the same exporter, without history, for the tests that stop
+    and start it.
+
+    A restart leaves a gap in every series. Restarting the shared :func:`prometheus` would make the
+    rates of any test that queries it in the following minute come out low: a window that starts in
+    a gap is extrapolated only half a scrape interval into it.
+    """
+    server = PrometheusServer(
+        tmp_path_factory.mktemp("restartable-prometheus"),
+        [workload_exporter.target],
+        ready_queries=[f"rate({counter}[1m])" for counter in _COUNTERS],
+        job=JOB,
     )
     with server:
         yield server

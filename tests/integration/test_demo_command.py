@@ -7,59 +7,78 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 
 import pytest
 
 from adapter.quantity import parse_quantity
 
-from .local import free_port, kubectl
+from .local import foresight_command, foresight_environment, free_port, kubectl, stop
 
 pytestmark = pytest.mark.integration
 TRACES = Path(__file__).resolve().parents[1] / "data" / "traces"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
+READY_WITHIN_S = 300.0
+"""Guards against a demo that never becomes ready; a loaded machine takes far less."""
+EXIT_WITHIN_S = 60.0
+"""Guards against a demo that ignores SIGTERM; it exits in about a second."""
 
 
 class DemoProcess:
-    def __init__(self, *args: str) -> None:
+    """``foresight demo ARGS`` (this checkout's) on a free loopback port, its output in a file.
+
+    Ready once ``/readyz`` answers 200. Leaving the ``with`` block stops the child on every path
+    (SIGTERM, then SIGKILL and a failure if it hangs), so no demo outlives its test.
+    """
+
+    def __init__(self, workdir: Path, *args: str) -> None:
         self.port = free_port()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "adapter.cli", "demo", "--port", str(self.port), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self.printed: list[str] = []
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.printed.append(line.rstrip("\n"))
-            if "gpu_utilization?labelSelector" in line and "pods/*" in line:
-                break
-        self._wait_ready()
+        self.log_path = workdir / "demo.log"
+        with self.log_path.open("w") as output:
+            self.process = subprocess.Popen(
+                foresight_command("demo", "--port", str(self.port), *args),
+                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=foresight_environment(),
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            raise
+        self.printed = self.log_path.read_text().splitlines()
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + READY_WITHIN_S
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"foresight demo exited with {self.process.returncode}:\n{self.log_path.read_text()}")
             try:
-                with _OPENER.open(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as response:
+                with _OPENER.open(f"http://127.0.0.1:{self.port}/readyz", timeout=5) as response:
                     if response.status == 200:
                         return
             except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("\n".join(self.printed))
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"foresight demo was not ready after {READY_WITHIN_S:g} s:\n{self.log_path.read_text()}")
+            time.sleep(0.2)
 
     def kubectl_commands(self) -> list[list[str]]:
         return [shlex.split(line.strip()) for line in self.printed if line.strip().startswith("kubectl ")]
 
     def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
+        stop(self.process, grace_s=EXIT_WITHIN_S, what="foresight demo")
+
+    def __enter__(self) -> DemoProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def _run_kubectl(command: list[str]) -> dict[str, object]:
@@ -70,12 +89,9 @@ def _run_kubectl(command: list[str]) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[DemoProcess]:
-    process = DemoProcess("--speed", "10")
-    try:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
+    with DemoProcess(tmp_path_factory.mktemp("demo"), "--speed", "10") as process:
         yield process
-    finally:
-        process.close()
 
 
 def test_demo_says_it_is_a_demo_and_how_to_try_it(demo: DemoProcess) -> None:
@@ -118,14 +134,16 @@ def test_kubectl_reads_the_swagger_document(demo: DemoProcess) -> None:
     assert "/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/queue_depth" in swagger["paths"]
 
 
+def _status_page(demo: DemoProcess) -> str:
+    with _OPENER.open(f"http://127.0.0.1:{demo.port}/", timeout=30) as response:
+        return response.read().decode()  # type: ignore[no-any-return]
+
+
 def test_status_page_shows_every_workload(demo: DemoProcess) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        with _OPENER.open(f"http://127.0.0.1:{demo.port}/", timeout=5) as response:
-            page = response.read().decode()
-        if "evaluating…" not in page or time.monotonic() > deadline:
-            break
+    page, deadline = _status_page(demo), time.monotonic() + READY_WITHIN_S
+    while "evaluating…" in page and time.monotonic() < deadline:  # until the first pass reached every key
         time.sleep(0.5)
+        page = _status_page(demo)
     assert "DEMO" in page
     for selector in ("app=llama", "app=mistral"):
         assert selector in page
@@ -149,10 +167,9 @@ def test_demo_listens_on_loopback_only(demo: DemoProcess) -> None:
     assert _listening_addresses(demo.port) == {"0100007F"}  # 127.0.0.1, little-endian hex
 
 
-def test_demo_plays_a_real_trace() -> None:
+def test_demo_plays_a_real_trace(tmp_path: Path) -> None:
     trace = TRACES / "azure_llm_2023_conv_1s.csv"
-    process = DemoProcess("--trace", str(trace), "--speed", "5")
-    try:
+    with DemoProcess(tmp_path, "--trace", str(trace), "--speed", "5") as process:
         assert "azure_llm_2023_conv_1s" in "\n".join(process.printed)
         body = _run_kubectl(
             ["kubectl", "--server", f"http://127.0.0.1:{process.port}", "get", "--raw",
@@ -160,5 +177,3 @@ def test_demo_plays_a_real_trace() -> None:
         )
         [item] = body["items"]  # type: ignore[misc]
         assert item["metricName"] == "requests_per_second"
-    finally:
-        process.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import trustme
 import yaml
 from cryptography import x509
 
-from .local import free_port, kubectl
+from .local import foresight_command, foresight_environment, free_port, kubectl, stop
 
 pytestmark = pytest.mark.integration
 METRIC = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/requests_per_second?labelSelector=app%3Dllama"
@@ -33,15 +32,21 @@ class SecureDemo:
         self._log = self.log_path.open("w")
         environment = {key: value for key, value in os.environ.items() if key != "KUBERNETES_SERVICE_HOST"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "adapter.cli", "demo", "--speed", "10", "--secure-port", str(self.port),
-             "--client-ca-file", str(workdir / "clients.pem"), "--authentication-skip-lookup"],
-            stdout=self._log, stderr=subprocess.STDOUT, env=environment,
+            foresight_command("demo", "--speed", "10", "--secure-port", str(self.port),
+                              "--client-ca-file", str(workdir / "clients.pem"), "--authentication-skip-lookup"),
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=foresight_environment(environment),
         )
-        self.served_pem = self._wait_serving()
+        try:
+            self.served_pem = self._wait_serving()
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            self._log.close()
+            raise
         (workdir / "served.pem").write_text(self.served_pem)
 
     def _wait_serving(self) -> str:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300  # guards against a hang; start-up takes seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(self.log_path.read_text())
@@ -64,9 +69,10 @@ class SecureDemo:
         return subprocess.run([kubectl(), *args], capture_output=True, text=True, timeout=60, env=environment, check=False)
 
     def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self._log.close()
+        try:
+            stop(self.process, grace_s=60, what="foresight demo")
+        finally:
+            self._log.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """What an HPA sees when Prometheus fails: the last good value while it is fresh, then 503; the
-source's load follows the number of keys, not the request rate. Uses the real test Prometheus,
-stopped and restarted to make a real outage."""
+source's load follows the number of keys, not the request rate. Uses the real Prometheus kept for
+restarts, stopped and restarted to make a real outage (the shared one is never restarted)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from .prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
 PATH = "/apis/external.metrics.k8s.io/v1beta1/namespaces/inference/queue_depth?labelSelector=app%3Dllama"
+
+
+@pytest.fixture
+def prometheus(restartable_prometheus: PrometheusServer) -> PrometheusServer:
+    """The Prometheus these tests may stop and start."""
+    return restartable_prometheus
 
 
 def instant_queries(adapter: RunningAdapter) -> float:

@@ -21,10 +21,10 @@ KEY = ForecastKey("requests_per_second", "inference", "app=llama")
 async def test_tracker_backfills_steps_and_serves_a_forecast(prometheus: PrometheusServer) -> None:
     settings = adapter_settings(prometheus.url, {"forecasts": {"workers": 1}})
     truth = ground_truth("inference", "llama").requests_per_second
-    async with running_adapter(settings) as adapter:
+    async with running_adapter(settings, exact_rates_from=prometheus) as adapter:
         warming = (await adapter.get_json(FORECAST))["items"][0]
         assert warming["metricLabels"] == {"foresight.io/state": "warming"}
-        assert float(parse_quantity(warming["value"])) == pytest.approx(truth, rel=0.02)
+        assert float(parse_quantity(warming["value"])) == pytest.approx(truth, rel=0.001)  # milli rounding
 
         assert adapter.tracker is not None
         await adapter.tracker.refresh_now()  # backfill from Prometheus, then the first fit

@@ -1,6 +1,8 @@
 """``foresight serve`` stopped with SIGTERM, as the kubelet stops a pod: it stops accepting
 connections, finishes the request in flight, and exits within the grace period. The request in
-flight is made slow by a delaying TCP proxy in front of the real Prometheus."""
+flight is held by a TCP proxy in front of the real Prometheus, which keeps Prometheus' answers back
+until the test releases them, so every step waits on a condition, never on a guess of how long a
+loaded machine takes."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import signal
 import socket
 import socketserver
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -20,24 +21,29 @@ import yaml
 
 from adapter.cli import SHUTDOWN_GRACE_SECONDS
 
-from .local import free_port
+from .local import foresight_command, foresight_environment, free_port
 from .prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
-DELAY_SECONDS = 4.0
+HANG_GUARD_S = 120.0
+"""Only tells a step that never happens from one that happens; none takes that long."""
+QUERIED_SERIES = b"num_requests_waiting"
+"""In the PromQL of the request's ``queue_depth``, so the proxy can tell its query from others."""
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class DelayingProxy(socketserver.ThreadingTCPServer):
-    """Forwards to ``upstream``, holding each chunk of its answers back by ``DELAY_SECONDS`` once
-    ``slow`` is set."""
+class HoldingProxy(socketserver.ThreadingTCPServer):
+    """Forwards to ``upstream``. While ``hold`` is set, Prometheus' answers wait for ``release``;
+    ``asked`` is set once a query for :data:`QUERIED_SERIES` has gone through while holding."""
 
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
-        self.slow = threading.Event()
+        self.hold = threading.Event()
+        self.release = threading.Event()
+        self.asked = threading.Event()
         super().__init__(("127.0.0.1", 0), _Forward)
 
     @property
@@ -46,21 +52,26 @@ class DelayingProxy(socketserver.ThreadingTCPServer):
 
 
 class _Forward(socketserver.BaseRequestHandler):
-    server: DelayingProxy
+    server: HoldingProxy
 
     def handle(self) -> None:
         with socket.create_connection(self.server.upstream) as upstream:
-            pump = threading.Thread(target=_copy, args=(self.request, upstream), daemon=True)
+            pump = threading.Thread(target=_copy_watching, args=(self.request, upstream, self.server), daemon=True)
             pump.start()
             while chunk := upstream.recv(65536):
-                if self.server.slow.is_set():  # per chunk: the adapter keeps its connections open
-                    time.sleep(DELAY_SECONDS)
+                if self.server.hold.is_set():  # per chunk: the adapter keeps its connections open
+                    self.server.release.wait()
                 self.request.sendall(chunk)
 
 
-def _copy(source: socket.socket, target: socket.socket) -> None:
+def _copy_watching(source: socket.socket, target: socket.socket, proxy: HoldingProxy) -> None:
+    """Copy the adapter's requests to Prometheus, noting the one for :data:`QUERIED_SERIES`."""
+    seen = b""
     try:
         while chunk := source.recv(65536):
+            seen = seen[-len(QUERIED_SERIES):] + chunk
+            if proxy.hold.is_set() and QUERIED_SERIES in seen:
+                proxy.asked.set()
             target.sendall(chunk)
         target.shutdown(socket.SHUT_WR)
     except OSError:
@@ -68,13 +79,14 @@ def _copy(source: socket.socket, target: socket.socket) -> None:
 
 
 @pytest.fixture
-def proxy(prometheus: PrometheusServer) -> Iterator[DelayingProxy]:
+def proxy(prometheus: PrometheusServer) -> Iterator[HoldingProxy]:
     host, port = prometheus.url.removeprefix("http://").rstrip("/").split(":")
-    server = DelayingProxy((host, int(port)))
+    server = HoldingProxy((host, int(port)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield server
     finally:
+        server.release.set()
         server.shutdown()
         server.server_close()
 
@@ -87,42 +99,44 @@ def _accepts(port: int) -> bool:
         return False
 
 
-def test_sigterm_drains_the_request_in_flight_and_exits(proxy: DelayingProxy, tmp_path: Path) -> None:
+def test_sigterm_drains_the_request_in_flight_and_exits(proxy: HoldingProxy, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"prometheus": {"url": proxy.url}, "refresh": {"interval": "1s"}}))
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "adapter.cli", "serve", "--config", str(config), "--insecure-local", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
+        foresight_command("serve", "--config", str(config), "--insecure-local", "--port", str(port)),
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=foresight_environment(),
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + HANG_GUARD_S
         while not _accepts(port):
             assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
             time.sleep(0.2)
-        proxy.slow.set()
+        proxy.hold.set()
         answer: dict[str, object] = {}
 
         def request() -> None:
             url = f"http://127.0.0.1:{port}/apis/external.metrics.k8s.io/v1beta1/namespaces/inference/queue_depth?labelSelector=app%3Dllama"
-            with _OPENER.open(url, timeout=60) as response:
+            with _OPENER.open(url, timeout=HANG_GUARD_S) as response:
                 answer["status"], answer["body"] = response.status, response.read()
 
         in_flight = threading.Thread(target=request)
         in_flight.start()
-        time.sleep(1.0)  # the request is now waiting on the delayed Prometheus
+        assert proxy.asked.wait(timeout=HANG_GUARD_S), "the request's query never reached Prometheus"
         process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + DELAY_SECONDS
-        while _accepts(port) and time.monotonic() < deadline:
+        deadline = time.monotonic() + HANG_GUARD_S
+        while _accepts(port):
+            assert time.monotonic() < deadline, "new connections were still accepted after SIGTERM"
             time.sleep(0.1)
-        refused_while_draining = in_flight.is_alive() and not _accepts(port)
-        in_flight.join(timeout=60)
+        assert in_flight.is_alive(), answer  # its answer is still held: refused while it drains
+        proxy.release.set()
+        in_flight.join(timeout=HANG_GUARD_S)
         assert answer.get("status") == 200, (answer, (tmp_path / "serve.log").read_text())
         assert b"ExternalMetricValueList" in answer["body"]  # type: ignore[operator]
-        assert refused_while_draining, "new connections were still accepted while the request drained"
-        assert process.wait(timeout=SHUTDOWN_GRACE_SECONDS + 10) == 0
+        assert process.wait(timeout=SHUTDOWN_GRACE_SECONDS + HANG_GUARD_S) == 0
     finally:
+        proxy.release.set()
         if process.poll() is None:
             process.kill()
             process.wait()

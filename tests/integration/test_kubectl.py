@@ -7,7 +7,6 @@ import json
 import os
 import ssl
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import yaml
 from adapter.quantity import parse_quantity
 
 from .kube_stand_in import Grant, KubeStandIn, kube_stand_in
-from .local import free_port, kubectl
+from .local import foresight_command, foresight_environment, free_port, kubectl, stop
 from .prometheus import PrometheusServer
 from .workload_exporter import ground_truth
 
@@ -60,19 +59,25 @@ class ServedAdapter:
         )
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "adapter.cli", "--log-format", "json", "serve", "--config", str(config),
+            foresight_command(
+                "--log-format", "json", "serve", "--config", str(config),
                 "--bind-address", "127.0.0.1", "--secure-port", str(self.port),
                 "--tls-cert-file", str(cert_file), "--tls-private-key-file", str(key_file),
                 "--kubeconfig", str(kube.write_kubeconfig(workdir / "adapter-kubeconfig")),
-            ],
-            stdout=self._log, stderr=subprocess.STDOUT,
+            ),
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=foresight_environment(),
         )
-        self._wait_healthy()
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            self._log.close()
+            raise
 
     def _wait_healthy(self) -> None:
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 300  # guards against a hang; start-up takes seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"foresight serve exited: {self.log_path.read_text()}")
@@ -94,9 +99,10 @@ class ServedAdapter:
         return json.loads(result.stdout)  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self._log.close()
+        try:
+            stop(self.process, grace_s=60, what="foresight serve")
+        finally:
+            self._log.close()
 
 
 @pytest.fixture(scope="module")

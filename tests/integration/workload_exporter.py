@@ -7,9 +7,12 @@ real exporters produce, including the awkward ones the adapter must cope with: a
 pods, dcgm series attributed through ``exported_namespace``/``exported_pod``, the legacy
 ``pod_name`` label, an idle workload and a same-named pod in another namespace.
 
-Values are computed at scrape time from wall-clock time, so every counter grows linearly and
-Prometheus' ``rate()`` over a window it has fully scraped equals the configured rate. The expected
-signal values (:class:`GroundTruth`) are derived from the same configuration, never typed in twice.
+Each scrape is answered with samples stamped with the whole second it falls in (the text format's
+own timestamps, which Prometheus stores as given), and every value is computed for that timestamp.
+So every counter is an exact linear function of the timestamps Prometheus records, however late a
+loaded machine answers a scrape, and ``rate()`` over a window that starts and ends on a scrape
+equals the configured rate (see :meth:`PrometheusServer.whole_window_time`). The expected signal
+values (:class:`GroundTruth`) are derived from the same configuration, never typed in twice.
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ LATENCY_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, math.inf)
 
 #: The quantile the adapter reports as "latency p99".
 P99 = 0.99
+
+#: Seconds between the timestamps samples can carry: scrapes and history lie on this grid.
+GRID_S = 1
+
+#: A series every scrape carries, to read the scrape timestamps from.
+TIMESTAMP_SERIES = 'kube_pod_labels{namespace="inference", pod="llama-0"}'
 
 GPU_MODEL_NAME = "NVIDIA H100 80GB HBM3"
 
@@ -301,6 +310,11 @@ def _dcgm_labels(config: Workload, pod: Pod) -> dict[str, str]:
     return labels
 
 
+def grid_time(when: float) -> int:
+    """The grid point at or before Unix time ``when``."""
+    return math.floor(when / GRID_S) * GRID_S
+
+
 class _WorkloadCollector:
     """Renders every workload's series with their values at a wall-clock time."""
 
@@ -309,11 +323,13 @@ class _WorkloadCollector:
         self._origin = origin
 
     def collect(self) -> Iterator[Metric]:
-        return iter(self.metrics_at(time.time()))
+        return iter(self.metrics_at(grid_time(time.time()), stamped=True))
 
-    def metrics_at(self, when: float) -> tuple[Metric, ...]:
-        """Every series with its value at Unix time ``when``."""
+    def metrics_at(self, when: int, *, stamped: bool = False) -> tuple[Metric, ...]:
+        """Every series with its value at Unix time ``when``, a grid point; ``stamped`` puts
+        ``when`` on every sample as its timestamp."""
         elapsed = when - self._origin
+        timestamp = when if stamped else None
         util = Metric("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", "gauge")
         power = Metric("DCGM_FI_DEV_POWER_USAGE", "Power draw (in W).", "gauge")
         # dcgm-exporter names this counter without the conventional `_total` suffix; only the
@@ -333,21 +349,21 @@ class _WorkloadCollector:
         for config in self._configs:
             for pod in config.pods:
                 dcgm = _dcgm_labels(config, pod)
-                util.add_sample(util.name, dcgm, pod.gpu.utilization_percent)
-                power.add_sample(power.name, dcgm, pod.gpu.power_watts)
-                energy.add_sample(energy.name, dcgm, pod.gpu.power_watts * 1000.0 * elapsed)
+                util.add_sample(util.name, dcgm, pod.gpu.utilization_percent, timestamp)
+                power.add_sample(power.name, dcgm, pod.gpu.power_watts, timestamp)
+                energy.add_sample(energy.name, dcgm, pod.gpu.power_watts * 1000.0 * elapsed, timestamp)
 
                 vllm = {"namespace": config.namespace, "pod": pod.name, "model_name": config.vllm_model_name}
                 requests = pod.requests_per_second * elapsed
-                success.add_sample(f"{success.name}_total", vllm | {"finished_reason": "stop"}, requests)
+                success.add_sample(f"{success.name}_total", vllm | {"finished_reason": "stop"}, requests, timestamp)
                 for bound, bucket_rate in config.latency_buckets([pod]):
                     latency.add_sample(
-                        f"{latency.name}_bucket", vllm | {"le": floatToGoString(bound)}, bucket_rate * elapsed
+                        f"{latency.name}_bucket", vllm | {"le": floatToGoString(bound)}, bucket_rate * elapsed, timestamp
                     )
-                latency.add_sample(f"{latency.name}_count", vllm, requests)
-                latency.add_sample(f"{latency.name}_sum", vllm, requests * config.mean_latency_seconds)
-                waiting.add_sample(waiting.name, vllm, pod.requests_waiting)
-                running.add_sample(running.name, vllm, pod.requests_running)
+                latency.add_sample(f"{latency.name}_count", vllm, requests, timestamp)
+                latency.add_sample(f"{latency.name}_sum", vllm, requests * config.mean_latency_seconds, timestamp)
+                waiting.add_sample(waiting.name, vllm, pod.requests_waiting, timestamp)
+                running.add_sample(running.name, vllm, pod.requests_running, timestamp)
 
                 kube = {
                     "namespace": config.namespace,
@@ -357,7 +373,7 @@ class _WorkloadCollector:
                 }
                 if config.model_label is not None:
                     kube["label_model"] = config.model_label
-                pod_labels.add_sample(pod_labels.name, kube, 1.0)
+                pod_labels.add_sample(pod_labels.name, kube, 1.0, timestamp)
         return (util, power, energy, success, latency, waiting, running, pod_labels)
 
 
@@ -424,19 +440,22 @@ class WorkloadExporter:
         """The metrics endpoint."""
         return f"http://{self.target}/metrics"
 
-    def history(self, seconds: float, target_labels: Mapping[str, str], step_s: float = 1.0) -> str:
+    def history(self, seconds: float, target_labels: Mapping[str, str], step_s: int = GRID_S) -> str:
         """The last ``seconds`` as scrapes every ``step_s`` would have stored them, as OpenMetrics.
 
         For backfilling Prometheus (``promtool tsdb create-blocks-from openmetrics``), so that
         ``rate()`` over any window up to ``seconds`` is exact from the first query on instead of
         extrapolated over a partly empty window. ``target_labels`` (``job``, ``instance``) are
         added as the scrape would add them, so history and live samples form the same series.
-        Samples end just before the call.
+        Samples lie on the grid live scrapes use (``step_s`` a multiple of :data:`GRID_S`) and end
+        before the grid point of the call, so the first scrape follows them in order.
         """
-        end = time.time()
+        if step_s % GRID_S:
+            raise ValueError(f"step_s must be a multiple of {GRID_S} s, got {step_s}")
+        end = grid_time(time.time())
         lines = [
             f"{sample.name}{_openmetrics_labels(sample.labels | dict(target_labels))} "
-            f"{floatToGoString(sample.value)} {when:.3f}"
+            f"{floatToGoString(sample.value)} {when}"
             for when in (end - step * step_s for step in range(int(seconds / step_s), 0, -1))
             for metric in self._collector.metrics_at(when)
             for sample in metric.samples

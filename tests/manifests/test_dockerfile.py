@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ..integration.local import free_port
+from ..integration.local import free_port, stop
 from .render import ROOT, Rendered, pod_spec
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -216,5 +216,4 @@ def test_install_steps_give_a_working_foresight(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert _answers(f"http://127.0.0.1:{port}/"), "the status page (package data) is missing"
     finally:
-        demo.terminate()
-        demo.wait(timeout=60)
+        stop(demo, grace_s=60, what="the installed foresight demo")
