@@ -178,7 +178,9 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     handler_options: dict[str, Any] = {"access_log": None, "keepalive_timeout": limits.idle_seconds}
-    runner = web.AppRunner(app, shutdown_timeout=drain_seconds, **handler_options)
+    # aiohttp waits for a request in flight up to its shutdown timeout twice (to finish, then once
+    # more after asking it to stop) before it cancels it: half the drain each.
+    runner = web.AppRunner(app, shutdown_timeout=drain_seconds / 2, **handler_options)
     await runner.setup()
     try:
         site = GuardedSite(runner, host, port, ssl_context=ssl_context, limits=limits,

@@ -141,3 +141,45 @@ def test_sigterm_drains_the_request_in_flight_and_exits(proxy: HoldingProxy, tmp
             process.kill()
             process.wait()
         log.close()
+
+
+def test_a_query_prometheus_never_answers_does_not_keep_the_process_past_its_grace(
+    proxy: HoldingProxy, tmp_path: Path
+) -> None:
+    """The promise is a deadline, so this test has one: with Prometheus' timeout at 50 s, a server
+    that waited for the held query (as one on ``ThreadPoolExecutor`` threads does at exit) could
+    not be gone before SIGTERM + drain + 50 s; one that keeps the promise is gone within 20 s. The
+    guard is half as long again as the promise, so load alone cannot fail it."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"prometheus": {"url": proxy.url, "timeout": "50s"}, "refresh": {"interval": "1s"}}))
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        foresight_command("serve", "--config", str(config), "--insecure-local", "--port", str(port)),
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=foresight_environment(),
+    )
+    try:
+        deadline = time.monotonic() + HANG_GUARD_S
+        while not _accepts(port):
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+        proxy.hold.set()
+
+        def request() -> None:
+            url = f"http://127.0.0.1:{port}/apis/external.metrics.k8s.io/v1beta1/namespaces/inference/queue_depth?labelSelector=app%3Dllama"
+            try:
+                _OPENER.open(url, timeout=HANG_GUARD_S).close()
+            except OSError:
+                pass  # cut off when the drain ends: what matters here is the process's exit
+
+        threading.Thread(target=request, daemon=True).start()
+        assert proxy.asked.wait(timeout=HANG_GUARD_S), "the request's query never reached Prometheus"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=1.5 * SHUTDOWN_GRACE_SECONDS) == 0, (tmp_path / "serve.log").read_text()
+        assert not proxy.release.is_set(), "Prometheus never answered"
+    finally:
+        proxy.release.set()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
