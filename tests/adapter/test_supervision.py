@@ -74,6 +74,17 @@ def failing_times(failures: int, error: Callable[[], BaseException] = lambda: Va
     return run_pass, calls
 
 
+def hung_pass() -> tuple[asyncio.Event, asyncio.Event, Callable[[], Awaitable[None]]]:
+    """A pass that sets the first event once it runs, then waits for the second."""
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def hung() -> None:
+        entered.set()
+        await release.wait()
+
+    return entered, release, hung
+
+
 async def test_a_failing_pass_is_retried_with_growing_backoff_until_it_works(
     supervisor: Supervisor, fake_time: FakeTime
 ) -> None:
@@ -126,11 +137,7 @@ async def test_failing_for_longer_than_the_bound_is_a_problem(supervisor: Superv
 async def test_a_hung_pass_is_a_problem_until_its_work_reports_progress(
     supervisor: Supervisor, fake_time: FakeTime
 ) -> None:
-    entered, release = asyncio.Event(), asyncio.Event()
-
-    async def hung() -> None:
-        entered.set()
-        await release.wait()
+    entered, release, hung = hung_pass()
 
     supervised = supervisor.add("forecaster", hung, pause=lambda _: INTERVAL, stall_after=STALL_AFTER)
     supervisor.start()
@@ -165,11 +172,7 @@ class EmptySource:
 async def test_livez_fails_while_a_task_is_stalled_and_healthz_stays_open(
     supervisor: Supervisor, fake_time: FakeTime
 ) -> None:
-    entered, release = asyncio.Event(), asyncio.Event()
-
-    async def hung() -> None:
-        entered.set()
-        await release.wait()
+    entered, release, hung = hung_pass()
 
     watcher = supervisor.add("config watcher", hung, pause=lambda _: INTERVAL, stall_after=STALL_AFTER)
     supervisor.start()  # before the app adds its own tasks, which this test does not run
