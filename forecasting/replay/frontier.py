@@ -8,7 +8,8 @@ A frontier is ordered by GPU-hours, rising, so its shares strictly fall.
 
 Between two frontier points the family is taken to trade GPU-hours for share linearly (mixing two
 configurations over time would), so the comparison reads the other family's frontier by linear
-interpolation, and nothing outside its range: there it says None rather than extrapolate.
+interpolation, and nothing outside its range: there it says None rather than extrapolate, except
+that with more GPU-hours than its dearest point a family reaches at least that point's share.
 """
 
 from __future__ import annotations
@@ -47,10 +48,13 @@ def gpu_hours_at_share(front: Sequence[Point], share: float) -> float | None:
 
 
 def share_at_gpu_hours(front: Sequence[Point], gpu_hours: float) -> float | None:
-    """Share over the SLO along ``front`` at ``gpu_hours``, linearly between its points; None
-    when ``gpu_hours`` is outside the GPU-hours it covers."""
-    if not front or not front[0].gpu_hours <= gpu_hours <= front[-1].gpu_hours:
+    """Share over the SLO along ``front`` at ``gpu_hours``, linearly between its points; past
+    its dearest point, that point's share (reached with fewer GPU-hours); None below its
+    cheapest point."""
+    if not front or gpu_hours < front[0].gpu_hours:
         return None
+    if gpu_hours >= front[-1].gpu_hours:
+        return front[-1].slo_violation_share
     for low, high in zip(front, front[1:], strict=False):
         if low.gpu_hours <= gpu_hours <= high.gpu_hours:
             return _between(gpu_hours, low.gpu_hours, high.gpu_hours, low.slo_violation_share,
@@ -75,7 +79,7 @@ class Comparison:
     predictive_gpu_hours: float | None
     """What predictive's frontier needs for the same share; None outside its shares."""
     predictive_slo_violation_share: float | None
-    """The share predictive's frontier reaches with the same GPU-hours; None outside its GPU-hours."""
+    """The share predictive's frontier reaches with the same GPU-hours; None below its cheapest point."""
 
 
 def compare(reactive: Sequence[Point], predictive: Sequence[Point]) -> tuple[Comparison, ...]:

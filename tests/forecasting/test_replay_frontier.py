@@ -63,18 +63,18 @@ def test_gpu_hours_at_a_share(share: float, expected: float | None) -> None:
 @pytest.mark.parametrize(("gpu_hours", "expected"), [
     (10, 0.2), (20, 0.1), (40, 0.0),
     (15, 0.15), (30, 0.05),
-    (9.9, None), (41, None),
+    (9.9, None), (41, 0.0),  # below the cheapest point; past the dearest, its share
 ])
 def test_share_at_gpu_hours(gpu_hours: float, expected: float | None) -> None:
     assert share_at_gpu_hours(FRONT, gpu_hours) == (None if expected is None else pytest.approx(expected))
 
 
-def test_a_single_point_answers_only_at_itself() -> None:
+def test_a_single_point_answers_at_its_share_and_from_its_gpu_hours_on() -> None:
     single = frontier(points((10, 0.1)))
     assert gpu_hours_at_share(single, 0.1) == 10
     assert share_at_gpu_hours(single, 10) == 0.1
     assert gpu_hours_at_share(single, 0.09) is None and gpu_hours_at_share(single, 0.11) is None
-    assert share_at_gpu_hours(single, 9) is None and share_at_gpu_hours(single, 11) is None
+    assert share_at_gpu_hours(single, 9) is None and share_at_gpu_hours(single, 11) == 0.1
     assert gpu_hours_at_share((), 0.1) is None and share_at_gpu_hours((), 10) is None
 
 
@@ -85,7 +85,7 @@ def test_the_comparison_reads_predictive_at_each_reactive_frontier_point_both_wa
         Comparison(0.3, 12, None, pytest.approx(0.18)),  # a share above predictive's worst
         Comparison(0.2, 20, 10.0, 0.1),
         Comparison(0.1, 30, 20.0, pytest.approx(0.05)),
-        Comparison(0.02, 50, pytest.approx(36.0), None),  # more GPU-hours than predictive's dearest
+        Comparison(0.02, 50, pytest.approx(36.0), 0.0),  # more GPU-hours than predictive's dearest
     )
 
 
