@@ -94,3 +94,21 @@ def test_the_frontier_sweep_runs_each_configuration_once_in_workers() -> None:
     table = forecast_table(given, SETTINGS, stage, (0.9,), factories=BASELINES)
     assert one.metrics == simulate_hpa(stage, one.config.hpa(SETTINGS), 8.0, TableForecast(stage, table.upper[0]))
     assert result.oracle == run_replay(given, SETTINGS, factories=BASELINES).controllers["oracle"]
+
+
+def daily_ramps(days: int = 4) -> np.ndarray:
+    """Requests per minute: quiet nights, a steep morning ramp (tenfold in ten minutes at 8:00) and
+    a lunch surge, the same every day."""
+    of_day = np.arange(days * 1440) % 1440
+    level = 300 + 2700 * np.clip((of_day - 480) / 10, 0, 1) * (of_day < 1200)
+    return np.round(level + np.where((of_day >= 720) & (of_day < 780), 2000.0, 0.0))
+
+
+def test_on_predictable_ramps_predictive_reaches_a_lower_share_for_fewer_gpu_hours() -> None:
+    settings = replace(SETTINGS, service=replace(SETTINGS.service, capacity_per_replica=5.0), span_seconds=86400.0)
+    result = run_frontier(trace(daily_ramps()), settings, targets=(0.6, 0.7, 0.8, 0.9), stabilizations=(0, 300),
+                          quantiles=(0.5, 0.9), workers=2, factories=BASELINES)
+    reactive, predictive = result.frontier(False), result.frontier(True)
+    assert any(p.gpu_hours <= r.gpu_hours and p.slo_violation_share < r.slo_violation_share
+               for r in reactive for p in predictive)
+    assert min(p.slo_violation_share for p in predictive) < min(r.slo_violation_share for r in reactive)
