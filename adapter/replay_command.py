@@ -1,5 +1,7 @@
 """``foresight replay``: a real traffic trace through the HPA simulation, reactive vs predictive vs
-oracle, as a table or one JSON object, with an optional plot.
+oracle, as a table or one JSON object, with an optional plot; with ``--frontier``, the sweep of
+reactive and predictive HPAs and their cost-versus-SLO frontiers (see
+:mod:`forecasting.replay.sweep`).
 
 The command parses and checks its arguments, reads the trace and the HPA manifest, and hands off
 to :func:`forecasting.replay.run_replay`. Usage errors return 2 and failures 1, each with one
@@ -14,12 +16,17 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from adapter.durations import parse_duration
 from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
 from adapter.progress import Progress
+
+if TYPE_CHECKING:
+    from forecasting.replay import ReplaySettings
+    from forecasting.traces import Trace
 
 COMMAND = "foresight replay"
 
@@ -37,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--service-latency", help="latency of a request that does not queue (default: half the SLO)")
     parser.add_argument("--hpa", type=Path, help="an autoscaling/v2 HorizontalPodAutoscaler manifest (YAML) "
                         "for the reactive controller; the predictive one adds requests_per_second_forecast to it")
-    parser.add_argument("--target-share", default="0.8",
+    parser.add_argument("--target-share",
                         help="HPA target and oracle level as a share of the capacity per replica (default 0.8)")
     parser.add_argument("--min-replicas", default="1", help="minReplicas of the default HPA (default 1; 0 scales to zero)")
     parser.add_argument("--max-replicas", default="1000", help="maxReplicas of the default HPA (default 1000)")
@@ -46,12 +53,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forecast-window", default="5m", help="window H after the lead (default 5m)")
     parser.add_argument("--forecast-step", default="1m", help="the adapter's forecasts.step: a finer trace is "
                         "forecast from its mean rate over steps this long (default 1m)")
-    parser.add_argument("--quantile", default="0.9", help="upper quantile the forecast serves (default 0.9)")
+    parser.add_argument("--quantile", help="upper quantile the forecast serves (default 0.9)")
     parser.add_argument("--gpus-per-replica", default="1", help="GPUs per replica (default 1)")
     parser.add_argument("--idle-watts", default="100", help="power of an idle GPU (default 100)")
     parser.add_argument("--max-watts", default="700", help="power of a fully used GPU (default 700)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--plot", type=Path, metavar="OUT", help="write a plot: .html or .svg (or .png with matplotlib)")
+    parser.add_argument("--frontier", action="store_true",
+                        help="sweep the reactive HPAs (target share 0.5-0.95, scale-down stabilisation 0, 60, 300 s) "
+                        "and the predictive ones (the same, with the forecast at quantile 0.5 (its mean), 0.7, 0.8, "
+                        "0.9, 0.95), and compare the two cost-versus-SLO frontiers; the oracle is at 0.8")
+    parser.add_argument("--workers", help="worker processes of --frontier (default: one per core)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +87,15 @@ def _run(args: argparse.Namespace) -> int:
     from forecasting.replay.report import table, to_json
     from forecasting.traces import read_trace
 
+    if args.frontier:
+        given = [option for option, value in (("--hpa", args.hpa), ("--target-share", args.target_share),
+                                              ("--quantile", args.quantile), ("--plot", args.plot)) if value is not None]
+        if given:
+            raise _UsageError(f"--frontier sweeps the HPA's target and the forecast's quantile and has no plot yet: "
+                              f"{', '.join(given)} cannot be given with it")
+    elif args.workers is not None:
+        raise _UsageError("--workers is for --frontier")
+    workers = None if args.workers is None else _whole(args.workers, "--workers", least=1)
     hpa = None if args.hpa is None else hpa_from_manifest(_manifest(args.hpa), source=str(args.hpa))
     try:
         service = ServiceSettings(
@@ -88,12 +109,12 @@ def _run(args: argparse.Namespace) -> int:
             max_watts=_number(args.max_watts, "--max-watts"),
         )
         settings = ReplaySettings(
-            service=service, target_share=_number(args.target_share, "--target-share"),
+            service=service, target_share=_number(args.target_share or "0.8", "--target-share"),
             min_replicas=_whole(args.min_replicas, "--min-replicas", least=0),
             max_replicas=_whole(args.max_replicas, "--max-replicas", least=1), hpa=hpa,
             window_seconds=_duration(args.forecast_window, "--forecast-window"),
             forecast_step_seconds=_duration(args.forecast_step, "--forecast-step"),
-            quantile=_number(args.quantile, "--quantile"),
+            quantile=_number(args.quantile or "0.9", "--quantile"),
             span_seconds=None if args.span is None else _duration(args.span, "--span"),
         )
         settings.hpas()  # refuse metrics the replay cannot simulate before reading the trace
@@ -104,6 +125,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         _check_plot_directory(args.plot)
     trace = read_trace(args.trace)
+    if args.frontier:
+        return _frontier(trace, settings, workers, as_json=args.json)
     progress = Progress(f"replay {trace.name}")
     try:
         result = run_replay(trace, settings, progress=progress)
@@ -112,6 +135,19 @@ def _run(args: argparse.Namespace) -> int:
     print(json.dumps(to_json(result)) if args.json else table(result))
     if args.plot is not None:
         write_plot(result, args.plot)
+    return 0
+
+
+def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, *, as_json: bool) -> int:
+    from forecasting.replay.report import frontier_json, frontier_table
+    from forecasting.replay.sweep import run_frontier
+
+    progress = Progress(f"frontier {trace.name}")
+    try:
+        result = run_frontier(trace, settings, workers=workers, progress=progress)
+    finally:
+        progress.close()
+    print(json.dumps(frontier_json(result)) if as_json else frontier_table(result))
     return 0
 
 

@@ -8,7 +8,8 @@ the seasonal-naive one and the reason is returned, so the caller counts it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import copy
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -35,27 +36,57 @@ class SeriesForecaster:
         self._fitted_at: float | None = None
 
     def step(self, series: Series, *, now: float) -> StepOutcome:
+        (outcome,), _ = self.step_quantiles(series, now=now, quantiles=(self.plan.quantile,))
+        return outcome
+
+    def step_quantiles(self, series: Series, *, now: float,
+                       quantiles: Sequence[float]) -> tuple[tuple[StepOutcome, ...], SeriesForecaster | None]:
+        """One step that fits or updates the model once and forecasts each of ``quantiles`` from
+        it: each outcome is what :meth:`step` gives with that quantile in the plan.
+
+        A quantile whose forecast the guard replaces would refit at its next step, the others
+        not: when they part that way, the second value is a copy of this forecaster that refits,
+        with which the replaced quantiles go on (this one goes on with the rest); else None.
+        """
         plan, schedule = self.plan, self.plan.schedule
         recent = series.tail(series.steps_per(schedule.history_seconds)).known_since_first()
         known = int(np.isfinite(recent.values).sum())
         if known < MIN_POINTS:
-            return StepOutcome(None, None, reason=f"warming up: {known} of {MIN_POINTS} points known")
+            waiting = StepOutcome(None, None, reason=f"warming up: {known} of {MIN_POINTS} points known")
+            return (waiting,) * len(quantiles), None
         selected = self._select_if_due(recent, now)
         chosen = self._chosen or SeasonalNaive.name
         refit = self._model is None or self._model_name != chosen or self._due(self._fitted_at, now, schedule.refit_every_seconds)
+        prepared: list[BaseException | None] = []
 
-        def produce() -> Forecast:
-            if refit or self._model is None:
-                self._model, self._model_name, self._fitted_at = self._factories[chosen]().fit(recent), chosen, now
-            else:
-                self._model.update(recent)
-            return self._model.predict(plan.horizon, quantile=plan.quantile)
+        def prepare() -> Model:
+            """Fit or update once; a failure is raised again for every quantile."""
+            if not prepared:
+                try:
+                    if refit or self._model is None:
+                        self._model, self._model_name, self._fitted_at = self._factories[chosen]().fit(recent), chosen, now
+                    else:
+                        self._model.update(recent)
+                    prepared.append(None)
+                except BaseException as error:
+                    prepared.append(error)
+            if prepared[0] is not None:
+                raise prepared[0]
+            assert self._model is not None
+            return self._model
 
-        result = guarded(produce, recent, plan.horizon, quantile=plan.quantile)
-        if result.replaced:
+        results = [guarded(lambda q=quantile: prepare().predict(plan.horizon, quantile=q), recent, plan.horizon,  # type: ignore[misc]
+                           quantile=quantile) for quantile in quantiles]
+        fork: SeriesForecaster | None = None
+        replaced = [result.replaced for result in results]
+        if all(replaced):
             self._model = None  # refit at the next step
-        model = SeasonalNaive.name if result.replaced else chosen
-        return StepOutcome(model, result.forecast, result.reason, refit, selected, None, self._scores)
+        elif any(replaced):
+            fork = copy.copy(self)
+            fork._model = None
+        outcomes = tuple(StepOutcome(SeasonalNaive.name if result.replaced else chosen, result.forecast, result.reason,
+                                     refit, selected, None, self._scores) for result in results)
+        return outcomes, fork
 
     def _due(self, last: float | None, now: float, every: float) -> bool:
         """The schedule's deadline, shifted by this series' phase."""

@@ -30,7 +30,7 @@ from forecasting.hpa import (
 )
 from forecasting.replay.demand import Demand
 from forecasting.replay.deployment import Deployment
-from forecasting.replay.forecasts import ForecastReading, WalkForwardForecast
+from forecasting.replay.forecasts import ForecastReading, ServedForecast
 
 RATE = "requests_per_second"
 FORECAST = "requests_per_second_forecast"
@@ -77,7 +77,7 @@ class WorkloadView:
     """What the adapter serves one HPA at one sync, and the pods the HPA lists."""
 
     def __init__(self, demand: Demand, tick: int, *, window_ticks: int, deployment: Deployment, state: ServiceState,
-                 forecast: WalkForwardForecast | None) -> None:
+                 forecast: ServedForecast | None) -> None:
         self._demand, self._tick, self._window = demand, tick, window_ticks
         self._deployment, self._state, self._forecast = deployment, state, forecast
         self.reading: ForecastReading | None = None
@@ -117,7 +117,7 @@ class HpaControl:
     """A Deployment scaled by one HPA."""
 
     def __init__(self, controller: HorizontalController, deployment: Deployment,
-                 forecast: WalkForwardForecast | None = None) -> None:
+                 forecast: ServedForecast | None = None) -> None:
         self.controller, self.deployment, self.forecast = controller, deployment, forecast
         self.state = ServiceState()
         self.last_reading: ForecastReading | None = None

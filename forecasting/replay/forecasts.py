@@ -16,8 +16,9 @@ longer step is seen at its own.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -63,44 +64,95 @@ class ForecastReading:
     model: str | None
 
 
-class WalkForwardForecast:
+class ServedForecast(Protocol):
+    def at(self, now: float) -> ForecastReading | None:
+        """The forecast served at ``now``; None while the series is warming up."""
+
+
+class WalkForwardForecasts:
+    """The walk-forward forecast at several quantiles, from one fit or update per step: each
+    quantile reads what a :class:`WalkForwardForecast` with it would (see
+    :meth:`SeriesForecaster.step_quantiles`)."""
+
     def __init__(self, rates: FloatArray, *, step_seconds: float, start: float, lead_seconds: float,
-                 window_seconds: float, quantile: float = 0.9, schedule: Schedule = DEFAULT_SCHEDULE,
+                 window_seconds: float, quantiles: Sequence[float], schedule: Schedule = DEFAULT_SCHEDULE,
                  factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES) -> None:
         self._rates = rates
         self._step = step_seconds
         self._start = start
         self._lead = lead_seconds
         self._window = window_seconds
+        self.quantiles = tuple(quantiles)
         self._history = max(1, round(schedule.history_seconds / step_seconds))
         plan = Plan(lead_steps=steps_for(lead_seconds, step_seconds), window_steps=steps_for(window_seconds, step_seconds),
-                    slack_steps=SLACK_STEPS, quantile=quantile, schedule=schedule)
-        self._forecaster = SeriesForecaster(plan, factories=factories)
+                    slack_steps=SLACK_STEPS, quantile=self.quantiles[0], schedule=schedule)
+        self._groups: list[tuple[SeriesForecaster, tuple[int, ...]]] = [
+            (SeriesForecaster(plan, factories=factories), tuple(range(len(self.quantiles))))]
+        """Forecasters and the quantiles (by index) each steps: one until the guard parts them."""
         self._completed = -1
-        self._outcome: StepOutcome | None = None
+        self._outcomes: list[StepOutcome | None] = [None] * len(self.quantiles)
         self.steps_run = 0
+        """How many times the forecast was stepped (each a select, refit or update)."""
+
+    def at(self, now: float) -> tuple[ForecastReading, ...] | None:
+        """The forecast served at ``now`` at each quantile; None while the series is warming up
+        (the adapter then serves the current value)."""
+        completed = min(math.floor((now - self._start) / self._step + 1e-9), len(self._rates))
+        if completed != self._completed:
+            self._completed = completed
+            self._step_to(completed)
+        if any(outcome is None or outcome.forecast is None for outcome in self._outcomes):
+            return None
+        begin, end = now + self._lead, now + self._lead + self._window
+        return tuple(_reading(outcome, begin, end) for outcome in self._outcomes if outcome is not None)
+
+    def _step_to(self, completed: int) -> None:
+        if completed <= 0:
+            self._outcomes = [None] * len(self.quantiles)
+            return
+        first = max(0, completed - self._history)
+        series = Series(self._rates[first:completed], self._step, self._start + first * self._step)
+        now = self._start + completed * self._step
+        self.steps_run += 1
+        groups = []
+        for forecaster, members in self._groups:
+            outcomes, fork = forecaster.step_quantiles(series, now=now, quantiles=[self.quantiles[i] for i in members])
+            for index, outcome in zip(members, outcomes, strict=True):
+                self._outcomes[index] = outcome
+            if fork is None:
+                groups.append((forecaster, members))
+            else:
+                replaced = tuple(i for i, outcome in zip(members, outcomes, strict=True) if outcome.fallback_reason)
+                groups += [(forecaster, tuple(i for i in members if i not in replaced)), (fork, replaced)]
+        self._groups = groups
+
+
+def _reading(outcome: StepOutcome, begin: float, end: float) -> ForecastReading:
+    forecast = outcome.forecast
+    assert forecast is not None
+    times = forecast.times()
+    inside = (times >= begin - 1e-9) & (times <= end + 1e-9)
+    mean = float(forecast.mean[inside].max()) if inside.any() else float(forecast.mean[-1])
+    return ForecastReading(max(forecast.upper_over(begin, end), 0.0), max(mean, 0.0), outcome.model)
+
+
+class WalkForwardForecast:
+    """The walk-forward forecast at one quantile."""
+
+    def __init__(self, rates: FloatArray, *, step_seconds: float, start: float, lead_seconds: float,
+                 window_seconds: float, quantile: float = 0.9, schedule: Schedule = DEFAULT_SCHEDULE,
+                 factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES) -> None:
+        self._forecasts = WalkForwardForecasts(rates, step_seconds=step_seconds, start=start, lead_seconds=lead_seconds,
+                                               window_seconds=window_seconds, quantiles=(quantile,), schedule=schedule,
+                                               factories=factories)
+
+    @property
+    def steps_run(self) -> int:
         """How many times the forecaster was stepped (each a select, refit or update)."""
+        return self._forecasts.steps_run
 
     def at(self, now: float) -> ForecastReading | None:
         """The forecast served at ``now``; None while the series is warming up (the adapter then
         serves the current value)."""
-        completed = min(math.floor((now - self._start) / self._step + 1e-9), len(self._rates))
-        if completed != self._completed:
-            self._completed, self._outcome = completed, self._step_to(completed)
-        outcome = self._outcome
-        if outcome is None or outcome.forecast is None:
-            return None
-        forecast = outcome.forecast
-        begin, end = now + self._lead, now + self._lead + self._window
-        times = forecast.times()
-        inside = (times >= begin - 1e-9) & (times <= end + 1e-9)
-        mean = float(forecast.mean[inside].max()) if inside.any() else float(forecast.mean[-1])
-        return ForecastReading(max(forecast.upper_over(begin, end), 0.0), max(mean, 0.0), outcome.model)
-
-    def _step_to(self, completed: int) -> StepOutcome | None:
-        if completed <= 0:
-            return None
-        first = max(0, completed - self._history)
-        series = Series(self._rates[first:completed], self._step, self._start + first * self._step)
-        self.steps_run += 1
-        return self._forecaster.step(series, now=self._start + completed * self._step)
+        readings = self._forecasts.at(now)
+        return None if readings is None else readings[0]

@@ -27,6 +27,7 @@ from forecasting.replay.demand import Demand, ticks_in
 from forecasting.replay.deployment import Deployment
 from forecasting.replay.forecasts import (
     ForecastReading,
+    ServedForecast,
     WalkForwardForecast,
     as_tracked,
 )
@@ -145,7 +146,6 @@ def run_replay(trace: Trace, settings: ReplaySettings, *,
     queues = dict.fromkeys(CONTROLLERS, 0.0)
     recorder = _Recorder(demand, first, max(sync_ticks, demand.ticks_per_step), service.capacity_per_replica,
                          service.startup_seconds)
-    budget, capacity_per_replica = service.queue_budget_seconds, service.capacity_per_replica
     total = len(demand) - first
     for index in range(first, len(demand)):
         rate = float(demand.rates[index])
@@ -161,17 +161,9 @@ def run_replay(trace: Trace, settings: ReplaySettings, *,
             scalings["oracle"].append((demand.time(index), wanted))
         recorder.sample(index, deployments, hpas["predictive"].last_reading)
         for name, deployment in deployments.items():
-            ready = deployment.ready(index)
-            capacity = ready * capacity_per_replica
-            flow = serve(queues[name], rate, capacity, tick, budget=budget)
-            queues[name] = flow.queue_end
-            utilisation = flow.served / (capacity * tick) if capacity > 0 else 0.0
-            watts = service.gpus_per_replica * (ready * service.gpu_watts(utilisation)
-                                                + (deployment.replicas - ready) * service.idle_watts)
-            tallies[name].add(flow, seconds=tick, replicas=deployment.replicas, underprovisioned=rate > capacity,
-                              watts=watts)
+            queues[name], utilisation = _serve_tick(service, deployment, tallies[name], queues[name], rate, index, tick)
             if name in hpas:
-                hpas[name].state.queue, hpas[name].state.utilisation = flow.queue_end, utilisation
+                hpas[name].state.queue, hpas[name].state.utilisation = queues[name], utilisation
         if progress is not None and ((index - first) % 2000 == 0 or index == len(demand) - 1):
             progress(index - first + 1, total)
     return ReplayResult(
@@ -180,6 +172,89 @@ def run_replay(trace: Trace, settings: ReplaySettings, *,
         scalings={name: tuple(events) for name, events in scalings.items()},
         timeline=recorder.timeline(), forecast_steps=forecast.steps_run,
     )
+
+
+def _serve_tick(service: ServiceSettings, deployment: Deployment, tally: Tally, queue: float, rate: float, index: int,
+                tick: float) -> tuple[float, float]:
+    """Tick ``index`` served by ``deployment``'s ready replicas, added to ``tally``: the queue at
+    its end and the ready replicas' utilisation."""
+    ready = deployment.ready(index)
+    capacity = ready * service.capacity_per_replica
+    flow = serve(queue, rate, capacity, tick, budget=service.queue_budget_seconds)
+    utilisation = flow.served / (capacity * tick) if capacity > 0 else 0.0
+    watts = service.gpus_per_replica * (ready * service.gpu_watts(utilisation)
+                                        + (deployment.replicas - ready) * service.idle_watts)
+    tally.add(flow, seconds=tick, replicas=deployment.replicas, underprovisioned=rate > capacity, watts=watts)
+    return flow.queue_end, utilisation
+
+
+@dataclass(frozen=True, eq=False)
+class Stage:
+    """What every run on one trace shares: its demand on the simulation's ticks, the replayed
+    span's first tick, and the service, controller and metric settings."""
+
+    demand: Demand
+    first: int
+    service: ServiceSettings
+    controller: ControllerSettings
+    metric_window_seconds: float
+
+    @classmethod
+    def of(cls, trace: Trace, settings: ReplaySettings) -> Stage:
+        demand = Demand.from_trace(trace, sync_seconds=settings.controller.sync_period_seconds)
+        return cls(demand, _first_tick(demand, trace, settings.span_seconds), settings.service, settings.controller,
+                   settings.metric_window_seconds)
+
+    @property
+    def sync_ticks(self) -> int:
+        return ticks_in(self.controller.sync_period_seconds, self.demand.tick_seconds)
+
+    @property
+    def window_ticks(self) -> int:
+        return max(1, ticks_in(self.metric_window_seconds, self.demand.tick_seconds))
+
+    def syncs(self) -> range:
+        """The ticks at which the HPAs sync."""
+        return range(self.first, len(self.demand), self.sync_ticks)
+
+
+def simulate_hpa(stage: Stage, hpa: HpaSpec, target_per_replica: float,
+                 forecast: ServedForecast | None = None) -> ControllerMetrics:
+    """The replayed span under one HPA alone, as :func:`run_replay` runs it beside the others:
+    starting in the steady state of the oracle at ``target_per_replica``, reading ``forecast``
+    for ``requests_per_second_forecast``."""
+    demand, first, service = stage.demand, stage.first, stage.service
+    tick = demand.tick_seconds
+    sync_ticks, window_ticks = stage.sync_ticks, stage.window_ticks
+    initial = oracle_replicas(float(demand.rates[first]), target_per_replica, min_replicas=hpa.min_replicas,
+                              max_replicas=hpa.max_replicas)
+    control = HpaControl(HorizontalController(hpa, stage.controller),
+                         Deployment(initial, startup_ticks=ticks_in(service.startup_seconds, tick), ready_at=first),
+                         forecast)
+    tally, queue = Tally(service.gpus_per_replica), 0.0
+    for index in range(first, len(demand)):
+        if (index - first) % sync_ticks == 0 and control.sync(demand, index, window_ticks=window_ticks):
+            tally.scale_events += 1
+        queue, utilisation = _serve_tick(service, control.deployment, tally, queue, float(demand.rates[index]), index, tick)
+        control.state.queue, control.state.utilisation = queue, utilisation
+    return tally.result()
+
+
+def simulate_oracle(stage: Stage, target_per_replica: float, *, min_replicas: int, max_replicas: int) -> ControllerMetrics:
+    """The oracle of :func:`run_replay` alone: exactly the replicas that hold the target, ready at once."""
+    demand, first, service = stage.demand, stage.first, stage.service
+    bounds = {"min_replicas": min_replicas, "max_replicas": max_replicas}
+    oracle = Deployment(oracle_replicas(float(demand.rates[first]), target_per_replica, **bounds), startup_ticks=0,
+                        ready_at=first)
+    tally, queue = Tally(service.gpus_per_replica), 0.0
+    for index in range(first, len(demand)):
+        rate = float(demand.rates[index])
+        wanted = oracle_replicas(rate, target_per_replica, **bounds)
+        if wanted != oracle.replicas:
+            oracle.scale_to(wanted, index)
+            tally.scale_events += 1
+        queue, _ = _serve_tick(service, oracle, tally, queue, rate, index, demand.tick_seconds)
+    return tally.result()
 
 
 def _first_tick(demand: Demand, trace: Trace, span_seconds: float | None) -> int:

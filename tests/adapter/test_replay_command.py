@@ -123,3 +123,46 @@ def test_a_bad_manifest_fails_with_the_field_named(tmp_path: Path, capsys: pytes
     manifest.write_text("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec: {minReplicas: 1}\n")
     assert run(*basic("--hpa", str(manifest))) == 1
     assert f"{manifest}: spec.maxReplicas: required" in capsys.readouterr().err
+
+
+def test_frontier_json_has_both_frontiers_the_comparison_and_the_oracle(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic("--frontier", "--json", "--span", "3h", "--workers", "2")) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"frontier", "comparison", "oracle", "recommendation"}
+    assert set(report["frontier"]) == {"reactive", "predictive"}
+    for family, points in report["frontier"].items():
+        assert points
+        for point in points:
+            assert set(point) == {"gpu_hours", "slo_violation_share", "config"}
+            assert ("quantile" in point["config"]) == (family == "predictive")
+        gpu_hours = [point["gpu_hours"] for point in points]
+        shares = [point["slo_violation_share"] for point in points]
+        assert gpu_hours == sorted(gpu_hours) and shares == sorted(shares, reverse=True)
+    assert len(report["comparison"]) == len(report["frontier"]["reactive"])
+    for row, point in zip(report["comparison"], report["frontier"]["reactive"], strict=True):
+        assert set(row) == {"slo_violation_share", "reactive_gpu_hours", "predictive_gpu_hours",
+                            "predictive_slo_violation_share"}
+        assert (row["slo_violation_share"], row["reactive_gpu_hours"]) == (point["slo_violation_share"],
+                                                                           point["gpu_hours"])
+    assert set(report["oracle"]) == {"gpu_hours"} and report["oracle"]["gpu_hours"] > 0
+    assert report["recommendation"] is None
+
+
+def test_frontier_table_lists_each_frontier_and_the_comparison(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic("--frontier", "--span", "1h", "--workers", "1")) == 0
+    out = capsys.readouterr().out
+    for text in ("reactive frontier", "predictive frontier", "predictive at each point of reactive's frontier",
+                 "oracle at target 0.8"):
+        assert text in out
+
+
+@pytest.mark.parametrize("extra", [("--hpa", "hpa.yaml"), ("--target-share", "0.7"), ("--quantile", "0.8"),
+                                   ("--plot", "out.svg")])
+def test_frontier_refuses_the_options_it_sweeps(extra: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic("--frontier", *extra)) == 2
+    assert extra[0] in capsys.readouterr().err
+
+
+def test_workers_without_frontier_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic("--workers", "2")) == 2
+    assert "--workers" in capsys.readouterr().err

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 
 from forecasting.baselines import Persistence, SeasonalNaive
-from forecasting.core import Series
+from forecasting.core import Forecast, Series
 from forecasting.pipeline import SeriesForecaster
-from forecasting.plan import MIN_POINTS, Plan
+from forecasting.plan import MIN_POINTS, Plan, StepOutcome
 from forecasting.schedule import Schedule, phase_for
 
 from .tiny_models import rule
@@ -74,3 +75,61 @@ def test_phases_spread_a_thousand_series_over_the_selection_period() -> None:
     assert ((phases >= 0) & (phases < schedule.select_every_seconds)).all()
     per_hour = np.bincount((phases // 3600).astype(int), minlength=6)
     assert per_hour.min() > 1000 / 6 * 0.8, per_hour  # no hour of the cycle left with few selections
+
+
+class _WideAbove:
+    """Its upper bound is absurd above the 0.8 quantile, so the guard replaces only those; its
+    mean counts the updates since its fit, to tell a refit from an update."""
+
+    name = "wide"
+
+    def __init__(self) -> None:
+        self._series: Series | None = None
+        self._updates = 0
+
+    def fit(self, given: Series) -> _WideAbove:
+        self._series, self._updates = given, 0
+        return self
+
+    def update(self, given: Series) -> _WideAbove:
+        self._series, self._updates = given, self._updates + 1
+        return self
+
+    def predict(self, horizon: int, *, quantile: float = 0.9) -> Forecast:
+        assert self._series is not None
+        mean = np.full(horizon, float(self._series.values[-1]) + self._updates)
+        upper = mean * (100.0 if quantile > 0.8 else 1.0 + quantile)
+        return Forecast(self.name, self._series.end + STEP, STEP, mean, mean, upper, quantile)
+
+
+def same(first: StepOutcome, second: StepOutcome) -> bool:
+    if (first.forecast is None) != (second.forecast is None):
+        return False
+    arrays = first.forecast is None or second.forecast is None or all(
+        np.array_equal(getattr(first.forecast, name), getattr(second.forecast, name)) for name in ("mean", "lower", "upper"))
+    return arrays and replace(first, forecast=None) == replace(second, forecast=None)
+
+
+def test_one_step_for_every_quantile_gives_what_one_forecaster_per_quantile_gives() -> None:
+    factories = {**BASELINES, "wide": _WideAbove}
+    quantiles = (0.7, 0.8, 0.9, 0.95)
+
+    def chosen(forecaster: SeriesForecaster) -> SeriesForecaster:
+        forecaster._chosen, forecaster._selected_at = "wide", 10 * HOUR  # noqa: SLF001 - as if selection picked it
+        return forecaster
+
+    apart = {quantile: chosen(SeriesForecaster(plan(quantile=quantile), factories=factories)) for quantile in quantiles}
+    groups = [(chosen(SeriesForecaster(plan(), factories=factories)), quantiles)]
+    for minute in range(1, 5):
+        now, given = 10 * HOUR + 60 * minute, series(600 + minute)
+        expected = {quantile: forecaster.step(given, now=now) for quantile, forecaster in apart.items()}
+        stepped = []
+        for forecaster, members in groups:
+            outcomes, fork = forecaster.step_quantiles(given, now=now, quantiles=members)
+            for quantile, outcome in zip(members, outcomes, strict=True):
+                assert same(outcome, expected[quantile]), (minute, quantile)
+            replaced = tuple(q for q, outcome in zip(members, outcomes, strict=True) if outcome.fallback_reason)
+            kept = tuple(q for q in members if q not in replaced)
+            stepped += [(forecaster, kept), (fork, replaced)] if fork is not None else [(forecaster, members)]
+        groups = stepped
+    assert sorted(len(members) for _, members in groups) == [2, 2]  # parted at the first step, for good

@@ -1,0 +1,114 @@
+"""The frontier sweep: one HPA simulated alone gives what the replay gives it beside the others,
+every quantile read from one walk-forward gives what a replay at that quantile gives, and the
+sweep runs every configuration once, in worker processes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from forecasting.replay.controllers import default_hpa
+from forecasting.replay.forecasts import WalkForwardForecast, as_tracked
+from forecasting.replay.simulation import Stage, run_replay, simulate_hpa, simulate_oracle
+from forecasting.replay.sweep import (
+    QUANTILES,
+    STABILIZATIONS,
+    TARGET_SHARES,
+    TableForecast,
+    configs,
+    forecast_table,
+    run_frontier,
+)
+
+from .test_replay_simulation import BASELINES, SETTINGS, ramps, trace
+
+
+def test_one_hpa_alone_is_what_the_replay_gives_it() -> None:
+    given = trace(ramps())
+    result = run_replay(given, SETTINGS, factories=BASELINES)
+    stage = Stage.of(given, SETTINGS)
+    reactive, predictive = SETTINGS.hpas()
+    target = SETTINGS.target_per_replica
+    tracked, step = as_tracked(given.rate_per_second(), given.step_seconds, SETTINGS.forecast_step_seconds)
+    forecast = WalkForwardForecast(tracked, step_seconds=step, start=given.start, lead_seconds=180.0,
+                                   window_seconds=SETTINGS.window_seconds, factories=BASELINES)
+    assert simulate_hpa(stage, reactive, target) == result.controllers["reactive"]
+    assert simulate_hpa(stage, predictive, target, forecast) == result.controllers["predictive"]
+    assert simulate_oracle(stage, target, min_replicas=1, max_replicas=1000) == result.controllers["oracle"]
+
+
+@pytest.mark.parametrize("quantile", [0.7, 0.9, 0.95])
+def test_each_quantile_of_one_walk_forward_is_what_a_replay_at_it_gives(quantile: float) -> None:
+    given = trace(ramps())
+    stage = Stage.of(given, SETTINGS)
+    table = forecast_table(given, SETTINGS, stage, QUANTILES, factories=BASELINES)
+    settings = replace(SETTINGS, quantile=quantile)
+    result = run_replay(given, settings, factories=BASELINES)
+    served = TableForecast(stage, table.upper[table.quantiles.index(quantile)])
+    assert simulate_hpa(stage, settings.hpas()[1], settings.target_per_replica, served) == result.controllers["predictive"]
+    assert table.steps_run == result.forecast_steps
+
+
+def test_the_mean_quantile_serves_the_forecast_mean_and_never_more_than_the_others() -> None:
+    given = trace(ramps())
+    stage = Stage.of(given, SETTINGS)
+    table = forecast_table(given, SETTINGS, stage, QUANTILES, factories=BASELINES)
+    result = run_replay(given, SETTINGS, factories=BASELINES)
+    known = np.isfinite(table.upper[0])
+    assert known.sum() > 0.9 * known.size
+    # the timeline samples the reading of the sync at the start of each step: every fourth sync
+    per_step = round(given.step_seconds / SETTINGS.controller.sync_period_seconds)
+    assert np.array_equal(table.upper[0][::per_step], result.timeline.forecast_mean, equal_nan=True)
+    assert (table.upper[0][known] <= table.upper[1:, known].min(axis=0) + 1e-9).all()
+
+
+def test_the_sweep_is_every_target_and_stabilisation_reactive_then_with_each_quantile() -> None:
+    sweep = configs(SETTINGS)
+    assert len(sweep) == len(TARGET_SHARES) * len(STABILIZATIONS) * (1 + len(QUANTILES))
+    assert TARGET_SHARES == (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+    assert len(set(sweep)) == len(sweep)
+    predictive = [config for config in sweep if config.predictive]
+    assert {config.lead_seconds for config in predictive} == {180.0}
+    assert {config.window_seconds for config in predictive} == {300.0}
+    assert default_hpa(8.0, min_replicas=1, max_replicas=1000).behavior is None
+    hpa = sweep[-1].hpa(SETTINGS)
+    assert hpa.behavior is not None and hpa.behavior.scale_down is not None
+    assert hpa.behavior.scale_down.stabilization_window_seconds == 300
+    assert [metric.name for metric in hpa.metrics] == ["requests_per_second", "requests_per_second_forecast"]
+
+
+def test_the_frontier_sweep_runs_each_configuration_once_in_workers() -> None:
+    given = trace(ramps())
+    seen: list[tuple[int, int]] = []
+    result = run_frontier(given, SETTINGS, targets=(0.7, 0.8), stabilizations=(0, 300), quantiles=(0.5, 0.9),
+                          workers=2, factories=BASELINES, progress=lambda done, total: seen.append((done, total)))
+    assert [run.config for run in result.runs] == list(configs(SETTINGS, targets=(0.7, 0.8), stabilizations=(0, 300),
+                                                               quantiles=(0.5, 0.9)))
+    assert seen[-1][0] == seen[-1][1] and all(done <= total for done, total in seen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    one = next(run for run in result.runs if run.config.quantile == 0.9 and run.config.target_share == 0.8
+               and run.config.stabilization_seconds == 300)
+    stage = Stage.of(given, SETTINGS)
+    table = forecast_table(given, SETTINGS, stage, (0.9,), factories=BASELINES)
+    assert one.metrics == simulate_hpa(stage, one.config.hpa(SETTINGS), 8.0, TableForecast(stage, table.upper[0]))
+    assert result.oracle == run_replay(given, SETTINGS, factories=BASELINES).controllers["oracle"]
+
+
+def daily_ramps(days: int = 4) -> np.ndarray:
+    """Requests per minute: quiet nights, a steep morning ramp (tenfold in ten minutes at 8:00) and
+    a lunch surge, the same every day."""
+    of_day = np.arange(days * 1440) % 1440
+    level = 300 + 2700 * np.clip((of_day - 480) / 10, 0, 1) * (of_day < 1200)
+    return np.round(level + np.where((of_day >= 720) & (of_day < 780), 2000.0, 0.0))
+
+
+def test_on_predictable_ramps_predictive_reaches_a_lower_share_for_fewer_gpu_hours() -> None:
+    settings = replace(SETTINGS, service=replace(SETTINGS.service, capacity_per_replica=5.0), span_seconds=86400.0)
+    result = run_frontier(trace(daily_ramps()), settings, targets=(0.6, 0.7, 0.8, 0.9), stabilizations=(0, 300),
+                          quantiles=(0.5, 0.9), workers=2, factories=BASELINES)
+    reactive, predictive = result.frontier(False), result.frontier(True)
+    assert any(p.gpu_hours <= r.gpu_hours and p.slo_violation_share < r.slo_violation_share
+               for r in reactive for p in predictive)
+    assert min(p.slo_violation_share for p in predictive) < min(r.slo_violation_share for r in reactive)
