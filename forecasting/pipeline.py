@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from forecasting.baselines import SeasonalNaive
-from forecasting.core import Forecast, ForecastError, Model, Series
+from forecasting.core import ForecastError, Model, Series
 from forecasting.guard import guarded
 from forecasting.plan import MIN_POINTS, Plan, StepOutcome
 from forecasting.registry import MODEL_FACTORIES
