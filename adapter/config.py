@@ -298,6 +298,9 @@ class ForecastSettings(_Frozen):
     """Worker processes that fit models (each about 200 MB)."""
     max_series: int = Field(default=1000, ge=1)
     """Cap on tracked forecast series; past it a new one is refused with 429."""
+    max_series_per_user: int = Field(default=50, ge=1)
+    """Cap on the forecast series one user's requests may start tracking (each costs seconds of a
+    worker's time to select its model), for every user but ``refresh.trusted_users``."""
     workloads: tuple[WorkloadForecast, ...] = ()
     """Per-workload lead and window, and forecasts tracked from start-up."""
 

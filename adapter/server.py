@@ -187,7 +187,8 @@ async def _forecast_metric(request: web.Request, parsed: MetricRequest) -> web.R
     context = request.app[CONTEXT]
     assert parsed.forecast is not None and context.tracker is not None
     reading = await context.store.read(parsed.key, parsed.rule, parsed.scope, user=request.get(USER))
-    tracked = context.tracker.track(parsed.forecast, parsed.rule, parsed.scope)
+    user = context.store.accountable(request.get(USER))
+    tracked = context.tracker.track(parsed.forecast, parsed.rule, parsed.scope, user=user)
     view = context.tracker.view(parsed.forecast)
     labels: dict[str, str] = {FORECAST_STATE_LABEL: view.state}
     if not tracked:

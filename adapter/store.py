@@ -105,11 +105,14 @@ class MetricStore:
         self.progress: Callable[[], None] = lambda: None
         """Called as each evaluation ends, however it ended: a long refresh still shows progress."""
 
+    def accountable(self, user: str | None) -> str | None:
+        """``user``, whose keys take a share of their own; None for a trusted user (or none)."""
+        return None if user in self._settings.trusted_users else user
+
     async def read(self, key: SeriesKey, rule: MetricRule, scope: QueryScope, *, user: str | None = None) -> Reading:
         """The freshest reading of ``key``, registering it (and evaluating once) if it is new.
         ``user`` is the requester, where requests are authenticated."""
-        if user in self._settings.trusted_users:
-            user = None
+        user = self.accountable(user)
         entry = self._entries.get(key) or self._register(key, rule, scope, pinned=False, user=user)
         if entry.user is not None and user is None:
             self._count_user(entry.user, -1)  # a trusted requester's key now: it holds no user's place

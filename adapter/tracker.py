@@ -65,6 +65,8 @@ class _Tracked:
     window: float
     pinned: bool
     last_requested: float
+    user: str | None = None
+    """The untrusted user whose share the series takes; None for everyone else."""
     start: float | None = None
     values: np.ndarray | None = None
     outcome: StepOutcome | None = None
@@ -111,6 +113,7 @@ class ForecastTracker:
         self.clock = clock
         """The tracker's time (a sped-up demo's, or the wall clock)."""
         self._tracked: dict[ForecastKey, _Tracked] = {}
+        self._per_user: Counter[str] = Counter()
         self._queries = asyncio.Semaphore(max_concurrent_queries)
         self.progress: Callable[[], None] = lambda: None
         """Called as each series' step ends: a pass over many series still shows progress."""
@@ -140,21 +143,39 @@ class ForecastTracker:
             entry = self._tracked.pop(key)
             if entry.inflight is not None:
                 entry.inflight.cancel()
+            if entry.user is not None:
+                self._count_user(entry.user, -1)
         if keys:
             self.pool.forget(_worker_key(key) for key in keys)
 
-    def track(self, key: ForecastKey, rule: MetricRule, scope: QueryScope, *, pinned: bool = False) -> bool:
-        """Start tracking ``key`` (idempotent); False when the cap on tracked series is reached."""
+    def track(
+        self, key: ForecastKey, rule: MetricRule, scope: QueryScope, *, pinned: bool = False, user: str | None = None
+    ) -> bool:
+        """Start tracking ``key`` (idempotent); False when the cap on tracked series, or on the
+        series of ``user`` (an untrusted requester), is reached."""
         entry = self._tracked.get(key)
         now = self.clock()
         if entry is not None:
             entry.last_requested = now
+            if entry.user is not None and user is None:
+                self._count_user(entry.user, -1)  # a trusted requester's series now
+                entry.user = None
             return True
-        if len(self._tracked) >= self._settings.max_series and not pinned:
+        if not pinned and (
+            len(self._tracked) >= self._settings.max_series
+            or (user is not None and self._per_user[user] >= self._settings.max_series_per_user)
+        ):
             return False
         lead, window = self.lead_and_window(key.namespace, key.selector)
-        self._tracked[key] = _Tracked(rule, scope, lead, window, pinned, now)
+        self._tracked[key] = _Tracked(rule, scope, lead, window, pinned, now, user=None if pinned else user)
+        if user is not None and not pinned:
+            self._count_user(user, 1)
         return True
+
+    def _count_user(self, user: str, change: int) -> None:
+        self._per_user[user] += change
+        if not self._per_user[user]:
+            del self._per_user[user]
 
     def view(self, key: ForecastKey) -> ForecastView:
         entry = self._tracked.get(key)

@@ -1,5 +1,6 @@
 """Tracked-key caps are fair: keys whose selector matches nothing give up their place, and one
-user allowed to read in many namespaces cannot take the places the HPA controller's keys need.
+user allowed to read in many namespaces cannot take the places (or the forecast series) the HPA
+controller's keys need.
 
 The adapter runs behind its real access control; a stand-in answers the TokenReviews (no
 kube-apiserver runs here), naming each token's user after the token, and a stand-in source has
@@ -64,11 +65,12 @@ class Running:
         return response.status, await response.json()
 
 
-async def running(refresh: dict[str, Any]) -> AsyncIterator[Running]:
+async def running(refresh: dict[str, Any], *, forecasts: dict[str, Any] | None = None) -> AsyncIterator[Running]:
     settings = settings_from_mapping({
         "signals": {"gpu": "none", "server": "none"},
         "metrics": [{"name": "jobs", "query": "sum(jobs{<<.LabelMatchers>>})"}],
         "refresh": refresh,
+        **({"forecasts": forecasts} if forecasts is not None else {}),
     }, source="test config")
     access = AccessControl(
         Authenticator(AuthenticationSettings(), TokenIsUser()), None,
@@ -78,7 +80,8 @@ async def running(refresh: dict[str, Any]) -> AsyncIterator[Running]:
     clock = Clock()
     adapter = assemble(
         rules=resolve_rules(settings, source="test config"), source=NothingMatchesNothing(),
-        refresh=settings.refresh, refresh_in_background=False, access=access, clock=clock,
+        refresh=settings.refresh, forecasts=settings.forecasts if forecasts is not None else None,
+        refresh_in_background=False, access=access, clock=clock,
     )
     async with TestClient(TestServer(adapter.app)) as client:
         yield Running(client, adapter, clock)
@@ -134,3 +137,16 @@ async def test_a_key_without_data_is_dropped_a_minute_after_its_last_request() -
 
 def test_the_hpa_controller_is_trusted_by_default() -> None:
     assert HPA in RefreshSettings().trusted_users
+
+
+async def test_one_user_cannot_take_the_forecast_series_the_hpa_controller_needs() -> None:
+    async for adapter in running({}, forecasts={"signals": ["jobs"], "max_series_per_user": 1}):
+        states = []
+        for user, namespace in (("reader", "a"), ("reader", "b"), (HPA, "c"), (HPA, "d")):
+            response = await adapter.client.get(
+                f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/jobs_forecast?labelSelector=app%3Dllama",
+                headers={"Authorization": f"Bearer {user}"},
+            )
+            labels = (await response.json())["items"][0]["metricLabels"]
+            states.append(labels.get("foresight.io/reason"))
+        assert states == [None, "too-many-series", None, None]
