@@ -1,8 +1,8 @@
 """Serving an application until SIGTERM: the listening socket with guarded connections, a
 ``Status`` for requests that cannot be parsed, and a shutdown that keeps its time budget.
 
-``web.run_app`` would listen with TLS in the kernel's accept path and no bound on connections;
-this runs the same ``AppRunner`` behind :class:`~adapter.connection_guard.GuardedConnection`.
+``web.run_app`` starts TLS on every connection it accepts and bounds none of them; this runs the
+same ``AppRunner`` behind :class:`~adapter.connection_guard.GuardedConnection`.
 """
 
 from __future__ import annotations
