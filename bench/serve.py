@@ -33,10 +33,13 @@ def _free_port() -> int:
 
 
 def serve_adapter(port: int) -> None:
-    """The adapter on the demo fleet (one hour of history), as ``foresight demo`` assembles it."""
+    """The adapter on the demo fleet (one hour of history), as ``foresight demo`` assembles and
+    serves it: behind the connection guard of ``adapter.listener``."""
+    import asyncio
     import logging
 
-    from aiohttp import web
+    from adapter import listener
+    from adapter.connection_guard import ConnectionLimits
 
     from adapter.assembly import assemble
     from adapter.config import RefreshSettings, Settings
@@ -51,8 +54,9 @@ def serve_adapter(port: int) -> None:
     source = DemoSource(fleet, clock=time.time)
     source.advance(now)
     rules = resolve_rules(Settings(signals=DEMO_SIGNALS), source="bench")
-    app = assemble(rules=rules, source=source, refresh=RefreshSettings()).app
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    adapter = assemble(rules=rules, source=source, refresh=RefreshSettings())
+    asyncio.run(listener.serve(adapter.app, host="127.0.0.1", port=port, ssl_context=None, limits=ConnectionLimits(),
+                               registry=adapter.registry, drain_seconds=1.0))
 
 
 def serve_bare(port: int, body_file: Path) -> None:
@@ -102,8 +106,9 @@ def _wrk(port: int, *, seconds: int, connections: int) -> tuple[float, float, fl
         capture_output=True, text=True, check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _seconds(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = _seconds(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    # anchored: a "+/- Stdev" column such as "68.99%" must not pass for the 99th percentile
+    p50 = _seconds(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p99 = _seconds(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
     if "Non-2xx" in output:
         raise RuntimeError(f"errors during the run:\n{output}")
     return rate, p50, p99
