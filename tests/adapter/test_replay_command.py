@@ -125,10 +125,11 @@ def test_a_bad_manifest_fails_with_the_field_named(tmp_path: Path, capsys: pytes
     assert f"{manifest}: spec.maxReplicas: required" in capsys.readouterr().err
 
 
-def test_frontier_json_has_both_frontiers_the_comparison_and_the_oracle(capsys: pytest.CaptureFixture[str]) -> None:
+def test_frontier_json_has_both_frontiers_the_comparison_the_oracle_and_the_default(
+        capsys: pytest.CaptureFixture[str]) -> None:
     assert run(*basic("--frontier", "--json", "--span", "3h", "--workers", "2")) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report) == {"frontier", "comparison", "oracle", "recommendation"}
+    assert set(report) == {"frontier", "comparison", "oracle", "default_reactive", "recommendation"}
     assert set(report["frontier"]) == {"reactive", "predictive"}
     for family, points in report["frontier"].items():
         assert points
@@ -146,13 +147,17 @@ def test_frontier_json_has_both_frontiers_the_comparison_and_the_oracle(capsys: 
                                                                            point["gpu_hours"])
     assert set(report["oracle"]) == {"gpu_hours"} and report["oracle"]["gpu_hours"] > 0
     assert report["recommendation"] is None
+    default = report["default_reactive"]
+    assert set(default) == {"gpu_hours", "slo_violation_share", "config"} and default["gpu_hours"] > 0
+    assert default["config"] == {"target_share": 0.8, "scale_down_stabilization_seconds": None,
+                                 "metrics": ["requests_per_second"]}
 
 
 def test_frontier_table_lists_each_frontier_and_the_comparison(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(*basic("--frontier", "--span", "1h", "--workers", "1")) == 0
     out = capsys.readouterr().out
     for text in ("reactive frontier", "predictive frontier", "predictive at each point of reactive's frontier",
-                 "oracle at target 0.8"):
+                 "oracle at target 0.8", "default reactive HPA (target 0.8, the HPA's default behaviour)"):
         assert text in out
 
 
