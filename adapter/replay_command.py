@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle-watts", default="100", help="power of an idle GPU (default 100)")
     parser.add_argument("--max-watts", default="700", help="power of a fully used GPU (default 700)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument("--plot", type=Path, metavar="OUT", help="write a plot: .html or .svg (or .png with matplotlib)")
+    parser.add_argument("--plot", type=Path, metavar="OUT", help="write a plot: .html or .svg (or .png with "
+                        "matplotlib); with --frontier, the frontiers")
     parser.add_argument("--frontier", action="store_true",
                         help="sweep the reactive HPAs (target share 0.5-0.95, scale-down stabilisation 0, 60, 300 s) "
                         "and the predictive ones (the same, with the forecast at quantile 0.5 (its mean), 0.7, 0.8, "
@@ -89,9 +90,9 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.frontier:
         given = [option for option, value in (("--hpa", args.hpa), ("--target-share", args.target_share),
-                                              ("--quantile", args.quantile), ("--plot", args.plot)) if value is not None]
+                                              ("--quantile", args.quantile)) if value is not None]
         if given:
-            raise _UsageError(f"--frontier sweeps the HPA's target and the forecast's quantile and has no plot yet: "
+            raise _UsageError(f"--frontier sweeps the HPA's target and the forecast's quantile: "
                               f"{', '.join(given)} cannot be given with it")
     elif args.workers is not None:
         raise _UsageError("--workers is for --frontier")
@@ -126,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
         _check_plot_directory(args.plot)
     trace = read_trace(args.trace)
     if args.frontier:
-        return _frontier(trace, settings, workers, as_json=args.json)
+        return _frontier(trace, settings, workers, as_json=args.json, plot=args.plot)
     progress = Progress(f"replay {trace.name}")
     try:
         result = run_replay(trace, settings, progress=progress)
@@ -138,7 +139,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, *, as_json: bool) -> int:
+def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, *, as_json: bool,
+              plot: Path | None) -> int:
+    from forecasting.replay.frontier_plot import write_frontier_plot
     from forecasting.replay.report import frontier_json, frontier_table
     from forecasting.replay.sweep import run_frontier
 
@@ -148,6 +151,8 @@ def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, *, as
     finally:
         progress.close()
     print(json.dumps(frontier_json(result)) if as_json else frontier_table(result))
+    if plot is not None:
+        write_frontier_plot(result, plot)
     return 0
 
 

@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,8 @@ LEFT, RIGHT, TOP, BOTTOM = 70, 20, 40, 50
 MAX_POINTS = 1500
 """Samples are averaged into at most this many points per line: enough for the eye, small files."""
 COLOURS = {"demand": "#444444", "reactive": "#d62728", "predictive": "#1f77b4", "oracle": "#2ca02c",
-           "band": "#1f77b4"}
+           "band": "#1f77b4",
+           "default": "#ff7f0e"}
 FORMATS = (".html", ".svg", ".png")
 
 
@@ -55,12 +57,17 @@ def write_plot(result: ReplayResult, path: Path) -> None:
         _write_png(result, path)
 
 
-def _write_png(result: ReplayResult, path: Path) -> None:
+def pyplot() -> Any:
+    """matplotlib's pyplot, drawing to files only (the caller has checked it is installed)."""
     importlib.import_module("matplotlib").use("Agg")
-    pyplot = importlib.import_module("matplotlib.pyplot")
+    return importlib.import_module("matplotlib.pyplot")
+
+
+def _write_png(result: ReplayResult, path: Path) -> None:
+    plt = pyplot()
     hours = _hours(result)
     timeline = result.timeline
-    figure, axes = pyplot.subplots(figsize=(12, 5))
+    figure, axes = plt.subplots(figsize=(12, 5))
     lead = timeline.forecast_lead_seconds / 3600
     axes.fill_between(hours + lead, timeline.forecast_mean, timeline.forecast_upper, color=COLOURS["band"],
                       alpha=0.15, label="forecast (mean to upper)")
@@ -72,7 +79,7 @@ def _write_png(result: ReplayResult, path: Path) -> None:
     axes.set_title(result.trace)
     axes.legend(loc="upper left")
     figure.savefig(path, dpi=120)
-    pyplot.close(figure)
+    plt.close(figure)
 
 
 def _hours(result: ReplayResult) -> FloatArray:
@@ -81,10 +88,15 @@ def _hours(result: ReplayResult) -> FloatArray:
 
 def html_page(result: ReplayResult) -> str:
     """A self-contained page: the SVG and the table."""
-    title = html.escape(f"Foresight replay: {result.trace}")
+    return page(f"Foresight replay: {result.trace}", svg(result), table(result))
+
+
+def page(title: str, picture: str, text: str) -> str:
+    """A self-contained page: a title, an SVG picture and text under it."""
+    title = html.escape(title)
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
             f"<style>body{{font-family:sans-serif;margin:2em}}pre{{font-size:13px}}</style></head>\n"
-            f"<body><h1>{title}</h1>\n{svg(result)}\n<pre>{html.escape(table(result))}</pre></body></html>\n")
+            f"<body><h1>{title}</h1>\n{picture}\n<pre>{html.escape(text)}</pre></body></html>\n")
 
 
 class _Frame:
@@ -122,9 +134,7 @@ def svg(result: ReplayResult) -> str:
     shifted = hours + timeline.forecast_lead_seconds / 3600
     finite = [float(np.nanmax(values)) for values in (*lines.values(), upper) if np.isfinite(values).any()]
     frame = _Frame((result.end - result.start) / 3600, 1.05 * max(finite, default=1.0))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-             f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
-             f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>']
+    parts = svg_start()
     parts.extend(_axes(frame))
     parts.extend(_band(frame, shifted, mean, upper))
     for name, values in lines.items():
@@ -135,6 +145,13 @@ def svg(result: ReplayResult) -> str:
     parts.extend(_legend())
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def svg_start() -> list[str]:
+    """The opening of an SVG picture of WIDTH by HEIGHT on white (close it with ``</svg>``)."""
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+            f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
+            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>']
 
 
 def _band(frame: _Frame, hours: FloatArray, mean: FloatArray, upper: FloatArray) -> list[str]:
@@ -163,32 +180,37 @@ def _axes(frame: _Frame) -> list[str]:
              f'<text x="{(LEFT + right) / 2}" y="{HEIGHT - 12}" text-anchor="middle">hours since the replay started</text>',
              f'<text x="16" y="{(TOP + bottom) / 2}" text-anchor="middle" '
              f'transform="rotate(-90 16 {(TOP + bottom) / 2})">requests per second</text>']
-    for tick in _ticks(frame.span):
+    for tick in ticks(frame.span):
         x = frame.x(tick)
         parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 5}" stroke="black"/>'
                      f'<text x="{x:.1f}" y="{bottom + 18}" text-anchor="middle">{tick:g}</text>')
-    for tick in _ticks(frame.top):
+    for tick in ticks(frame.top):
         y = frame.y(tick)
         parts.append(f'<line x1="{LEFT - 5}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#e0e0e0"/>'
                      f'<text x="{LEFT - 8}" y="{y + 4:.1f}" text-anchor="end">{tick:g}</text>')
     return parts
 
 
-def _ticks(top: float) -> list[float]:
-    """Round tick values from 0 to ``top``, about five of them."""
-    raw = top / 5
+def ticks(top: float, bottom: float = 0.0) -> list[float]:
+    """Round tick values from ``bottom`` to ``top``, about five of them."""
+    raw = (top - bottom) / 5
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(factor * magnitude for factor in (1, 2, 5, 10) if factor * magnitude >= raw)
-    return [round(index * step, 10) for index in range(int(top / step) + 1)]
+    first = math.ceil(bottom / step - 1e-9)
+    return [round(index * step, 10) for index in range(first, int(top / step + 1e-9) + 1)]
 
 
 def _legend() -> list[str]:
-    entries = [("demand", "demand"), ("reactive", "reactive ready capacity"),
-               ("predictive", "predictive ready capacity"), ("oracle", "oracle ready capacity"),
-               ("band", "forecast band (mean to upper bound)")]
+    return legend([("demand", "demand"), ("reactive", "reactive ready capacity"),
+                   ("predictive", "predictive ready capacity"), ("oracle", "oracle ready capacity"),
+                   ("band", "forecast band (mean to upper bound)")])
+
+
+def legend(entries: list[tuple[str, str]], *, spacing: int = 180) -> list[str]:
+    """A row of (colour key, label) entries above the plot."""
     parts = []
     for index, (key, label) in enumerate(entries):
-        x = LEFT + 10 + index * 180
+        x = LEFT + 10 + index * spacing
         parts.append(f'<rect x="{x}" y="12" width="14" height="4" fill="{COLOURS[key]}"/>'
                      f'<text x="{x + 20}" y="18">{html.escape(label)}</text>')
     return parts

@@ -87,6 +87,8 @@ class FrontierJson(TypedDict):
     frontier: FrontiersJson
     comparison: list[ComparisonJson]
     oracle: OracleJson
+    default_reactive: PointJson
+    """The reactive HPA plain ``foresight replay`` runs (default target, no ``behavior`` section)."""
     recommendation: None
     """The configuration to serve: not computed yet (always null for now)."""
 
@@ -105,12 +107,15 @@ def frontier_json(result: FrontierResult) -> FrontierJson:
                                    predictive_slo_violation_share=row.predictive_slo_violation_share)
                     for row in result.comparison()],
         oracle=OracleJson(gpu_hours=result.oracle.gpu_hours),
+        default_reactive=_point_json(result.default_reactive.point()),
         recommendation=None,
     )
 
 
 def _config_text(config: Mapping[str, object]) -> str:
-    text = f"target {config['target_share']:g}, scale-down stabilisation {config['scale_down_stabilization_seconds']} s"
+    stabilization = config["scale_down_stabilization_seconds"]
+    text = f"target {config['target_share']:g}, " + ("the HPA's default behaviour" if stabilization is None
+                                                      else f"scale-down stabilisation {stabilization} s")
     if "quantile" in config:
         quantile = config["quantile"]
         text += ", forecast mean" if quantile == MEAN_QUANTILE else f", forecast p{float(quantile) * 100:g}"  # type: ignore[arg-type]
@@ -141,5 +146,8 @@ def frontier_table(result: FrontierResult) -> str:
         lines.append(f"{row.slo_violation_share:>10.3%}{row.reactive_gpu_hours:>16.1f}"
                      f"{_optional(row.predictive_gpu_hours, '.1f'):>18}"
                      f"{_optional(row.predictive_slo_violation_share, '.3%'):>21}")
-    lines += ["", f"oracle at target {settings.target_share:g}: {result.oracle.gpu_hours:.1f} GPU-h"]
+    default = result.default_reactive.point()
+    lines += ["", f"oracle at target {settings.target_share:g}: {result.oracle.gpu_hours:.1f} GPU-h",
+              f"default reactive HPA ({_config_text(default.config)}): {default.gpu_hours:.1f} GPU-h, "
+              f"{default.slo_violation_share:.3%} over SLO"]
     return "\n".join(lines)

@@ -53,7 +53,9 @@ class Config:
     """One HPA of the sweep."""
 
     target_share: float
-    stabilization_seconds: int
+    stabilization_seconds: int | None
+    """``behavior.scaleDown.stabilizationWindowSeconds``; None for an HPA without a ``behavior``
+    section (the HPA's defaults, as plain ``foresight replay`` runs it)."""
     quantile: float | None = None
     """None for a reactive HPA."""
     lead_seconds: float | None = None
@@ -66,7 +68,8 @@ class Config:
     def hpa(self, settings: ReplaySettings) -> HpaSpec:
         target = self.target_share * settings.service.capacity_per_replica
         base = default_hpa(target, min_replicas=settings.min_replicas, max_replicas=settings.max_replicas)
-        behaviour = Behavior(scale_down=ScalingRules(stabilization_window_seconds=self.stabilization_seconds))
+        behaviour = (None if self.stabilization_seconds is None
+                     else Behavior(scale_down=ScalingRules(stabilization_window_seconds=self.stabilization_seconds)))
         reactive, predictive = reactive_and_predictive(HpaSpec(base.max_replicas, base.metrics, base.min_replicas,
                                                                behaviour), target)
         return predictive if self.predictive else reactive
@@ -78,6 +81,11 @@ class Config:
         if self.predictive:
             config.update(quantile=self.quantile, lead_seconds=self.lead_seconds, window_seconds=self.window_seconds)
         return config
+
+
+def default_reactive_config(settings: ReplaySettings) -> Config:
+    """The reactive HPA plain ``foresight replay`` runs: the default target share, no ``behavior``."""
+    return Config(settings.target_share, None)
 
 
 def configs(settings: ReplaySettings, *, targets: Sequence[float] = TARGET_SHARES,
@@ -158,6 +166,10 @@ class FrontierResult:
     oracle: ControllerMetrics
     """The oracle at the default target share."""
     forecast_steps: int
+    default_reactive: Run
+    """The reactive HPA plain ``foresight replay`` runs (the default target share, no ``behavior``
+    section): a run of the sweep when it has that configuration, else one more simulation, kept
+    out of the families' points."""
 
     def points(self, predictive: bool) -> tuple[Point, ...]:
         return tuple(run.point() for run in self.runs if run.config.predictive == predictive)
@@ -201,11 +213,14 @@ def run_frontier(trace: Trace, settings: ReplaySettings, *, targets: Sequence[fl
         raise ValueError("the frontier sweeps its own HPAs; it takes no HPA manifest")
     stage = Stage.of(trace, settings)
     sweep = configs(settings, targets=targets, stabilizations=stabilizations, quantiles=quantiles)
+    default = default_reactive_config(settings)
     reactive = [config for config in sweep if not config.predictive]
+    if default not in sweep:
+        reactive.append(default)
     predictive = [config for config in sweep if config.predictive]
     processes = workers or os.cpu_count() or 1
     forecast_units, simulation_units = 1000, 1000 * SIMULATION_COST / processes
-    total = forecast_units + round(len(sweep) * simulation_units)
+    total = forecast_units + round((len(reactive) + len(predictive)) * simulation_units)
     state = {"forecast": 0, "simulations": 0}
 
     def report() -> None:
@@ -235,4 +250,5 @@ def run_frontier(trace: Trace, settings: ReplaySettings, *, targets: Sequence[fl
             report()
     oracle = simulate_oracle(stage, settings.target_per_replica, min_replicas=settings.min_replicas,
                              max_replicas=settings.max_replicas)
-    return FrontierResult(trace.name, settings, tuple(runs[config] for config in sweep), oracle, table.steps_run)
+    return FrontierResult(trace.name, settings, tuple(runs[config] for config in sweep), oracle, table.steps_run,
+                          runs[default])

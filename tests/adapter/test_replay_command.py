@@ -13,8 +13,10 @@ import pytest
 import yaml
 
 import forecasting.replay
+import forecasting.replay.sweep
 from adapter import replay_command
 
+SVG = "{http://www.w3.org/2000/svg}"
 TRACE = Path(__file__).resolve().parents[1] / "data" / "traces" / "servegen_reason_deepseek-r1_10min.csv"
 METRICS = {"slo_violation_share", "underprovisioned_minutes", "peak_queue", "replica_hours", "gpu_hours",
            "energy_kwh", "energy_per_request_joules", "scale_events"}
@@ -125,10 +127,12 @@ def test_a_bad_manifest_fails_with_the_field_named(tmp_path: Path, capsys: pytes
     assert f"{manifest}: spec.maxReplicas: required" in capsys.readouterr().err
 
 
-def test_frontier_json_has_both_frontiers_the_comparison_and_the_oracle(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(*basic("--frontier", "--json", "--span", "3h", "--workers", "2")) == 0
+def test_frontier_json_has_both_frontiers_the_comparison_the_oracle_and_the_default_and_the_plot_draws_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plot = tmp_path / "frontier.svg"
+    assert run(*basic("--frontier", "--json", "--span", "3h", "--workers", "2", "--plot", str(plot))) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report) == {"frontier", "comparison", "oracle", "recommendation"}
+    assert set(report) == {"frontier", "comparison", "oracle", "default_reactive", "recommendation"}
     assert set(report["frontier"]) == {"reactive", "predictive"}
     for family, points in report["frontier"].items():
         assert points
@@ -146,18 +150,38 @@ def test_frontier_json_has_both_frontiers_the_comparison_and_the_oracle(capsys: 
                                                                            point["gpu_hours"])
     assert set(report["oracle"]) == {"gpu_hours"} and report["oracle"]["gpu_hours"] > 0
     assert report["recommendation"] is None
+    default = report["default_reactive"]
+    assert set(default) == {"gpu_hours", "slo_violation_share", "config"} and default["gpu_hours"] > 0
+    assert default["config"] == {"target_share": 0.8, "scale_down_stabilization_seconds": None,
+                                 "metrics": ["requests_per_second"]}
+    root = ElementTree.parse(plot).getroot()
+    for family, points in report["frontier"].items():
+        markers = root.findall(f"{SVG}circle[@class='{family} frontier']")
+        assert len(markers) == len(points)
+    assert len(root.findall(f"{SVG}line[@class='oracle']")) == 1
+    assert len(root.findall(f"{SVG}path[@class='default']")) == 1
+
+
+@pytest.mark.parametrize(("plot", "code", "message"),
+                         [("out.pdf", 2, "out.pdf"), ("no/such/out.html", 1, "no directory")])
+def test_frontier_checks_the_plot_before_the_sweep(plot: str, code: int, message: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    sweeps: list[object] = []
+    monkeypatch.setattr(forecasting.replay.sweep, "run_frontier", lambda *args, **kwargs: sweeps.append(args))
+    assert run(*basic("--frontier", "--plot", str(tmp_path / plot))) == code
+    assert message in capsys.readouterr().err and sweeps == []
 
 
 def test_frontier_table_lists_each_frontier_and_the_comparison(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(*basic("--frontier", "--span", "1h", "--workers", "1")) == 0
     out = capsys.readouterr().out
     for text in ("reactive frontier", "predictive frontier", "predictive at each point of reactive's frontier",
-                 "oracle at target 0.8"):
+                 "oracle at target 0.8", "default reactive HPA (target 0.8, the HPA's default behaviour)"):
         assert text in out
 
 
-@pytest.mark.parametrize("extra", [("--hpa", "hpa.yaml"), ("--target-share", "0.7"), ("--quantile", "0.8"),
-                                   ("--plot", "out.svg")])
+@pytest.mark.parametrize("extra", [("--hpa", "hpa.yaml"), ("--target-share", "0.7"), ("--quantile", "0.8")])
 def test_frontier_refuses_the_options_it_sweeps(extra: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert run(*basic("--frontier", *extra)) == 2
     assert extra[0] in capsys.readouterr().err

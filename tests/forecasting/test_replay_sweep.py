@@ -16,6 +16,7 @@ from forecasting.replay.sweep import (
     QUANTILES,
     STABILIZATIONS,
     TARGET_SHARES,
+    Config,
     TableForecast,
     configs,
     forecast_table,
@@ -93,7 +94,12 @@ def test_the_frontier_sweep_runs_each_configuration_once_in_workers() -> None:
     stage = Stage.of(given, SETTINGS)
     table = forecast_table(given, SETTINGS, stage, (0.9,), factories=BASELINES)
     assert one.metrics == simulate_hpa(stage, one.config.hpa(SETTINGS), 8.0, TableForecast(stage, table.upper[0]))
-    assert result.oracle == run_replay(given, SETTINGS, factories=BASELINES).controllers["oracle"]
+    replay = run_replay(given, SETTINGS, factories=BASELINES)
+    assert result.oracle == replay.controllers["oracle"]
+    # the sweep has no HPA without a behavior section, so plain replay's reactive HPA is one more run, not a point
+    assert result.default_reactive.config == Config(0.8, None) not in [run.config for run in result.runs]
+    assert Config(0.8, None).hpa(SETTINGS) == SETTINGS.hpas()[0]
+    assert result.default_reactive.metrics == replay.controllers["reactive"]
 
 
 def daily_ramps(days: int = 4) -> np.ndarray:
