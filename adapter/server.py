@@ -55,6 +55,7 @@ REFRESHER_STALL_SECONDS = 300.0
 FORECASTER_STALL_SECONDS = 600.0
 """Longer than any one series' step (a model selection takes seconds of a worker's time)."""
 RELOADER_STALL_SECONDS = 300.0
+"""Thirty reload checks missed in a row: the kube-apiserver's ConfigMap read has hung."""
 
 
 @dataclass(frozen=True)
