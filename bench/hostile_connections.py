@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import resource
-import socket
 import ssl
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from demo_server import demo_adapter, free_port
 
 PROBE_SOURCE = "127.0.0.2"
 
@@ -41,37 +42,19 @@ def serve(port: int, guarded: bool) -> None:
     import logging
 
     from aiohttp import web
-    from prometheus_client import CollectorRegistry
 
     from adapter import listener
-    from adapter.assembly import assemble
-    from adapter.config import RefreshSettings, Settings
     from adapter.connection_guard import ConnectionLimits
-    from adapter.demo.fleet import default_fleet
-    from adapter.demo.runner import DEMO_SIGNALS
-    from adapter.demo.source import DemoSource
-    from adapter.presets import resolve_rules
     from adapter.serving_tls import self_signed_context
 
     logging.basicConfig(level=logging.ERROR)
-    now = time.time()
-    fleet = default_fleet(start=now - 3600)
-    source = DemoSource(fleet, clock=time.time)
-    source.advance(now)
-    rules = resolve_rules(Settings(signals=DEMO_SIGNALS), source="bench")
-    adapter = assemble(rules=rules, source=source, refresh=RefreshSettings())
+    adapter = demo_adapter()
     tls, _ = self_signed_context(["localhost", "127.0.0.1"])
     if guarded:
         asyncio.run(listener.serve(adapter.app, host="127.0.0.1", port=port, ssl_context=tls, limits=ConnectionLimits(),
-                                   registry=CollectorRegistry(), drain_seconds=1.0))
+                                   registry=adapter.registry, drain_seconds=1.0))
     else:
         web.run_app(adapter.app, host="127.0.0.1", port=port, ssl_context=tls, print=None, access_log=None)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _rss_mib(pid: int) -> float:
@@ -201,7 +184,7 @@ def main() -> int:
     for label in args.listeners:
         guarded = label == "guarded"
         for kind, count in (("none", 0), ("slow", args.slow), ("burst", args.burst)):
-            port = _free_port()
+            port = free_port()
             process = _start(port, guarded)
             try:
                 result = asyncio.run(_attack(kind, port, process.pid, count=count, hold=args.hold))

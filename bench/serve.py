@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,14 +21,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from demo_server import demo_adapter, free_port
+
 PATH = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/requests_per_second?labelSelector=app%3Dllama"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def serve_adapter(port: int) -> None:
@@ -41,20 +36,8 @@ def serve_adapter(port: int) -> None:
     from adapter import listener
     from adapter.connection_guard import ConnectionLimits
 
-    from adapter.assembly import assemble
-    from adapter.config import RefreshSettings, Settings
-    from adapter.demo.fleet import default_fleet
-    from adapter.demo.runner import DEMO_SIGNALS
-    from adapter.demo.source import DemoSource
-    from adapter.presets import resolve_rules
-
     logging.basicConfig(level=logging.WARNING)
-    now = time.time()
-    fleet = default_fleet(start=now - 3600)
-    source = DemoSource(fleet, clock=time.time)
-    source.advance(now)
-    rules = resolve_rules(Settings(signals=DEMO_SIGNALS), source="bench")
-    adapter = assemble(rules=rules, source=source, refresh=RefreshSettings())
+    adapter = demo_adapter()
     asyncio.run(listener.serve(adapter.app, host="127.0.0.1", port=port, ssl_context=None, limits=ConnectionLimits(),
                                registry=adapter.registry, drain_seconds=1.0))
 
@@ -132,7 +115,7 @@ def main() -> int:
         print("bench/serve.py needs wrk: apt-get install wrk", file=sys.stderr)
         return 1
 
-    adapter_port, bare_port = _free_port(), _free_port()
+    adapter_port, bare_port = free_port(), free_port()
     body_file = Path(f"/tmp/foresight-bench-body-{adapter_port}.json")
     servers = [_start("--serve-adapter", str(adapter_port))]
     try:
