@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from adapter.assembly import assemble
 from adapter.config import RefreshSettings
-from adapter.source import RangeSeries, Sample
 from adapter.supervision import BACKOFF_MAX_SECONDS, Supervisor
+from tests.empty_source import EmptySource
 
 INTERVAL = 15.0
 STALL_AFTER = 300.0
@@ -156,17 +156,6 @@ async def test_a_task_not_started_is_no_problem(fake_time: FakeTime) -> None:
     supervisor.add("refresher", run_pass, pause=lambda _: INTERVAL, stall_after=STALL_AFTER)
     fake_time.now += 10 * STALL_AFTER
     assert supervisor.problems() == []
-
-
-class EmptySource:
-    async def instant(self, query: str, *, at: float | None = None) -> list[Sample]:
-        return []
-
-    async def range(self, query: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
-        return []
-
-    async def close(self) -> None:
-        pass
 
 
 async def test_livez_fails_while_a_task_is_stalled_and_healthz_stays_open(

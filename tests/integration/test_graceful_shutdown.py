@@ -14,8 +14,8 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 import pytest
 import yaml
@@ -100,29 +100,32 @@ def _accepts(port: int) -> bool:
         return False
 
 
-def _serving(config: Path, port: int, log: IO[str]) -> subprocess.Popen[bytes]:
-    """``foresight serve`` on ``config``, once it accepts connections on ``port``."""
-    process = subprocess.Popen(
-        foresight_command("serve", "--config", str(config), "--insecure-local", "--port", str(port)),
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=foresight_environment(),
-    )
-    deadline = time.monotonic() + HANG_GUARD_S
-    while not _accepts(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            process.wait()
-            raise AssertionError(Path(log.name).read_text())
-        time.sleep(0.2)
-    return process
+@contextmanager
+def _serving(config: Path, port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``foresight serve`` on ``config`` once it accepts connections on ``port``; killed and reaped
+    on the way out if it is still running (the proxy's fixture releases held answers)."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            foresight_command("serve", "--config", str(config), "--insecure-local", "--port", str(port)),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=foresight_environment(),
+        )
+        try:
+            deadline = time.monotonic() + HANG_GUARD_S
+            while not _accepts(port):
+                assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def test_sigterm_drains_the_request_in_flight_and_exits(proxy: HoldingProxy, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"prometheus": {"url": proxy.url}, "refresh": {"interval": "1s"}}))
     port = free_port()
-    log = (tmp_path / "serve.log").open("w")
-    process = _serving(config, port, log)
-    try:
+    with _serving(config, port, tmp_path / "serve.log") as process:
         proxy.hold.set()
         answer: dict[str, object] = {}
 
@@ -145,12 +148,6 @@ def test_sigterm_drains_the_request_in_flight_and_exits(proxy: HoldingProxy, tmp
         assert answer.get("status") == 200, (answer, (tmp_path / "serve.log").read_text())
         assert b"ExternalMetricValueList" in answer["body"]  # type: ignore[operator]
         assert process.wait(timeout=SHUTDOWN_GRACE_SECONDS + HANG_GUARD_S) == 0
-    finally:
-        proxy.release.set()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def test_a_query_prometheus_never_answers_does_not_keep_the_process_past_its_grace(
@@ -163,9 +160,7 @@ def test_a_query_prometheus_never_answers_does_not_keep_the_process_past_its_gra
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"prometheus": {"url": proxy.url, "timeout": "50s"}, "refresh": {"interval": "1s"}}))
     port = free_port()
-    log = (tmp_path / "serve.log").open("w")
-    process = _serving(config, port, log)
-    try:
+    with _serving(config, port, tmp_path / "serve.log") as process:
         proxy.hold.set()
 
         def request() -> None:
@@ -180,9 +175,3 @@ def test_a_query_prometheus_never_answers_does_not_keep_the_process_past_its_gra
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=1.5 * SHUTDOWN_GRACE_SECONDS) == 0, (tmp_path / "serve.log").read_text()
         assert not proxy.release.is_set(), "Prometheus never answered"
-    finally:
-        proxy.release.set()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()

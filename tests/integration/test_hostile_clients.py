@@ -24,7 +24,7 @@ from adapter.assembly import assemble
 from adapter.config import RefreshSettings
 from adapter.connection_guard import ConnectionLimits
 from adapter.listener import GuardedSite, StatusRequestHandler, serve
-from adapter.source import RangeSeries, Sample
+from tests.empty_source import EmptySource
 
 pytestmark = pytest.mark.integration
 ATTACKER = "127.0.0.1"
@@ -33,17 +33,6 @@ LIMITS = ConnectionLimits(max_connections=8, max_per_client=4, busy_handshakes=1
                           handshake_seconds=0.5, header_seconds=0.5)
 """Caps only: the server never counts as busy."""
 BUSY_LIMITS = ConnectionLimits(max_connections=8, max_per_client=4, busy_handshakes=2, handshake_seconds=5.0)
-
-
-class NoSeries:
-    async def instant(self, query: str, *, at: float | None = None) -> list[Sample]:
-        return []
-
-    async def range(self, query: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
-        return []
-
-    async def close(self) -> None:
-        pass
 
 
 @dataclass
@@ -83,7 +72,7 @@ async def listen(limits: ConnectionLimits) -> AsyncIterator[Listening]:
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(server_tls)
     client_tls = ssl.create_default_context()
     ca.configure_trust(client_tls)
-    adapter = assemble(rules={}, source=NoSeries(), refresh=RefreshSettings(), refresh_in_background=False)
+    adapter = assemble(rules={}, source=EmptySource(), refresh=RefreshSettings(), refresh_in_background=False)
     stop, ready = asyncio.Event(), asyncio.get_running_loop().create_future()
     serving = asyncio.create_task(serve(
         adapter.app, host="127.0.0.1", port=0, ssl_context=server_tls, limits=limits, registry=adapter.registry,
