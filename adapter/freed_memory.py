@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ MMAP_THRESHOLD_BYTES = 128 * 1024
 """glibc's own default, now fixed: blocks of this size and larger are mmap'd and unmapped on free."""
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     try:
