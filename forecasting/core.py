@@ -21,6 +21,14 @@ DAY_SECONDS = 86400.0
 WEEK_SECONDS = 7 * DAY_SECONDS
 
 
+def duration_text(seconds: float) -> str:
+    """``900`` → ``"15m"``: durations as the rest of the project writes them."""
+    for unit, size in (("d", DAY_SECONDS), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 class ForecastError(Exception):
     """Base of the errors a model raises."""
 

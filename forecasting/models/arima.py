@@ -25,13 +25,13 @@ from forecasting.core import (
     ForecastError,
     NotFitted,
     Series,
+    duration_text,
 )
 from forecasting.models.holt_winters import (
     RECENT_POINTS,
     bucket_factor,
     coarse_steps,
     downsample,
-    duration_text,
     known_count,
     recorded_warnings,
     to_series_step,

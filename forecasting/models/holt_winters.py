@@ -31,6 +31,7 @@ from forecasting.core import (
     NotEnoughData,
     NotFitted,
     Series,
+    duration_text,
     filled,
 )
 
@@ -157,14 +158,6 @@ def recorded_warnings(notes: list[str]) -> Iterator[None]:
         note = f"{warning.category.__name__}: {str(warning.message).splitlines()[0][:120]}"
         if not any(existing.startswith(f"{warning.category.__name__}:") for existing in notes):
             notes.append(note)
-
-
-def duration_text(seconds: float) -> str:
-    """``900`` → ``"15m"``: durations as the rest of the project writes them."""
-    for unit, size in (("d", DAY_SECONDS), ("h", 3600.0), ("m", 60.0)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
 
 
 @dataclass(frozen=True)
