@@ -44,6 +44,8 @@ TARGET_SHARES = tuple(round(0.5 + 0.05 * index, 2) for index in range(10))
 STABILIZATIONS = (0, 60, 300)
 """``behavior.scaleDown.stabilizationWindowSeconds``."""
 QUANTILES = (0.5, 0.7, 0.8, 0.9, 0.95)
+WINDOWS = (60.0, 300.0)
+"""Forecast windows ``H`` after the lead, seconds."""
 MEAN_QUANTILE = 0.5
 """The quantile that serves the forecast's mean."""
 
@@ -89,25 +91,30 @@ def default_reactive_config(settings: ReplaySettings) -> Config:
 
 
 def configs(settings: ReplaySettings, *, targets: Sequence[float] = TARGET_SHARES,
-            stabilizations: Sequence[int] = STABILIZATIONS,
-            quantiles: Sequence[float] = QUANTILES) -> tuple[Config, ...]:
+            stabilizations: Sequence[int] = STABILIZATIONS, quantiles: Sequence[float] = QUANTILES,
+            windows: Sequence[float] = WINDOWS) -> tuple[Config, ...]:
     """Every reactive configuration, then every predictive one (the lead is the start-up)."""
-    lead, window = settings.service.startup_seconds, settings.window_seconds
+    lead = settings.service.startup_seconds
     reactive = tuple(Config(target, stabilization) for stabilization in stabilizations for target in targets)
-    predictive = tuple(Config(target, stabilization, quantile, lead, window)
+    predictive = tuple(Config(target, stabilization, quantile, lead, window) for window in windows
                        for quantile in quantiles for stabilization in stabilizations for target in targets)
     return reactive + predictive
 
 
 @dataclass(frozen=True, eq=False)
 class ForecastTable:
-    """What the forecast serves at each HPA sync of the span, at each quantile: NaN while it
-    warms up (or where no HPA reads it: the rate has no value then)."""
+    """What the forecast serves at each HPA sync of the span, for each window and quantile: NaN
+    while it warms up (or where no HPA reads it: the rate has no value then)."""
 
+    windows: tuple[float, ...]
     quantiles: tuple[float, ...]
     upper: FloatArray
-    """``[quantile, sync]``; the mean for :data:`MEAN_QUANTILE`."""
+    """``[window, quantile, sync]``; the mean for :data:`MEAN_QUANTILE`."""
     steps_run: int
+
+    def served(self, quantile: float, window_seconds: float) -> FloatArray:
+        """What the forecast at ``quantile`` over ``window_seconds`` serves at each sync."""
+        return self.upper[self.windows.index(window_seconds), self.quantiles.index(quantile)]
 
 
 class TableForecast:
@@ -124,29 +131,35 @@ class TableForecast:
 
 
 def forecast_table(trace: Trace, settings: ReplaySettings, stage: Stage, quantiles: Sequence[float], *,
+                   windows: Sequence[float] | None = None,
                    factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
                    progress: Callable[[int, int], None] | None = None) -> ForecastTable:
-    """The forecast at each of ``quantiles``, read at each sync where an HPA reads it, from one
-    walk-forward fit (as :func:`run_replay`'s, which steps at the same moments)."""
+    """The forecast at each of ``quantiles`` over each of ``windows`` (default: the settings'
+    window), read at each sync where an HPA reads it, from one walk-forward fit for the longest
+    window (as :func:`run_replay`'s, which steps at the same moments). A shorter window is read
+    from the same fits: the models, their selection and their bands are those of the longest."""
     quantiles = tuple(quantiles)
+    windows = tuple(windows or (settings.window_seconds,))
     fitted = tuple(sorted(q for q in quantiles if q != MEAN_QUANTILE)) or (0.9,)
     tracked, tracked_step = as_tracked(trace.rate_per_second(), trace.step_seconds, settings.forecast_step_seconds)
     walk = WalkForwardForecasts(tracked, step_seconds=tracked_step, start=trace.start,
-                                lead_seconds=settings.service.startup_seconds, window_seconds=settings.window_seconds,
+                                lead_seconds=settings.service.startup_seconds, window_seconds=max(windows),
                                 quantiles=fitted, schedule=settings.schedule, factories=factories)
     syncs = stage.syncs()
-    upper = np.full((len(quantiles), len(syncs)), np.nan)
+    upper = np.full((len(windows), len(quantiles), len(syncs)), np.nan)
     demand = stage.demand
     for column, tick in enumerate(syncs):
         if demand.rate_over(tick, stage.window_ticks) is not None:  # else no HPA asks for the forecast
-            readings = walk.at(demand.time(tick))
-            if readings is not None:
+            for layer, window in enumerate(windows):
+                readings = walk.at(demand.time(tick), window_seconds=window)
+                if readings is None:
+                    break
                 for row, quantile in enumerate(quantiles):
-                    upper[row, column] = (readings[0].mean if quantile == MEAN_QUANTILE
-                                          else readings[fitted.index(quantile)].upper)
+                    upper[layer, row, column] = (readings[0].mean if quantile == MEAN_QUANTILE
+                                                 else readings[fitted.index(quantile)].upper)
         if progress is not None and (column % 200 == 0 or column == len(syncs) - 1):
             progress(column + 1, len(syncs))
-    return ForecastTable(quantiles, upper, walk.steps_run)
+    return ForecastTable(windows, quantiles, upper, walk.steps_run)
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,7 +217,7 @@ about 1 s against 170 s), for the progress estimate: the simulations share the w
 
 def run_frontier(trace: Trace, settings: ReplaySettings, *, targets: Sequence[float] = TARGET_SHARES,
                  stabilizations: Sequence[int] = STABILIZATIONS, quantiles: Sequence[float] = QUANTILES,
-                 workers: int | None = None, factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
+                 windows: Sequence[float] = WINDOWS, workers: int | None = None, factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
                  progress: Callable[[int, int], None] | None = None) -> FrontierResult:
     """Replay every configuration of the sweep on ``trace`` (the span, bounds and forecast
     settings from ``settings``; its target, quantile and HPA are the sweep's); ``workers``
@@ -212,7 +225,7 @@ def run_frontier(trace: Trace, settings: ReplaySettings, *, targets: Sequence[fl
     if settings.hpa is not None:
         raise ValueError("the frontier sweeps its own HPAs; it takes no HPA manifest")
     stage = Stage.of(trace, settings)
-    sweep = configs(settings, targets=targets, stabilizations=stabilizations, quantiles=quantiles)
+    sweep = configs(settings, targets=targets, stabilizations=stabilizations, quantiles=quantiles, windows=windows)
     default = default_reactive_config(settings)
     reactive = [config for config in sweep if not config.predictive]
     if default not in sweep:
@@ -238,9 +251,11 @@ def run_frontier(trace: Trace, settings: ReplaySettings, *, targets: Sequence[fl
         pending: set[Future[Run]] = {pool.submit(_simulate, config, None) for config in reactive}
         table = forecast_table(trace, settings, stage, sorted({config.quantile for config in predictive
                                                                if config.quantile is not None}) or [0.9],
+                               windows=sorted({config.window_seconds for config in predictive
+                                               if config.window_seconds is not None}) or None,
                                factories=factories, progress=forecast_progress)
-        pending |= {pool.submit(_simulate, config, table.upper[table.quantiles.index(config.quantile)])
-                    for config in predictive if config.quantile is not None}
+        pending |= {pool.submit(_simulate, config, table.served(config.quantile, config.window_seconds))
+                    for config in predictive if config.quantile is not None and config.window_seconds is not None}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 
 from forecasting.replay.controllers import default_hpa
-from forecasting.replay.forecasts import WalkForwardForecast, as_tracked
+from forecasting.replay.forecasts import WalkForwardForecast, WalkForwardForecasts, as_tracked
 from forecasting.replay.simulation import Stage, run_replay, simulate_hpa, simulate_oracle
 from forecasting.replay.sweep import (
+    MEAN_QUANTILE,
     QUANTILES,
     STABILIZATIONS,
     TARGET_SHARES,
+    WINDOWS,
     Config,
     TableForecast,
     configs,
@@ -23,7 +25,7 @@ from forecasting.replay.sweep import (
     run_frontier,
 )
 
-from .test_replay_simulation import BASELINES, SETTINGS, ramps, trace
+from .test_replay_simulation import BASELINES, SETTINGS, STEP, ramps, trace
 
 
 def test_one_hpa_alone_is_what_the_replay_gives_it() -> None:
@@ -47,7 +49,7 @@ def test_each_quantile_of_one_walk_forward_is_what_a_replay_at_it_gives(quantile
     table = forecast_table(given, SETTINGS, stage, QUANTILES, factories=BASELINES)
     settings = replace(SETTINGS, quantile=quantile)
     result = run_replay(given, settings, factories=BASELINES)
-    served = TableForecast(stage, table.upper[table.quantiles.index(quantile)])
+    served = TableForecast(stage, table.served(quantile, SETTINGS.window_seconds))
     assert simulate_hpa(stage, settings.hpas()[1], settings.target_per_replica, served) == result.controllers["predictive"]
     assert table.steps_run == result.forecast_steps
 
@@ -57,22 +59,40 @@ def test_the_mean_quantile_serves_the_forecast_mean_and_never_more_than_the_othe
     stage = Stage.of(given, SETTINGS)
     table = forecast_table(given, SETTINGS, stage, QUANTILES, factories=BASELINES)
     result = run_replay(given, SETTINGS, factories=BASELINES)
-    known = np.isfinite(table.upper[0])
+    mean = table.served(MEAN_QUANTILE, SETTINGS.window_seconds)
+    known = np.isfinite(mean)
     assert known.sum() > 0.9 * known.size
     # the timeline samples the reading of the sync at the start of each step: every fourth sync
     per_step = round(given.step_seconds / SETTINGS.controller.sync_period_seconds)
-    assert np.array_equal(table.upper[0][::per_step], result.timeline.forecast_mean, equal_nan=True)
-    assert (table.upper[0][known] <= table.upper[1:, known].min(axis=0) + 1e-9).all()
+    assert np.array_equal(mean[::per_step], result.timeline.forecast_mean, equal_nan=True)
+    assert (mean[known] <= table.upper[0, 1:, known].min(axis=1) + 1e-9).all()
+
+
+def test_a_shorter_window_is_read_from_the_same_fits_and_serves_no_more_than_the_longer() -> None:
+    given = trace(daily_ramps(4))  # seasonal from the third day: the forecast rises ahead of each ramp
+    stage = Stage.of(given, SETTINGS)
+    both = forecast_table(given, SETTINGS, stage, (0.9,), windows=(60.0, 300.0), factories=BASELINES)
+    longest = forecast_table(given, SETTINGS, stage, (0.9,), factories=BASELINES)
+    assert both.steps_run == longest.steps_run
+    assert np.array_equal(both.served(0.9, 300.0), longest.served(0.9, 300.0), equal_nan=True)
+    short, long = both.served(0.9, 60.0), both.served(0.9, 300.0)
+    known = np.isfinite(long)
+    assert np.array_equal(known, np.isfinite(short))
+    assert (short[known] <= long[known] + 1e-9).all() and (short[known] < long[known] - 1e-6).any()
+    fitted_short = WalkForwardForecasts(given.rate_per_second(), step_seconds=STEP, start=given.start,
+                                        lead_seconds=180.0, window_seconds=60.0, quantiles=(0.9,), factories=BASELINES)
+    with pytest.raises(ValueError, match="cannot be read from forecasts fitted for 60 s"):
+        fitted_short.at(given.start + 3 * 86400, window_seconds=300.0)
 
 
 def test_the_sweep_is_every_target_and_stabilisation_reactive_then_with_each_quantile() -> None:
     sweep = configs(SETTINGS)
-    assert len(sweep) == len(TARGET_SHARES) * len(STABILIZATIONS) * (1 + len(QUANTILES))
+    assert len(sweep) == len(TARGET_SHARES) * len(STABILIZATIONS) * (1 + len(QUANTILES) * len(WINDOWS))
     assert TARGET_SHARES == (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
     assert len(set(sweep)) == len(sweep)
     predictive = [config for config in sweep if config.predictive]
     assert {config.lead_seconds for config in predictive} == {180.0}
-    assert {config.window_seconds for config in predictive} == {300.0}
+    assert {config.window_seconds for config in predictive} == set(WINDOWS) == {60.0, 300.0}
     assert default_hpa(8.0, min_replicas=1, max_replicas=1000).behavior is None
     hpa = sweep[-1].hpa(SETTINGS)
     assert hpa.behavior is not None and hpa.behavior.scale_down is not None
@@ -84,16 +104,18 @@ def test_the_frontier_sweep_runs_each_configuration_once_in_workers() -> None:
     given = trace(ramps())
     seen: list[tuple[int, int]] = []
     result = run_frontier(given, SETTINGS, targets=(0.7, 0.8), stabilizations=(0, 300), quantiles=(0.5, 0.9),
-                          workers=2, factories=BASELINES, progress=lambda done, total: seen.append((done, total)))
+                          windows=(300.0,), workers=2, factories=BASELINES,
+                          progress=lambda done, total: seen.append((done, total)))
     assert [run.config for run in result.runs] == list(configs(SETTINGS, targets=(0.7, 0.8), stabilizations=(0, 300),
-                                                               quantiles=(0.5, 0.9)))
+                                                               quantiles=(0.5, 0.9), windows=(300.0,)))
     assert seen[-1][0] == seen[-1][1] and all(done <= total for done, total in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     one = next(run for run in result.runs if run.config.quantile == 0.9 and run.config.target_share == 0.8
                and run.config.stabilization_seconds == 300)
     stage = Stage.of(given, SETTINGS)
     table = forecast_table(given, SETTINGS, stage, (0.9,), factories=BASELINES)
-    assert one.metrics == simulate_hpa(stage, one.config.hpa(SETTINGS), 8.0, TableForecast(stage, table.upper[0]))
+    assert one.metrics == simulate_hpa(stage, one.config.hpa(SETTINGS), 8.0,
+                                       TableForecast(stage, table.served(0.9, 300.0)))
     replay = run_replay(given, SETTINGS, factories=BASELINES)
     assert result.oracle == replay.controllers["oracle"]
     # the sweep has no HPA without a behavior section, so plain replay's reactive HPA is one more run, not a point
