@@ -26,6 +26,7 @@ from adapter.progress import Progress
 
 if TYPE_CHECKING:
     from forecasting.replay import ReplaySettings
+    from forecasting.replay.recommend import Workload
     from forecasting.traces import Trace
 
 COMMAND = "foresight replay"
@@ -64,6 +65,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sweep the reactive HPAs (target share 0.5-0.95, scale-down stabilisation 0, 60, 300 s) "
                         "and the predictive ones (the same, with the forecast at quantile 0.5 (its mean), 0.7, 0.8, "
                         "0.9, 0.95), and compare the two cost-versus-SLO frontiers; the oracle is at 0.8")
+    parser.add_argument("--recommend", action="store_true",
+                        help="run the --frontier sweep and print the cheapest configuration that kept the requests "
+                        "over the SLO within --max-slo-violations, with its HPA and forecast settings, beside the "
+                        "cheapest reactive HPA that did")
+    parser.add_argument("--max-slo-violations", metavar="SHARE",
+                        help="the budget of --recommend: the share of requests over the SLO, as 1%% or 0.01 "
+                        "(default 1%%)")
+    parser.add_argument("--workload", default="inference",
+                        help="the Deployment (and its app label) the recommended HPA scales (default inference)")
+    parser.add_argument("--namespace", default="default", help="its namespace (default default)")
     parser.add_argument("--workers", help="worker processes of --frontier (default: one per core)")
 
 
@@ -85,18 +96,23 @@ def _run(args: argparse.Namespace) -> int:
     from forecasting.hpa.manifest import hpa_from_manifest
     from forecasting.replay import ReplaySettings, ServiceSettings, run_replay
     from forecasting.replay.plot import check_plot_path, write_plot
+    from forecasting.replay.recommend import Workload
     from forecasting.replay.report import table, to_json
     from forecasting.traces import read_trace
 
-    if args.frontier:
+    sweeping = args.frontier or args.recommend
+    if sweeping:
         given = [option for option, value in (("--hpa", args.hpa), ("--target-share", args.target_share),
                                               ("--quantile", args.quantile)) if value is not None]
         if given:
-            raise _UsageError(f"--frontier sweeps the HPA's target and the forecast's quantile: "
-                              f"{', '.join(given)} cannot be given with it")
+            raise _UsageError(f"--frontier and --recommend sweep the HPA's target and the forecast's quantile: "
+                              f"{', '.join(given)} cannot be given with them")
     elif args.workers is not None:
-        raise _UsageError("--workers is for --frontier")
+        raise _UsageError("--workers is for --frontier and --recommend")
+    if args.max_slo_violations is not None and not args.recommend:
+        raise _UsageError("--max-slo-violations is the budget of --recommend")
     workers = None if args.workers is None else _whole(args.workers, "--workers", least=1)
+    budget = _share(args.max_slo_violations or "1%", "--max-slo-violations") if args.recommend else None
     hpa = None if args.hpa is None else hpa_from_manifest(_manifest(args.hpa), source=str(args.hpa))
     try:
         service = ServiceSettings(
@@ -126,8 +142,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         _check_plot_directory(args.plot)
     trace = read_trace(args.trace)
-    if args.frontier:
-        return _frontier(trace, settings, workers, as_json=args.json, plot=args.plot)
+    if sweeping:
+        return _frontier(trace, settings, workers, as_json=args.json, plot=args.plot, budget=budget,
+                         show_frontier=args.frontier, workload=Workload(args.workload, args.namespace))
     progress = Progress(f"replay {trace.name}")
     try:
         result = run_replay(trace, settings, progress=progress)
@@ -140,9 +157,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, *, as_json: bool,
-              plot: Path | None) -> int:
+              plot: Path | None, budget: float | None, show_frontier: bool, workload: Workload) -> int:
+    """The sweep; its frontiers (with ``show_frontier`` or ``as_json``) and, for a ``budget``,
+    the recommendation."""
     from forecasting.replay.frontier_plot import write_frontier_plot
-    from forecasting.replay.report import frontier_json, frontier_table
+    from forecasting.replay.recommend import recommend
+    from forecasting.replay.report import frontier_json, frontier_table, recommendation_json, recommendation_table
     from forecasting.replay.sweep import run_frontier
 
     progress = Progress(f"frontier {trace.name}")
@@ -150,7 +170,15 @@ def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, *, as
         result = run_frontier(trace, settings, workers=workers, progress=progress)
     finally:
         progress.close()
-    print(json.dumps(frontier_json(result)) if as_json else frontier_table(result))
+    recommendation = None if budget is None else recommend(result, budget)
+    if as_json:
+        chosen = None if recommendation is None else recommendation_json(recommendation, settings, workload)
+        print(json.dumps(frontier_json(result, chosen)))
+    else:
+        parts = [frontier_table(result)] if show_frontier else []
+        if recommendation is not None:
+            parts.append(recommendation_table(recommendation, settings, workload))
+        print("\n\n".join(parts))
     if plot is not None:
         write_frontier_plot(result, plot)
     return 0
@@ -193,6 +221,15 @@ def _number(text: str, option: str) -> float:
         raise _UsageError(f"{option}: {text!r} is not a number") from None
     if not math.isfinite(value):
         raise _UsageError(f"{option}: {text!r} is not a finite number")
+    return value
+
+
+def _share(text: str, option: str) -> float:
+    """``1%`` or ``0.01``: a share in [0, 1)."""
+    stripped = text.strip()
+    value = _number(stripped[:-1], option) / 100 if stripped.endswith("%") else _number(stripped, option)
+    if not 0 <= value < 1:
+        raise _UsageError(f"{option}: {text!r} is not a share of requests in [0, 1) (write 1% or 0.01)")
     return value
 
 

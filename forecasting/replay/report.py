@@ -4,12 +4,15 @@ JSON object."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import Any, TypedDict
+
+import yaml
 
 from forecasting.replay.frontier import Point
 from forecasting.replay.metrics import ControllerJson
-from forecasting.replay.simulation import CONTROLLERS, ReplayResult
-from forecasting.replay.sweep import MEAN_QUANTILE, FrontierResult
+from forecasting.replay.recommend import Recommendation, Workload, forecast_settings, hpa_document
+from forecasting.replay.simulation import CONTROLLERS, ReplayResult, ReplaySettings
+from forecasting.replay.sweep import MEAN_QUANTILE, FrontierResult, Run
 
 
 class ControllersJson(TypedDict):
@@ -83,14 +86,38 @@ class OracleJson(TypedDict):
     gpu_hours: float
 
 
+class ReactiveChoiceJson(TypedDict):
+    gpu_hours: float
+    slo_violation_share: float
+    config: dict[str, object]
+    hpa_yaml: str
+
+
+class RecommendationJson(TypedDict):
+    max_slo_violation_share: float
+    meets_budget: bool
+    family: str | None
+    """``predictive`` or ``reactive``; null when no configuration met the budget."""
+    reason: str
+    gpu_hours: float
+    """Of the recommended configuration, or of the closest to the budget when none met it."""
+    slo_violation_share: float
+    config: dict[str, object]
+    hpa_yaml: str
+    forecast_settings: dict[str, Any] | None
+    """The adapter's ``forecasts.workloads`` entry the predictive configuration needs."""
+    reactive: ReactiveChoiceJson | None
+    """The cheapest reactive HPA within the budget; null when none is."""
+
+
 class FrontierJson(TypedDict):
     frontier: FrontiersJson
     comparison: list[ComparisonJson]
     oracle: OracleJson
     default_reactive: PointJson
     """The reactive HPA plain ``foresight replay`` runs (default target, no ``behavior`` section)."""
-    recommendation: None
-    """The configuration to serve: not computed yet (always null for now)."""
+    recommendation: RecommendationJson | None
+    """The configuration to serve, when a budget was given."""
 
 
 def _point_json(point: Point) -> PointJson:
@@ -98,7 +125,33 @@ def _point_json(point: Point) -> PointJson:
                      config=dict(point.config))
 
 
-def frontier_json(result: FrontierResult) -> FrontierJson:
+def recommendation_json(recommendation: Recommendation, settings: ReplaySettings,
+                        workload: Workload) -> RecommendationJson:
+    shown = recommendation.chosen or recommendation.closest
+    reactive = recommendation.reactive
+    return RecommendationJson(
+        max_slo_violation_share=recommendation.max_slo_violation_share,
+        meets_budget=recommendation.chosen is not None,
+        family=None if recommendation.chosen is None else _family(recommendation.chosen),
+        reason=recommendation.reason,
+        gpu_hours=shown.metrics.gpu_hours, slo_violation_share=shown.metrics.slo_violation_share,
+        config=shown.config.to_json(), hpa_yaml=_hpa_yaml(shown, settings, workload),
+        forecast_settings=forecast_settings(shown, workload),
+        reactive=None if reactive is None else ReactiveChoiceJson(
+            gpu_hours=reactive.metrics.gpu_hours, slo_violation_share=reactive.metrics.slo_violation_share,
+            config=reactive.config.to_json(), hpa_yaml=_hpa_yaml(reactive, settings, workload)),
+    )
+
+
+def _family(run: Run) -> str:
+    return "predictive" if run.config.predictive else "reactive"
+
+
+def _hpa_yaml(run: Run, settings: ReplaySettings, workload: Workload) -> str:
+    return yaml.safe_dump(hpa_document(run, settings, workload), sort_keys=False)
+
+
+def frontier_json(result: FrontierResult, recommendation: RecommendationJson | None = None) -> FrontierJson:
     return FrontierJson(
         frontier=FrontiersJson(reactive=[_point_json(point) for point in result.frontier(False)],
                                predictive=[_point_json(point) for point in result.frontier(True)]),
@@ -108,7 +161,7 @@ def frontier_json(result: FrontierResult) -> FrontierJson:
                     for row in result.comparison()],
         oracle=OracleJson(gpu_hours=result.oracle.gpu_hours),
         default_reactive=_point_json(result.default_reactive.point()),
-        recommendation=None,
+        recommendation=recommendation,
     )
 
 
@@ -119,6 +172,7 @@ def _config_text(config: Mapping[str, object]) -> str:
     if "quantile" in config:
         quantile = config["quantile"]
         text += ", forecast mean" if quantile == MEAN_QUANTILE else f", forecast p{float(quantile) * 100:g}"  # type: ignore[arg-type]
+        text += f" over {float(config['window_seconds']):g} s"  # type: ignore[arg-type]
     return text
 
 
@@ -132,8 +186,8 @@ def frontier_table(result: FrontierResult) -> str:
     lines = [
         (f"{result.trace}: {len(reactive)} reactive and {len(predictive)} predictive HPAs replayed, "
          f"{service.capacity_per_replica:g} req/s per replica, start-up {service.startup_seconds:g} s, "
-         f"SLO {service.slo_latency_seconds * 1000:g} ms, forecast over [now + {service.startup_seconds:g} s, "
-         f"now + {service.startup_seconds + settings.window_seconds:g} s] fitted once ({result.forecast_steps} steps)"),
+         f"SLO {service.slo_latency_seconds * 1000:g} ms, forecast from now + {service.startup_seconds:g} s over "
+         f"each window fitted once ({result.forecast_steps} steps)"),
     ]
     for name, front in (("reactive", result.frontier(False)), ("predictive", result.frontier(True))):
         lines += ["", f"{name} frontier", f"{'GPU-h':>11}{'over SLO':>10}  configuration"]
@@ -150,4 +204,27 @@ def frontier_table(result: FrontierResult) -> str:
     lines += ["", f"oracle at target {settings.target_share:g}: {result.oracle.gpu_hours:.1f} GPU-h",
               f"default reactive HPA ({_config_text(default.config)}): {default.gpu_hours:.1f} GPU-h, "
               f"{default.slo_violation_share:.3%} over SLO"]
+    return "\n".join(lines)
+
+
+def recommendation_table(recommendation: Recommendation, settings: ReplaySettings, workload: Workload) -> str:
+    """The recommendation, then the manifests to apply: the HPA and, for a predictive one, the
+    adapter's forecast settings."""
+    budget = recommendation.max_slo_violation_share
+    lines = [f"recommendation for at most {budget:.3g} of requests over the SLO on this history: {recommendation.reason}"]
+    for label, run in (("recommended", recommendation.chosen), ("cheapest reactive", recommendation.reactive),
+                       ("cheapest predictive", recommendation.predictive)):
+        if run is not None:
+            lines.append(f"  {label + ':':<22}{run.metrics.gpu_hours:>9.1f} GPU-h{run.metrics.slo_violation_share:>9.3%}"
+                         f" over SLO  {_family(run)}, {_config_text(run.config.to_json())}")
+    shown = recommendation.chosen or recommendation.closest
+    if recommendation.chosen is None:
+        lines.append(f"  closest:              {shown.metrics.gpu_hours:>9.1f} GPU-h"
+                     f"{shown.metrics.slo_violation_share:>9.3%} over SLO  {_family(shown)}, "
+                     f"{_config_text(shown.config.to_json())}")
+    lines += ["", "# the HorizontalPodAutoscaler", _hpa_yaml(shown, settings, workload).rstrip()]
+    entry = forecast_settings(shown, workload)
+    if entry is not None:
+        lines += ["", "# the adapter's config: serve its forecast",
+                  yaml.safe_dump({"forecasts": {"workloads": [entry]}}, sort_keys=False).rstrip()]
     return "\n".join(lines)

@@ -190,3 +190,48 @@ def test_frontier_refuses_the_options_it_sweeps(extra: tuple[str, str], capsys: 
 def test_workers_without_frontier_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(*basic("--workers", "2")) == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def test_recommend_json_gives_the_chosen_configuration_its_manifests_and_the_cheapest_reactive(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic("--recommend", "--max-slo-violations", "5%", "--json", "--span", "3h", "--workers", "2",
+                      "--workload", "llama", "--namespace", "serving")) == 0
+    recommendation = json.loads(capsys.readouterr().out)["recommendation"]
+    assert set(recommendation) == {"max_slo_violation_share", "meets_budget", "family", "reason", "gpu_hours",
+                                   "slo_violation_share", "config", "hpa_yaml", "forecast_settings", "reactive"}
+    assert recommendation["max_slo_violation_share"] == 0.05
+    assert recommendation["meets_budget"] and recommendation["slo_violation_share"] <= 0.05
+    hpa = yaml.safe_load(recommendation["hpa_yaml"])
+    assert hpa["kind"] == "HorizontalPodAutoscaler" and hpa["metadata"] == {"name": "llama", "namespace": "serving"}
+    reactive = recommendation["reactive"]
+    assert set(reactive) == {"gpu_hours", "slo_violation_share", "config", "hpa_yaml"}
+    assert reactive["slo_violation_share"] <= 0.05
+    assert recommendation["gpu_hours"] <= reactive["gpu_hours"]
+    names = [metric["external"]["metric"]["name"] for metric in hpa["spec"]["metrics"]]
+    if recommendation["family"] == "predictive":
+        assert names == ["requests_per_second", "requests_per_second_forecast"]
+        assert recommendation["forecast_settings"]["selector"] == "app=llama"
+    else:
+        assert names == ["requests_per_second"] and recommendation["forecast_settings"] is None
+
+
+def test_recommend_alone_prints_the_recommendation_and_the_manifests_not_the_frontiers(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic("--recommend", "--span", "1h", "--workers", "1")) == 0
+    out = capsys.readouterr().out
+    assert "recommendation for at most 0.01 of requests over the SLO" in out
+    assert "# the HorizontalPodAutoscaler" in out and "kind: HorizontalPodAutoscaler" in out
+    assert "reactive frontier" not in out
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--max-slo-violations", "1%"), "--max-slo-violations is the budget of --recommend"),
+    (("--recommend", "--max-slo-violations", "150%"), "not a share of requests"),
+    (("--recommend", "--max-slo-violations", "1"), "not a share of requests"),
+    (("--recommend", "--max-slo-violations", "lots"), "is not a number"),
+    (("--recommend", "--quantile", "0.9"), "--quantile"),
+])
+def test_recommend_refuses_a_bad_budget_and_the_options_it_sweeps(extra: tuple[str, ...], message: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic(*extra)) == 2
+    assert message in capsys.readouterr().err
