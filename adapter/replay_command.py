@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-replicas", default="1000", help="maxReplicas of the default HPA (default 1000)")
     parser.add_argument("--span", help="replay only the trace's last span (e.g. 7d); the history before it "
                         "warms the forecaster up (default: the whole trace)")
-    parser.add_argument("--forecast-window", default="5m", help="window H after the lead (default 5m)")
+    parser.add_argument("--forecast-window", default="5m", help="window H after the lead (default 5m); with "
+                        "--frontier or --recommend, a comma-separated list sweeps each (e.g. 1m,5m)")
     parser.add_argument("--forecast-step", default="1m", help="the adapter's forecasts.step: a finer trace is "
                         "forecast from its mean rate over steps this long (default 1m)")
     parser.add_argument("--quantile", help="upper quantile the forecast serves (default 0.9)")
@@ -113,6 +114,9 @@ def _run(args: argparse.Namespace) -> int:
         raise _UsageError("--max-slo-violations is the budget of --recommend")
     workers = None if args.workers is None else _whole(args.workers, "--workers", least=1)
     budget = _share(args.max_slo_violations or "1%", "--max-slo-violations") if args.recommend else None
+    windows = [_duration(text, "--forecast-window") for text in args.forecast_window.split(",")]
+    if len(windows) > 1 and not sweeping:
+        raise _UsageError("--forecast-window: one window, unless --frontier or --recommend sweeps a list")
     hpa = None if args.hpa is None else hpa_from_manifest(_manifest(args.hpa), source=str(args.hpa))
     try:
         service = ServiceSettings(
@@ -129,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
             service=service, target_share=_number(args.target_share or "0.8", "--target-share"),
             min_replicas=_whole(args.min_replicas, "--min-replicas", least=0),
             max_replicas=_whole(args.max_replicas, "--max-replicas", least=1), hpa=hpa,
-            window_seconds=_duration(args.forecast_window, "--forecast-window"),
+            window_seconds=windows[0],
             forecast_step_seconds=_duration(args.forecast_step, "--forecast-step"),
             quantile=_number(args.quantile or "0.9", "--quantile"),
             span_seconds=None if args.span is None else _duration(args.span, "--span"),
@@ -143,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
         _check_plot_directory(args.plot)
     trace = read_trace(args.trace)
     if sweeping:
-        return _frontier(trace, settings, workers, as_json=args.json, plot=args.plot, budget=budget,
+        return _frontier(trace, settings, workers, windows, as_json=args.json, plot=args.plot, budget=budget,
                          show_frontier=args.frontier, workload=Workload(args.workload, args.namespace))
     progress = Progress(f"replay {trace.name}")
     try:
@@ -156,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, *, as_json: bool,
+def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, windows: list[float], *, as_json: bool,
               plot: Path | None, budget: float | None, show_frontier: bool, workload: Workload) -> int:
     """The sweep; its frontiers (with ``show_frontier`` or ``as_json``) and, for a ``budget``,
     the recommendation."""
@@ -167,7 +171,7 @@ def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, *, as
 
     progress = Progress(f"frontier {trace.name}")
     try:
-        result = run_frontier(trace, settings, workers=workers, progress=progress)
+        result = run_frontier(trace, settings, windows=windows, workers=workers, progress=progress)
     finally:
         progress.close()
     recommendation = None if budget is None else recommend(result, budget)

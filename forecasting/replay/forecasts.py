@@ -94,20 +94,16 @@ class WalkForwardForecasts:
         self.steps_run = 0
         """How many times the forecast was stepped (each a select, refit or update)."""
 
-    def at(self, now: float, *, window_seconds: float | None = None) -> tuple[ForecastReading, ...] | None:
+    def at(self, now: float) -> tuple[ForecastReading, ...] | None:
         """The forecast served at ``now`` at each quantile; None while the series is warming up
-        (the adapter then serves the current value). ``window_seconds`` reads a window shorter
-        than the one fitted for from the same fits (the fitted one when None)."""
-        window = self._window if window_seconds is None else window_seconds
-        if not 0 < window <= self._window:
-            raise ValueError(f"a window of {window:g} s cannot be read from forecasts fitted for {self._window:g} s")
+        (the adapter then serves the current value)."""
         completed = min(math.floor((now - self._start) / self._step + 1e-9), len(self._rates))
         if completed != self._completed:
             self._completed = completed
             self._step_to(completed)
         if any(outcome is None or outcome.forecast is None for outcome in self._outcomes):
             return None
-        begin, end = now + self._lead, now + self._lead + window
+        begin, end = now + self._lead, now + self._lead + self._window
         return tuple(_reading(outcome, begin, end) for outcome in self._outcomes if outcome is not None)
 
     def _step_to(self, completed: int) -> None:

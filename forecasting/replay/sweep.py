@@ -44,8 +44,6 @@ TARGET_SHARES = tuple(round(0.5 + 0.05 * index, 2) for index in range(10))
 STABILIZATIONS = (0, 60, 300)
 """``behavior.scaleDown.stabilizationWindowSeconds``."""
 QUANTILES = (0.5, 0.7, 0.8, 0.9, 0.95)
-WINDOWS = (60.0, 300.0)
-"""Forecast windows ``H`` after the lead, seconds."""
 MEAN_QUANTILE = 0.5
 """The quantile that serves the forecast's mean."""
 
@@ -92,9 +90,11 @@ def default_reactive_config(settings: ReplaySettings) -> Config:
 
 def configs(settings: ReplaySettings, *, targets: Sequence[float] = TARGET_SHARES,
             stabilizations: Sequence[int] = STABILIZATIONS, quantiles: Sequence[float] = QUANTILES,
-            windows: Sequence[float] = WINDOWS) -> tuple[Config, ...]:
-    """Every reactive configuration, then every predictive one (the lead is the start-up)."""
+            windows: Sequence[float] | None = None) -> tuple[Config, ...]:
+    """Every reactive configuration, then every predictive one (the lead is the start-up; the
+    windows default to the settings' window)."""
     lead = settings.service.startup_seconds
+    windows = tuple(windows or (settings.window_seconds,))
     reactive = tuple(Config(target, stabilization) for stabilization in stabilizations for target in targets)
     predictive = tuple(Config(target, stabilization, quantile, lead, window) for window in windows
                        for quantile in quantiles for stabilization in stabilizations for target in targets)
@@ -135,31 +135,31 @@ def forecast_table(trace: Trace, settings: ReplaySettings, stage: Stage, quantil
                    factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
                    progress: Callable[[int, int], None] | None = None) -> ForecastTable:
     """The forecast at each of ``quantiles`` over each of ``windows`` (default: the settings'
-    window), read at each sync where an HPA reads it, from one walk-forward fit for the longest
-    window (as :func:`run_replay`'s, which steps at the same moments). A shorter window is read
-    from the same fits: the models, their selection and their bands are those of the longest."""
+    window), read at each sync where an HPA reads it: one walk-forward fit per window, as the
+    adapter fits one per workload (as :func:`run_replay`'s, which steps at the same moments),
+    every quantile read from the same fits."""
     quantiles = tuple(quantiles)
     windows = tuple(windows or (settings.window_seconds,))
     fitted = tuple(sorted(q for q in quantiles if q != MEAN_QUANTILE)) or (0.9,)
     tracked, tracked_step = as_tracked(trace.rate_per_second(), trace.step_seconds, settings.forecast_step_seconds)
-    walk = WalkForwardForecasts(tracked, step_seconds=tracked_step, start=trace.start,
-                                lead_seconds=settings.service.startup_seconds, window_seconds=max(windows),
-                                quantiles=fitted, schedule=settings.schedule, factories=factories)
+    walks = [WalkForwardForecasts(tracked, step_seconds=tracked_step, start=trace.start,
+                                  lead_seconds=settings.service.startup_seconds, window_seconds=window,
+                                  quantiles=fitted, schedule=settings.schedule, factories=factories)
+             for window in windows]
     syncs = stage.syncs()
     upper = np.full((len(windows), len(quantiles), len(syncs)), np.nan)
     demand = stage.demand
     for column, tick in enumerate(syncs):
         if demand.rate_over(tick, stage.window_ticks) is not None:  # else no HPA asks for the forecast
-            for layer, window in enumerate(windows):
-                readings = walk.at(demand.time(tick), window_seconds=window)
-                if readings is None:
-                    break
-                for row, quantile in enumerate(quantiles):
-                    upper[layer, row, column] = (readings[0].mean if quantile == MEAN_QUANTILE
-                                                 else readings[fitted.index(quantile)].upper)
+            for layer, walk in enumerate(walks):
+                readings = walk.at(demand.time(tick))
+                if readings is not None:
+                    for row, quantile in enumerate(quantiles):
+                        upper[layer, row, column] = (readings[0].mean if quantile == MEAN_QUANTILE
+                                                     else readings[fitted.index(quantile)].upper)
         if progress is not None and (column % 200 == 0 or column == len(syncs) - 1):
             progress(column + 1, len(syncs))
-    return ForecastTable(windows, quantiles, upper, walk.steps_run)
+    return ForecastTable(windows, quantiles, upper, sum(walk.steps_run for walk in walks))
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,7 +217,8 @@ about 1 s against 170 s), for the progress estimate: the simulations share the w
 
 def run_frontier(trace: Trace, settings: ReplaySettings, *, targets: Sequence[float] = TARGET_SHARES,
                  stabilizations: Sequence[int] = STABILIZATIONS, quantiles: Sequence[float] = QUANTILES,
-                 windows: Sequence[float] = WINDOWS, workers: int | None = None, factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
+                 windows: Sequence[float] | None = None, workers: int | None = None,
+                 factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
                  progress: Callable[[int, int], None] | None = None) -> FrontierResult:
     """Replay every configuration of the sweep on ``trace`` (the span, bounds and forecast
     settings from ``settings``; its target, quantile and HPA are the sweep's); ``workers``

@@ -235,3 +235,12 @@ def test_recommend_refuses_a_bad_budget_and_the_options_it_sweeps(extra: tuple[s
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert run(*basic(*extra)) == 2
     assert message in capsys.readouterr().err
+
+
+def test_frontier_sweeps_each_forecast_window_listed_and_a_plain_replay_takes_one(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic("--frontier", "--json", "--span", "1h", "--workers", "1", "--forecast-window", "1m,5m")) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {point["config"]["window_seconds"] for point in report["frontier"]["predictive"]} <= {60.0, 300.0}
+    assert run(*basic("--forecast-window", "1m,5m")) == 2
+    assert "one window, unless --frontier or --recommend" in capsys.readouterr().err

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 
 from forecasting.replay.controllers import default_hpa
-from forecasting.replay.forecasts import WalkForwardForecast, WalkForwardForecasts, as_tracked
+from forecasting.replay.forecasts import WalkForwardForecast, as_tracked
 from forecasting.replay.simulation import Stage, run_replay, simulate_hpa, simulate_oracle
 from forecasting.replay.sweep import (
     MEAN_QUANTILE,
     QUANTILES,
     STABILIZATIONS,
     TARGET_SHARES,
-    WINDOWS,
     Config,
     TableForecast,
     configs,
@@ -25,7 +24,7 @@ from forecasting.replay.sweep import (
     run_frontier,
 )
 
-from .test_replay_simulation import BASELINES, SETTINGS, STEP, ramps, trace
+from .test_replay_simulation import BASELINES, SETTINGS, ramps, trace
 
 
 def test_one_hpa_alone_is_what_the_replay_gives_it() -> None:
@@ -68,31 +67,31 @@ def test_the_mean_quantile_serves_the_forecast_mean_and_never_more_than_the_othe
     assert (mean[known] <= table.upper[0, 1:, known].min(axis=1) + 1e-9).all()
 
 
-def test_a_shorter_window_is_read_from_the_same_fits_and_serves_no_more_than_the_longer() -> None:
+def test_each_window_is_its_own_walk_forward_and_gives_what_a_replay_with_it_gives() -> None:
     given = trace(daily_ramps(4))  # seasonal from the third day: the forecast rises ahead of each ramp
     stage = Stage.of(given, SETTINGS)
-    both = forecast_table(given, SETTINGS, stage, (0.9,), windows=(60.0, 300.0), factories=BASELINES)
-    longest = forecast_table(given, SETTINGS, stage, (0.9,), factories=BASELINES)
-    assert both.steps_run == longest.steps_run
-    assert np.array_equal(both.served(0.9, 300.0), longest.served(0.9, 300.0), equal_nan=True)
-    short, long = both.served(0.9, 60.0), both.served(0.9, 300.0)
+    table = forecast_table(given, SETTINGS, stage, (0.9,), windows=(60.0, 300.0), factories=BASELINES)
+    for window in (60.0, 300.0):
+        settings = replace(SETTINGS, window_seconds=window)
+        result = run_replay(given, settings, factories=BASELINES)
+        served = TableForecast(stage, table.served(0.9, window))
+        assert simulate_hpa(stage, settings.hpas()[1], settings.target_per_replica, served) == \
+            result.controllers["predictive"]
+    short, long = table.served(0.9, 60.0), table.served(0.9, 300.0)
     known = np.isfinite(long)
-    assert np.array_equal(known, np.isfinite(short))
-    assert (short[known] <= long[known] + 1e-9).all() and (short[known] < long[known] - 1e-6).any()
-    fitted_short = WalkForwardForecasts(given.rate_per_second(), step_seconds=STEP, start=given.start,
-                                        lead_seconds=180.0, window_seconds=60.0, quantiles=(0.9,), factories=BASELINES)
-    with pytest.raises(ValueError, match="cannot be read from forecasts fitted for 60 s"):
-        fitted_short.at(given.start + 3 * 86400, window_seconds=300.0)
+    assert (short[known] < long[known] - 1e-6).any()
 
 
 def test_the_sweep_is_every_target_and_stabilisation_reactive_then_with_each_quantile() -> None:
     sweep = configs(SETTINGS)
-    assert len(sweep) == len(TARGET_SHARES) * len(STABILIZATIONS) * (1 + len(QUANTILES) * len(WINDOWS))
+    assert len(sweep) == len(TARGET_SHARES) * len(STABILIZATIONS) * (1 + len(QUANTILES))
     assert TARGET_SHARES == (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
     assert len(set(sweep)) == len(sweep)
     predictive = [config for config in sweep if config.predictive]
     assert {config.lead_seconds for config in predictive} == {180.0}
-    assert {config.window_seconds for config in predictive} == set(WINDOWS) == {60.0, 300.0}
+    assert {config.window_seconds for config in predictive} == {300.0}
+    windows = configs(SETTINGS, windows=(60.0, 300.0))
+    assert len(windows) == len(TARGET_SHARES) * len(STABILIZATIONS) * (1 + 2 * len(QUANTILES))
     assert default_hpa(8.0, min_replicas=1, max_replicas=1000).behavior is None
     hpa = sweep[-1].hpa(SETTINGS)
     assert hpa.behavior is not None and hpa.behavior.scale_down is not None
