@@ -221,6 +221,7 @@ def _check_config(args: argparse.Namespace) -> int:
         if signal in rules:
             print(f"\n{signal}_forecast  (upper p{settings.forecasts.quantile * 100:g} forecast of {signal} over "
                   f"[now+{settings.forecasts.lead:g}s, now+{settings.forecasts.lead + settings.forecasts.window:g}s])")
+            print(f"{signal}_planned  (the larger of {signal} and {signal}_forecast)")
     return 0
 
 

@@ -25,6 +25,7 @@ from pydantic import (
 
 from adapter.durations import parse_duration
 from adapter.errors import BadRequest, ConfigError
+from adapter.forecast_names import parse_forecast_metric
 from adapter.selectors import parse_selector
 from adapter.templates import template_problems
 
@@ -259,8 +260,9 @@ class WorkloadForecast(_Frozen):
     window: Duration | None = None
     """How long after ``lead`` the forecast must cover."""
     track: tuple[str, ...] = ()
-    """Forecast metrics (e.g. ``requests_per_second_forecast``) to track from start-up, before any
-    HPA asks, so their history is backfilled and fitted in advance."""
+    """Forecast metrics (e.g. ``requests_per_second_forecast`` or ``requests_per_second_planned``)
+    to track from start-up, before any HPA asks, so their history is backfilled and fitted in
+    advance."""
 
     @field_validator("selector")
     @classmethod
@@ -274,8 +276,8 @@ class WorkloadForecast(_Frozen):
     @classmethod
     def _forecast_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         for name in names:
-            if not name.endswith("_forecast"):
-                raise ValueError(f"{name!r} is not a forecast metric (names end in _forecast)")
+            if parse_forecast_metric(name) is None:
+                raise ValueError(f"{name!r} is not a forecast metric (names end in _forecast or _planned)")
         return names
 
 
