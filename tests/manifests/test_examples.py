@@ -63,6 +63,7 @@ def test_predictive_example_pairs_demand_with_its_forecast(examples: Rendered, s
     behavior = hpa["spec"]["behavior"]
     assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0, "waiting throws the forecast's lead away"
     forecasts = shipped_config.settings.forecasts
+    assert isinstance(forecasts.lead, float), "the shipped config states its lead, which this window is held to"
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= forecasts.lead + forecasts.window, (
         "scale-down must not undo what the forecast window still expects"
     )
