@@ -13,10 +13,11 @@ from prometheus_client import CollectorRegistry
 from adapter.access import AccessControl
 from adapter.config import ForecastSettings, MetricRule, RefreshSettings
 from adapter.forecast_metrics import ForecastCollector
+from adapter.forecast_names import parse_forecast_metric
 from adapter.forecast_pool import ForecastPool
 from adapter.rules import QueryScope
 from adapter.selectors import parse_selector
-from adapter.server import CONTEXT, FORECAST_SUFFIX, create_app
+from adapter.server import CONTEXT, create_app
 from adapter.source import Source
 from adapter.store import MetricStore
 from adapter.supervision import Supervisor
@@ -116,7 +117,7 @@ def _track_configured_workloads(
         selector = parse_selector(workload.selector)
         scope = QueryScope(workload.namespace, selector)
         for name in workload.track:
-            signal = name.removesuffix(FORECAST_SUFFIX)
+            signal, _ = parse_forecast_metric(name) or (name, None)
             if signal in rules and signal in forecasts.signals:
                 key = ForecastKey(signal, workload.namespace, str(selector))
                 tracker.track(key, rules[signal], scope, pinned=True)

@@ -217,10 +217,15 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"  external: {render(rule.query, rule, scope)}")
         if rule.pods_query is not None:
             print(f"  per pod:  {render(rule.pods_query, rule, scope)}")
+    lead, window = settings.forecasts.lead, settings.forecasts.window
+    ahead = (
+        f"[now+L, now+L+{window:g}s], L the measured start-up of the workload's pods" if isinstance(lead, str)
+        else f"[now+{lead:g}s, now+{lead + window:g}s]"
+    )
     for signal in settings.forecasts.signals:
         if signal in rules:
-            print(f"\n{signal}_forecast  (upper p{settings.forecasts.quantile * 100:g} forecast of {signal} over "
-                  f"[now+{settings.forecasts.lead:g}s, now+{settings.forecasts.lead + settings.forecasts.window:g}s])")
+            print(f"\n{signal}_forecast  (upper p{settings.forecasts.quantile * 100:g} forecast of {signal} over {ahead})")
+            print(f"{signal}_planned  (the larger of {signal} and {signal}_forecast)")
     return 0
 
 

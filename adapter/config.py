@@ -25,6 +25,7 @@ from pydantic import (
 
 from adapter.durations import parse_duration
 from adapter.errors import BadRequest, ConfigError
+from adapter.forecast_names import parse_forecast_metric
 from adapter.selectors import parse_selector
 from adapter.templates import template_problems
 
@@ -249,18 +250,42 @@ class RefreshSettings(_Frozen):
     """Queries in flight at once during a refresh."""
 
 
+DEFAULT_LEAD_SECONDS = 180.0
+"""The lead where none is configured, and of ``auto`` where no start-up is measured."""
+
+
+def _lead(value: Any) -> float | str:
+    if value == "auto":
+        return "auto"
+    try:
+        seconds = _duration(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is neither a duration such as 3m nor auto (the pods' measured start-up)") from None
+    if seconds <= 0:
+        raise ValueError("must be greater than 0")
+    return seconds
+
+
+Lead = Annotated[float | Literal["auto"], BeforeValidator(_lead)]
+"""A lead: a duration, or ``auto`` for the start-up of the workload's pods as kube-state-metrics
+measures it (``adapter.startup_leads``)."""
+
+
 class WorkloadForecast(_Frozen):
     namespace: str
     """Namespace of the workload."""
     selector: str = ""
     """The HPA's label selector, as written in the HPA (matched after canonicalisation)."""
-    lead: Duration | None = None
-    """Time for a new pod of this workload to become ready; the forecast looks this far ahead."""
+    lead: Lead | None = None
+    """Time for a new pod of this workload to become ready; the forecast looks this far ahead.
+    ``auto``: the p90 start-up of the workload's pods over the last day, from kube-state-metrics,
+    falling back to ``forecasts.lead`` where it has none."""
     window: Duration | None = None
     """How long after ``lead`` the forecast must cover."""
     track: tuple[str, ...] = ()
-    """Forecast metrics (e.g. ``requests_per_second_forecast``) to track from start-up, before any
-    HPA asks, so their history is backfilled and fitted in advance."""
+    """Forecast metrics (e.g. ``requests_per_second_forecast`` or ``requests_per_second_planned``)
+    to track from start-up, before any HPA asks, so their history is backfilled and fitted in
+    advance."""
 
     @field_validator("selector")
     @classmethod
@@ -274,16 +299,17 @@ class WorkloadForecast(_Frozen):
     @classmethod
     def _forecast_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         for name in names:
-            if not name.endswith("_forecast"):
-                raise ValueError(f"{name!r} is not a forecast metric (names end in _forecast)")
+            if parse_forecast_metric(name) is None:
+                raise ValueError(f"{name!r} is not a forecast metric (names end in _forecast or _planned)")
         return names
 
 
 class ForecastSettings(_Frozen):
     signals: tuple[str, ...] = ("requests_per_second",)
     """Signals served with a ``<signal>_forecast`` metric."""
-    lead: Duration = 180.0
-    """Default lead ``L``: how long a new pod takes to become ready."""
+    lead: Lead = DEFAULT_LEAD_SECONDS
+    """Default lead ``L``: how long a new pod takes to become ready; ``auto`` measures it for every
+    workload (3m where kube-state-metrics has no start-up)."""
     window: Duration = 300.0
     """Default window ``H``: the forecast is the max of the upper bound over [now+L, now+L+H]."""
     quantile: float = Field(default=0.9, gt=0.5, lt=1.0)

@@ -14,7 +14,8 @@ _KEY_LABELS = ["metric", "namespace", "selector"]
 
 
 class ForecastCollector(Collector):
-    """``foresight_forecast{metric,namespace,selector,bound}`` and how each forecast is made."""
+    """``foresight_forecast{metric,namespace,selector,bound}``, how each forecast is made and how
+    far ahead it looks."""
 
     def __init__(self, tracker: ForecastTracker) -> None:
         self._tracker = tracker
@@ -39,6 +40,11 @@ class ForecastCollector(Collector):
         age = GaugeMetricFamily(
             "foresight_forecast_age_seconds", "Time since each series' latest forecast was made", labels=_KEY_LABELS
         )
+        lead = GaugeMetricFamily(
+            "foresight_forecast_lead_seconds",
+            "How far ahead each series is forecast: its workload's pod start-up, measured or configured",
+            labels=[*_KEY_LABELS, "source"],
+        )
         now = self._tracker.clock()
         tracked = 0
         for item in self._tracker.views():
@@ -54,7 +60,8 @@ class ForecastCollector(Collector):
             history.add_metric(key, item.history_points)
             if view.made_at is not None:
                 age.add_metric(key, max(0.0, now - view.made_at))
-        yield from (forecast, info, error, history, age)
+            lead.add_metric([*key, item.lead.source], item.lead.seconds)
+        yield from (forecast, info, error, history, age, lead)
         fallbacks = CounterMetricFamily(
             "foresight_forecast_fallbacks", "Forecasts replaced by the seasonal-naive baseline, by reason", labels=["reason"]
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from adapter.config import MetricRule, Settings, SignalSettings
 from adapter.errors import ConfigError
+from adapter.forecast_names import parse_forecast_metric
 
 POD_JOIN = "and on(namespace, pod) kube_pod_labels{<<.PodLabelMatchers>>}"
 SECONDS_PER_KWH = 3_600_000.0
@@ -210,6 +211,12 @@ def preset_rules(signals: SignalSettings) -> list[MetricRule]:
     return built
 
 
+def _forecast_signal(name: str) -> str | None:
+    """The signal whose forecast ``name`` serves, if its name says it is a forecast metric."""
+    forecast = parse_forecast_metric(name)
+    return forecast[0] if forecast is not None else None
+
+
 def resolve_rules(settings: Settings, *, source: str) -> dict[str, MetricRule]:
     """Preset rules overlaid with the config's own (by name), sorted by name."""
     rules = {rule.name: rule for rule in preset_rules(settings.signals)}
@@ -218,17 +225,17 @@ def resolve_rules(settings: Settings, *, source: str) -> dict[str, MetricRule]:
         raise ConfigError(source, [("signals", "no metric would be served: enable a preset or add metrics")])
     forecast_signals = set(settings.forecasts.signals)
     shadowed = [
-        (f"metrics[{index}].name", f"{rule.name!r} is the forecast of {rule.name.removesuffix('_forecast')!r}")
+        (f"metrics[{index}].name", f"{rule.name!r} is served for the forecast of {_forecast_signal(rule.name)!r}")
         for index, rule in enumerate(settings.metrics)
-        if rule.name.removesuffix("_forecast") in forecast_signals and rule.name.endswith("_forecast")
+        if _forecast_signal(rule.name) in forecast_signals
     ]
     if shadowed:
         raise ConfigError(source, shadowed)
     tracked = [
-        (f"forecasts.workloads[{index}].track", f"{name!r}: {name.removesuffix('_forecast')!r} is not in forecasts.signals")
+        (f"forecasts.workloads[{index}].track", f"{name!r}: {_forecast_signal(name)!r} is not in forecasts.signals")
         for index, workload in enumerate(settings.forecasts.workloads)
         for name in workload.track
-        if name.removesuffix("_forecast") not in forecast_signals
+        if _forecast_signal(name) not in forecast_signals
     ]
     if tracked:
         raise ConfigError(source, tracked)

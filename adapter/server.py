@@ -31,6 +31,11 @@ from adapter.errors import (
     NotFound,
     ServiceUnavailable,
 )
+from adapter.forecast_names import (
+    ForecastKind,
+    forecast_metric_names,
+    parse_forecast_metric,
+)
 from adapter.rules import QueryScope, render
 from adapter.selectors import parse_selector
 from adapter.source import Source
@@ -46,7 +51,6 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 EXTERNAL_PREFIX = f"/apis/{wire.EXTERNAL_GROUP}/{wire.EXTERNAL_VERSION}"
 CUSTOM_PREFIX = f"/apis/{wire.CUSTOM_GROUP}/{wire.CUSTOM_VERSION}"
 PARSED_REQUESTS_KEPT = 4096
-FORECAST_SUFFIX = "_forecast"
 FORECAST_STATE_LABEL = "foresight.io/state"
 FORECAST_MODEL_LABEL = "foresight.io/model"
 FORECAST_REASON_LABEL = "foresight.io/reason"
@@ -68,6 +72,8 @@ class MetricRequest:
     """The key of the signal itself (for a forecast metric: of the signal it forecasts)."""
     scope: QueryScope
     forecast: ForecastKey | None = None
+    forecast_kind: ForecastKind = "forecast"
+    """For a forecast metric: the bound alone, or the larger of it and the current value."""
 
 
 @dataclass(frozen=True)
@@ -144,9 +150,10 @@ def _metric_request(request: web.Request, api: Api) -> MetricRequest:
         raise BadRequest(f"namespace {namespace!r} is not a valid namespace name")
     # client-go lowercases resource names in the path, so names are matched case-insensitively.
     name = request.match_info["metric"].lower()
-    signal = name.removesuffix(FORECAST_SUFFIX) if api == "external" else name
-    forecasting = signal != name and signal in context.forecast_signals
-    rule = context.rules.get(signal if forecasting else name)
+    forecast_of = parse_forecast_metric(name) if api == "external" else None
+    if forecast_of is not None and forecast_of[0] not in context.forecast_signals:
+        forecast_of = None  # a metric of its own whose name only looks like a forecast's
+    rule = context.rules.get(forecast_of[0] if forecast_of else name)
     if rule is None or (api == "pods" and rule.pods_query is None):
         group = wire.CUSTOM_GROUP if api == "pods" else wire.EXTERNAL_GROUP
         raise NotFound(f'the server could not find the metric "{name}" in {group}')
@@ -154,11 +161,11 @@ def _metric_request(request: web.Request, api: Api) -> MetricRequest:
     selector = parse_selector(query.get("labelSelector", [""])[0])
     metric_selector = parse_selector(query.get("metricLabelSelector", [""])[0] if api == "pods" else "")
     key = SeriesKey(rule.name, api, namespace, str(selector), str(metric_selector))
-    forecast = ForecastKey(rule.name, namespace, str(selector)) if forecasting else None
+    forecast = ForecastKey(rule.name, namespace, str(selector)) if forecast_of else None
     scope = QueryScope(namespace, selector, metric_selector)
     # A selector the rule cannot express (BadRequest) is refused before it takes a tracked key.
     render(rule.pods_query if api == "pods" and rule.pods_query else rule.query, rule, scope)
-    parsed = MetricRequest(name, rule, key, scope, forecast)
+    parsed = MetricRequest(name, rule, key, scope, forecast, forecast_of[1] if forecast_of else "forecast")
     if len(context.parsed_requests) >= PARSED_REQUESTS_KEPT:
         context.parsed_requests.clear()
     context.parsed_requests[request.raw_path] = parsed
@@ -182,9 +189,10 @@ async def external_metric(request: web.Request) -> web.Response:
 
 
 async def _forecast_metric(request: web.Request, parsed: MetricRequest) -> web.Response:
-    """A forecast metric: the upper forecast bound over [now+L, now+L+H] when a forecast is ready,
-    else the signal's current value, marked. It answers an error only when the signal does: an
-    HPA with a failing metric never scales down, so an erroring forecast would pin replicas high."""
+    """A forecast metric: the upper forecast bound over [now+L, now+L+H] when a forecast is ready
+    (for ``_planned``, the larger of it and the signal's current value), else the signal's current
+    value, marked. It answers an error only when the signal does: an HPA with a failing metric
+    never scales down, so an erroring forecast would pin replicas high."""
     context = request.app[CONTEXT]
     assert parsed.forecast is not None and context.tracker is not None
     reading = await context.store.read(parsed.key, parsed.rule, parsed.scope, user=request.get(USER))
@@ -194,11 +202,12 @@ async def _forecast_metric(request: web.Request, parsed: MetricRequest) -> web.R
     labels: dict[str, str] = {FORECAST_STATE_LABEL: view.state}
     if not tracked:
         labels = {FORECAST_STATE_LABEL: "fallback", FORECAST_REASON_LABEL: "too-many-series"}
+    current = sum(item_value for _, item_value in reading.values)
     if tracked and view.upper is not None and view.model is not None:
-        value = view.upper
+        value = max(view.upper, current) if parsed.forecast_kind == "planned" else view.upper
         labels[FORECAST_MODEL_LABEL] = view.model
     else:
-        value = sum(item_value for _, item_value in reading.values)
+        value = current
     _, window = context.tracker.lead_and_window(parsed.forecast.namespace, parsed.forecast.selector)
     item = wire.external_value(
         parsed.name, value, labels=labels, timestamp=context.clock(), window_seconds=window
@@ -252,7 +261,7 @@ async def api_group(request: web.Request) -> web.Response:
 
 async def external_discovery(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
-    forecasts = [f"{signal}{FORECAST_SUFFIX}" for signal in context.forecast_signals]
+    forecasts = [name for signal in context.forecast_signals for name in forecast_metric_names(signal)]
     return _json(wire.external_resources(sorted([*context.rules, *forecasts])))
 
 
@@ -302,7 +311,7 @@ async def openapi_document(request: web.Request) -> web.Response:
     """The OpenAPI documents the aggregator merges into the kube-apiserver's, and ``kubectl
     explain`` reads, for the metrics the discovery handlers list."""
     context = request.app[CONTEXT]
-    forecasts = [f"{signal}{FORECAST_SUFFIX}" for signal in context.forecast_signals]
+    forecasts = [name for signal in context.forecast_signals for name in forecast_metric_names(signal)]
     external_metrics = tuple(sorted([*context.rules, *forecasts]))
     pod_metrics = tuple(sorted(name for name, rule in context.rules.items() if rule.pods_query is not None))
     document = openapi.documents(external_metrics, pod_metrics).get(request.path)

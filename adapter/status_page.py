@@ -79,10 +79,9 @@ def _forecast_rows(forecasts: Sequence[TrackedView]) -> str:
 def _served_rows(rules: Mapping[str, MetricRule], forecast_signals: Collection[str]) -> str:
     """Every metric the APIs serve, forecasts included, by name."""
     meanings = {name: (rule.description, "yes" if rule.pods_query else "no") for name, rule in rules.items()}
-    meanings.update(
-        (f"{signal}_forecast", (f"Upper forecast of {signal} over the window one pod start-up from now.", "no"))
-        for signal in forecast_signals
-    )
+    for signal in forecast_signals:
+        meanings[f"{signal}_forecast"] = (f"Upper forecast of {signal} over the window one pod start-up from now.", "no")
+        meanings[f"{signal}_planned"] = (f"The larger of {signal} now and its forecast: one metric for an HPA.", "no")
     return "".join(
         f"<tr><td><code>{escape(name)}</code></td><td class=\"unit\">{escape(unit_of(name))}</td>"
         f"<td>{escape(meaning)}</td><td>{per_pod}</td></tr>"

@@ -4,7 +4,10 @@ A series (signal, namespace, selector) is tracked from the first request for its
 metric, or from the config. Its history is backfilled from the source with one range query,
 then extended every step with the points since; each step the series goes to its forecasting
 worker, which selects, refits or only updates its model as the schedule says. Requests read the
-latest outcome and never wait for any of it.
+latest outcome and never wait for any of it. Each pass first measures the leads of ``auto``
+workloads that are due (``adapter.startup_leads``), so a new series' first forecast already
+looks as far ahead as its pods take to start, and a changed lead reaches the next step's plan
+with the history kept.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from typing import Literal
 
 import numpy as np
 
-from adapter.config import ForecastSettings, MetricRule
+from adapter.config import DEFAULT_LEAD_SECONDS, ForecastSettings, MetricRule
 from adapter.errors import AdapterError
 from adapter.forecast_pool import ForecastPool, WorkerLost
 from adapter.forecast_worker import Job
 from adapter.rules import QueryScope, render
 from adapter.source import RangeSeries, Source
+from adapter.startup_leads import Lead, StartupLeads
 from forecasting.core import steps_for
 from forecasting.plan import Plan, StepOutcome
 from forecasting.schedule import Schedule, phase_for
@@ -61,7 +65,7 @@ class ForecastView:
 class _Tracked:
     rule: MetricRule
     scope: QueryScope
-    lead: float
+    lead: Lead
     window: float
     pinned: bool
     last_requested: float
@@ -86,6 +90,7 @@ class TrackedView:
     view: ForecastView
     recent_mae: float | None
     history_points: int
+    lead: Lead
 
 
 class ForecastTracker:
@@ -115,6 +120,7 @@ class ForecastTracker:
         self._tracked: dict[ForecastKey, _Tracked] = {}
         self._per_user: Counter[str] = Counter()
         self._queries = asyncio.Semaphore(max_concurrent_queries)
+        self._leads = StartupLeads(source, step=settings.step, clock=clock)
         self.progress: Callable[[], None] = lambda: None
         """Called as each series' step ends: a pass over many series still shows progress."""
         self.fallbacks: Counter[str] = Counter()
@@ -122,11 +128,36 @@ class ForecastTracker:
         self.refits = 0
 
     def lead_and_window(self, namespace: str, selector: str) -> tuple[float, float]:
-        """The workload's lead and window: its config entry's, else the defaults."""
+        """The workload's lead and window: its config entry's, else the defaults; an ``auto`` lead
+        as last measured."""
+        lead, window = self._lead_and_window(namespace, selector)
+        return lead.seconds, window
+
+    def _lead_and_window(self, namespace: str, selector: str) -> tuple[Lead, float]:
+        lead, window = self._configured(namespace, selector)
+        if isinstance(lead, str):
+            return self._leads.lead((namespace, selector), fallback=self._auto_fallback()), window
+        return Lead(lead, "configured"), window
+
+    def _configured(self, namespace: str, selector: str) -> tuple[float | str, float]:
         for workload in self._settings.workloads:
             if workload.namespace == namespace and workload.selector == selector:
                 return workload.lead or self._settings.lead, workload.window or self._settings.window
         return self._settings.lead, self._settings.window
+
+    def _auto_fallback(self) -> float:
+        """The lead of an ``auto`` workload with no measured start-up: ``forecasts.lead``, unless
+        that is ``auto`` too."""
+        return self._settings.lead if isinstance(self._settings.lead, float) else DEFAULT_LEAD_SECONDS
+
+    async def measure_leads(self) -> None:
+        """Measure the start-up of every tracked ``auto`` workload that is due, and give each series
+        its workload's lead."""
+        auto = [key for key in self._tracked if isinstance(self._configured(key.namespace, key.selector)[0], str)]
+        fallback = self._auto_fallback()
+        await self._leads.measure_due({(key.namespace, key.selector): fallback for key in auto})
+        for key, entry in self._tracked.items():
+            entry.lead, entry.window = self._lead_and_window(key.namespace, key.selector)
 
     def reconfigure(self, settings: ForecastSettings, rules: Mapping[str, MetricRule]) -> None:
         """Apply a reloaded config: leads, windows, quantile and caps; series of a signal that is
@@ -136,7 +167,7 @@ class ForecastTracker:
         self._untrack([key for key in self._tracked if key.signal not in rules])
         for key, entry in self._tracked.items():
             entry.rule = rules[key.signal]
-            entry.lead, entry.window = self.lead_and_window(key.namespace, key.selector)
+            entry.lead, entry.window = self._lead_and_window(key.namespace, key.selector)
 
     def _untrack(self, keys: list[ForecastKey]) -> None:
         for key in keys:
@@ -166,7 +197,7 @@ class ForecastTracker:
             or (user is not None and self._per_user[user] >= self._settings.max_series_per_user)
         ):
             return False
-        lead, window = self.lead_and_window(key.namespace, key.selector)
+        lead, window = self._lead_and_window(key.namespace, key.selector)
         self._tracked[key] = _Tracked(rule, scope, lead, window, pinned, now, user=None if pinned else user)
         if user is not None and not pinned:
             self._count_user(user, 1)
@@ -187,7 +218,7 @@ class ForecastTracker:
             return ForecastView("fallback", outcome.model, None, None, entry.outcome_at, "forecast is stale")
         if outcome.forecast is None:
             return ForecastView("warming", None, None, None, entry.outcome_at, outcome.reason)
-        begin, end = now + entry.lead, now + entry.lead + entry.window
+        begin, end = now + entry.lead.seconds, now + entry.lead.seconds + entry.window
         forecast = outcome.forecast
         upper = forecast.upper_over(begin, end)
         times = forecast.times()
@@ -200,16 +231,18 @@ class ForecastTracker:
         for key, entry in sorted(self._tracked.items(), key=lambda item: repr(item[0])):
             mae = float(np.mean(entry.abs_errors)) if entry.abs_errors else None
             points = 0 if entry.values is None else int(np.isfinite(entry.values).sum())
-            yield TrackedView(key, self.view(key), mae, points)
+            yield TrackedView(key, self.view(key), mae, points, entry.lead)
 
     async def refresh_now(self) -> None:
-        """Drop idle series, then bring every tracked series one step forward."""
+        """Drop idle series, measure the leads that are due, then bring every tracked series one
+        step forward."""
         now = self.clock()
         idle = [
             key for key, entry in self._tracked.items()
             if not entry.pinned and now - entry.last_requested > self._idle_after
         ]
         self._untrack(idle)
+        await self.measure_leads()
         tasks = [self._start(key, entry) for key, entry in self._tracked.items()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -248,7 +281,7 @@ class ForecastTracker:
         assert entry.values is not None and entry.start is not None
         self._score(entry)
         plan = Plan(
-            lead_steps=steps_for(entry.lead, step),
+            lead_steps=steps_for(entry.lead.seconds, step),
             window_steps=steps_for(entry.window, step),
             slack_steps=HORIZON_SLACK_STEPS,
             quantile=self._settings.quantile,

@@ -1,9 +1,11 @@
 """The unit of a served metric, read from its name, so that a person reading a value knows what
 it counts. The presets' names are listed; other rules follow Prometheus's naming convention of a
-base unit as the last word (``_seconds``, ``_joules``, ``tokens_per_second``). A forecast has the
-unit of its signal."""
+base unit as the last word (``_seconds``, ``_joules``, ``tokens_per_second``). A forecast metric
+(``_forecast``, ``_planned``) has the unit of its signal."""
 
 from __future__ import annotations
+
+from adapter.forecast_names import parse_forecast_metric
 
 _PRESETS = {
     "gpu_utilization": "%",
@@ -26,7 +28,7 @@ _LAST_WORD = {
 
 def unit_of(metric: str) -> str:
     """The unit of ``metric``'s values, or ``""`` where the name does not say."""
-    name = metric.removesuffix("_forecast")
+    name, _ = parse_forecast_metric(metric) or (metric, None)
     if name in _PRESETS:
         return _PRESETS[name]
     if name.endswith("_per_second"):

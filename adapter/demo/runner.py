@@ -29,6 +29,7 @@ from adapter.config import (
 )
 from adapter.demo.fleet import NAMESPACE, DemoFleet, default_fleet
 from adapter.demo.source import DemoSource
+from adapter.forecast_names import forecast_metric_names
 from adapter.presets import resolve_rules
 from adapter.rules import QueryScope
 from adapter.selectors import parse_selector
@@ -114,9 +115,10 @@ def _instructions(server: str, rules: Mapping[str, MetricRule], selectors: list[
         f"  kubectl --server {server} get --raw '/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/{name}?labelSelector={selector}'"
         for name in rules
     ]
-    lines.append(
-        f"  kubectl --server {server} get --raw '/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/requests_per_second_forecast?labelSelector={selector}'"
-    )
+    lines += [
+        f"  kubectl --server {server} get --raw '/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/{name}?labelSelector={selector}'"
+        for name in forecast_metric_names("requests_per_second")
+    ]
     lines.append(
         f"  kubectl --server {server} get --raw '/apis/custom.metrics.k8s.io/v1beta2/namespaces/{NAMESPACE}/pods/*/gpu_utilization?labelSelector={selector}'"
     )

@@ -99,3 +99,22 @@ def test_windows_are_whole_seconds() -> None:
     problems = problems_of({"signals": {"window": "1500ms"}, "metrics": [{"name": "m", "query": "x{<<.LabelMatchers>>}", "window": 0.5}]})
     assert "whole number of seconds" in problems["signals.window"]
     assert "metrics[0].window" in problems
+
+
+def test_a_lead_is_a_duration_or_auto() -> None:
+    settings = settings_from_mapping(
+        {"forecasts": {"lead": "auto", "workloads": [{"namespace": "a", "lead": "auto"}, {"namespace": "b", "lead": "90s"}]}},
+        source="test.yaml",
+    )
+    assert settings.forecasts.lead == "auto"
+    assert [workload.lead for workload in settings.forecasts.workloads] == ["auto", 90.0]
+    assert settings_from_mapping(None, source="test.yaml").forecasts.lead == 180
+
+
+def test_a_lead_that_is_neither_names_its_field() -> None:
+    problems = problems_of({"forecasts": {"lead": "Auto", "workloads": [{"namespace": "a", "lead": "-1s"}, {"namespace": "b", "lead": 0}]}})
+    assert problems == {
+        "forecasts.lead": "'Auto' is neither a duration such as 3m nor auto (the pods' measured start-up)",
+        "forecasts.workloads[0].lead": "'-1s' is neither a duration such as 3m nor auto (the pods' measured start-up)",
+        "forecasts.workloads[1].lead": "must be greater than 0",
+    }

@@ -29,8 +29,8 @@ async def value_and_labels(demo: DemoAdapter, path: str) -> tuple[float, dict[st
 async def test_forecast_metric_is_listed_in_discovery() -> None:
     async with demo_adapter(forecasts=SETTINGS) as demo:
         names = {resource["name"] for resource in (await demo.get(EXTERNAL, status=200))["resources"]}
-        assert "requests_per_second_forecast" in names
-        assert "queue_depth_forecast" not in names  # only configured signals are forecast
+        assert {"requests_per_second_forecast", "requests_per_second_planned"} <= names
+        assert not {"queue_depth_forecast", "queue_depth_planned"} & names  # only configured signals are forecast
 
 
 async def test_warming_forecast_serves_the_current_value_marked() -> None:

@@ -144,23 +144,36 @@ def test_default_forecast_signal_is_dropped_quietly_when_not_served() -> None:
     assert "requests_per_second" not in resolve_rules(settings, source="f.yaml")
 
 
+def test_planned_metrics_may_be_tracked() -> None:
+    settings = settings_from_mapping(
+        {"forecasts": {"workloads": [{"namespace": "a", "track": ["requests_per_second_planned"]}]}}, source="f.yaml"
+    )
+    assert "requests_per_second" in resolve_rules(settings, source="f.yaml")
+
+
 def test_tracked_forecasts_must_be_forecast_signals() -> None:
     settings = settings_from_mapping(
         {"forecasts": {"workloads": [{"namespace": "a", "track": ["queue_depth_forecast"]}]}}, source="f.yaml"
     )
     with pytest.raises(ConfigError) as caught:
         resolve_rules(settings, source="f.yaml")
-    assert caught.value.problems[0][0] == "forecasts.workloads[0].track"
-    with pytest.raises(ConfigError):
+    assert caught.value.problems == [
+        ("forecasts.workloads[0].track", "'queue_depth_forecast': 'queue_depth' is not in forecasts.signals")
+    ]
+    with pytest.raises(ConfigError, match="names end in _forecast or _planned"):
         settings_from_mapping({"forecasts": {"workloads": [{"namespace": "a", "track": ["queue_depth"]}]}}, source="f")
     with pytest.raises(ConfigError):
         settings_from_mapping({"forecasts": {"workloads": [{"namespace": "a", "selector": "a in b"}]}}, source="f")
 
 
-def test_a_metric_may_not_take_the_name_of_a_forecast() -> None:
-    settings = settings_from_mapping(
-        {"metrics": [{"name": "requests_per_second_forecast", "query": "sum(x{<<.LabelMatchers>>})"}]}, source="f.yaml"
-    )
+@pytest.mark.parametrize("name", ["requests_per_second_forecast", "requests_per_second_planned"])
+def test_a_metric_may_not_take_the_name_of_a_forecast(name: str) -> None:
+    settings = settings_from_mapping({"metrics": [{"name": name, "query": "sum(x{<<.LabelMatchers>>})"}]}, source="f.yaml")
     with pytest.raises(ConfigError) as caught:
         resolve_rules(settings, source="f.yaml")
-    assert caught.value.problems[0][0] == "metrics[0].name"
+    assert caught.value.problems == [("metrics[0].name", f"{name!r} is served for the forecast of 'requests_per_second'")]
+
+
+def test_a_metric_named_like_the_forecast_of_an_unforecast_signal_is_its_own() -> None:
+    settings = settings_from_mapping({"metrics": [{"name": "queue_planned", "query": "sum(x{<<.LabelMatchers>>})"}]}, source="f")
+    assert "queue_planned" in resolve_rules(settings, source="f")

@@ -64,7 +64,8 @@ async def test_forecast_metrics_are_among_the_metrics_served() -> None:
     page = await status_page(forecasts=FORECASTS)
     rows = served_rows(page)
     assert '<td class="unit">requests/s</td>' in rows["requests_per_second_forecast"]
-    assert "queue_depth_forecast" not in rows  # only configured signals are forecast
+    assert '<td class="unit">requests/s</td>' in rows["requests_per_second_planned"]
+    assert "queue_depth_forecast" not in rows and "queue_depth_planned" not in rows  # only configured signals
 
 
 LAYOUT_SCRIPT = """

@@ -18,6 +18,8 @@ from adapter.units import unit_of
         ("carbon_per_request_milligrams", "mg CO2e/request"),
         ("requests_per_second_forecast", "requests/s"),
         ("queue_depth_forecast", "requests"),
+        ("requests_per_second_planned", "requests/s"),
+        ("latency_p99_seconds_planned", "s"),
         ("tokens_per_second", "tokens/s"),
         ("time_to_first_token_seconds", "s"),
         ("water_per_request_milligrams", "mg/request"),

@@ -145,12 +145,13 @@ def test_every_external_metric_through_kubectl(served: ServedAdapter) -> None:
         assert body["kind"] == "ExternalMetricValueList"
         [item] = body["items"]  # type: ignore[misc]
         assert item["metricName"] == name
-        if name.endswith("_forecast"):  # marked: warming up until its history is fitted
+        forecast = name.endswith(("_forecast", "_planned"))
+        if forecast:  # marked: warming up until its history is fitted
             assert item["metricLabels"]["foresight.io/state"] == "warming"
         else:
             assert item["metricLabels"] is None
         assert item["timestamp"].endswith("Z")
-        assert item["window"] == (300 if name.endswith("_forecast") else 60)  # the forecast window H
+        assert item["window"] == (300 if forecast else 60)  # the forecast window H
         value = float(parse_quantity(item["value"]))
         if name == "queue_depth":
             assert value == truth.queue_depth

@@ -9,6 +9,7 @@ import pytest
 import trustme
 
 from adapter.config import MetricRule, Settings, load_settings
+from adapter.forecast_names import forecast_metric_names
 from adapter.presets import resolve_rules
 
 from .render import MANIFESTS, NAMESPACE, Rendered, kustomize
@@ -69,7 +70,9 @@ class ShippedConfig:
     @property
     def served_metrics(self) -> set[str]:
         """Every external metric name the adapter serves with this config."""
-        forecasts = {f"{signal}_forecast" for signal in self.settings.forecasts.signals if signal in self.rules}
+        forecasts = {
+            name for signal in self.settings.forecasts.signals if signal in self.rules for name in forecast_metric_names(signal)
+        }
         return {*self.rules, *forecasts}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from adapter.forecast_names import parse_forecast_metric
+
 from .conftest import ShippedConfig
 from .render import Object, Rendered
 from .test_config import SIGNALS
@@ -17,7 +19,8 @@ def _external_metrics(hpa: Object) -> list[Object]:
 
 
 def _signal(name: str) -> str:
-    return name.removesuffix("_forecast")
+    forecast = parse_forecast_metric(name)
+    return forecast[0] if forecast is not None else name
 
 
 def test_examples_are_not_deployed(deployment: Rendered) -> None:
@@ -30,9 +33,10 @@ def test_every_example_metric_is_served(examples: Rendered, shipped_config: Ship
             assert metric["metric"]["name"] in shipped_config.served_metrics, hpa["metadata"]["name"]
 
 
-def test_one_example_per_signal(examples: Rendered) -> None:
+def test_one_example_per_signal_and_one_planned(examples: Rendered) -> None:
     single = [_external_metrics(hpa) for hpa in examples.of_kind("HorizontalPodAutoscaler")]
-    assert sorted(metrics[0]["metric"]["name"] for metrics in single if len(metrics) == 1) == sorted(SIGNALS)
+    names = sorted(metrics[0]["metric"]["name"] for metrics in single if len(metrics) == 1)
+    assert names == sorted([*SIGNALS, "requests_per_second_planned"])
 
 
 def test_targets_suit_each_signal(examples: Rendered) -> None:
@@ -59,6 +63,19 @@ def test_predictive_example_pairs_demand_with_its_forecast(examples: Rendered, s
     behavior = hpa["spec"]["behavior"]
     assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0, "waiting throws the forecast's lead away"
     forecasts = shipped_config.settings.forecasts
+    assert isinstance(forecasts.lead, float), "the shipped config states its lead, which this window is held to"
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= forecasts.lead + forecasts.window, (
         "scale-down must not undo what the forecast window still expects"
+    )
+
+
+def test_planned_example_scales_on_one_metric_without_looking_back(examples: Rendered) -> None:
+    [hpa] = [hpa for hpa in examples.of_kind("HorizontalPodAutoscaler") if hpa["metadata"]["name"] == "llama-planned"]
+    [metric] = _external_metrics(hpa)
+    assert metric["metric"]["name"] == "requests_per_second_planned"
+    assert metric["target"] == {"type": "AverageValue", "averageValue": "20"}
+    behavior = hpa["spec"]["behavior"]
+    assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0, "waiting throws the forecast's lead away"
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] < 300, (
+        "the planned value already looks ahead: the default 5-minute look back only holds peaks"
     )
