@@ -267,6 +267,10 @@ def _lead(value: Any) -> float | str:
 
 
 Lead = Annotated[float | Literal["auto"], BeforeValidator(_lead)]
+MEAN_QUANTILE = 0.5
+"""The quantile that serves the forecast's mean (the point forecast) instead of an upper bound."""
+Quantile = Annotated[float, Field(ge=MEAN_QUANTILE, lt=1.0)]
+"""The served quantile of the forecast: an upper quantile, or 0.5 for the mean."""
 """A lead: a duration, or ``auto`` for the start-up of the workload's pods as kube-state-metrics
 measures it (``adapter.startup_leads``)."""
 
@@ -282,6 +286,9 @@ class WorkloadForecast(_Frozen):
     falling back to ``forecasts.lead`` where it has none."""
     window: Duration | None = None
     """How long after ``lead`` the forecast must cover."""
+    quantile: Quantile | None = None
+    """The quantile served for this workload (``foresight replay --recommend`` says which);
+    ``forecasts.quantile`` when not given."""
     track: tuple[str, ...] = ()
     """Forecast metrics (e.g. ``requests_per_second_forecast`` or ``requests_per_second_planned``)
     to track from start-up, before any HPA asks, so their history is backfilled and fitted in
@@ -312,8 +319,8 @@ class ForecastSettings(_Frozen):
     workload (3m where kube-state-metrics has no start-up)."""
     window: Duration = 300.0
     """Default window ``H``: the forecast is the max of the upper bound over [now+L, now+L+H]."""
-    quantile: float = Field(default=0.9, gt=0.5, lt=1.0)
-    """Upper quantile of the forecast interval that is served."""
+    quantile: Quantile = 0.9
+    """Upper quantile of the forecast interval that is served; 0.5 serves the forecast's mean."""
     step: Duration = 60.0
     """Step of the history kept per series."""
     history: Duration = 7 * 86400.0

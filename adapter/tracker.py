@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from adapter.config import DEFAULT_LEAD_SECONDS, ForecastSettings, MetricRule
+from adapter.config import DEFAULT_LEAD_SECONDS, MEAN_QUANTILE, ForecastSettings, MetricRule
 from adapter.errors import AdapterError
 from adapter.forecast_pool import ForecastPool, WorkerLost
 from adapter.forecast_worker import Job
@@ -39,6 +39,9 @@ STALE_AFTER_STEPS = 5
 """An outcome older than this many steps is not served: the worker has fallen behind."""
 HORIZON_SLACK_STEPS = 5
 """Extra forecast steps, so an outcome still covers [now+L, now+L+H] until the next one lands."""
+FITTED_FOR_MEAN = 0.9
+"""The quantile a series that serves its mean is fitted for: the models need an upper one, and
+the mean is the same whichever it is."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class _Tracked:
     scope: QueryScope
     lead: Lead
     window: float
+    quantile: float
     pinned: bool
     last_requested: float
     user: str | None = None
@@ -145,6 +149,13 @@ class ForecastTracker:
                 return workload.lead or self._settings.lead, workload.window or self._settings.window
         return self._settings.lead, self._settings.window
 
+    def _quantile(self, namespace: str, selector: str) -> float:
+        """The workload's served quantile: its config entry's, else ``forecasts.quantile``."""
+        for workload in self._settings.workloads:
+            if workload.namespace == namespace and workload.selector == selector and workload.quantile is not None:
+                return workload.quantile
+        return self._settings.quantile
+
     def _auto_fallback(self) -> float:
         """The lead of an ``auto`` workload with no measured start-up: ``forecasts.lead``, unless
         that is ``auto`` too."""
@@ -168,6 +179,7 @@ class ForecastTracker:
         for key, entry in self._tracked.items():
             entry.rule = rules[key.signal]
             entry.lead, entry.window = self._lead_and_window(key.namespace, key.selector)
+            entry.quantile = self._quantile(key.namespace, key.selector)
 
     def _untrack(self, keys: list[ForecastKey]) -> None:
         for key in keys:
@@ -198,7 +210,8 @@ class ForecastTracker:
         ):
             return False
         lead, window = self._lead_and_window(key.namespace, key.selector)
-        self._tracked[key] = _Tracked(rule, scope, lead, window, pinned, now, user=None if pinned else user)
+        self._tracked[key] = _Tracked(rule, scope, lead, window, self._quantile(key.namespace, key.selector), pinned,
+                                      now, user=None if pinned else user)
         if user is not None and not pinned:
             self._count_user(user, 1)
         return True
@@ -220,10 +233,10 @@ class ForecastTracker:
             return ForecastView("warming", None, None, None, entry.outcome_at, outcome.reason)
         begin, end = now + entry.lead.seconds, now + entry.lead.seconds + entry.window
         forecast = outcome.forecast
-        upper = forecast.upper_over(begin, end)
         times = forecast.times()
         inside = (times >= begin) & (times <= end)
         mean = float(forecast.mean[inside].max()) if inside.any() else float(forecast.mean[-1])
+        upper = mean if entry.quantile == MEAN_QUANTILE else forecast.upper_over(begin, end)
         state: State = "fallback" if outcome.fallback_reason else "ready"
         return ForecastView(state, outcome.model, max(upper, 0.0), max(mean, 0.0), entry.outcome_at, outcome.fallback_reason)
 
@@ -284,7 +297,7 @@ class ForecastTracker:
             lead_steps=steps_for(entry.lead.seconds, step),
             window_steps=steps_for(entry.window, step),
             slack_steps=HORIZON_SLACK_STEPS,
-            quantile=self._settings.quantile,
+            quantile=FITTED_FOR_MEAN if entry.quantile == MEAN_QUANTILE else entry.quantile,
             under_weight=self._settings.under_forecast_weight,
             schedule=self._schedule,
             phase_seconds=phase_for(_worker_key(key), self._schedule),

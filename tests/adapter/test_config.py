@@ -118,3 +118,14 @@ def test_a_lead_that_is_neither_names_its_field() -> None:
         "forecasts.workloads[0].lead": "'-1s' is neither a duration such as 3m nor auto (the pods' measured start-up)",
         "forecasts.workloads[1].lead": "must be greater than 0",
     }
+
+
+def test_a_quantile_is_the_mean_at_one_half_or_an_upper_one_below_one() -> None:
+    settings = settings_from_mapping(
+        {"forecasts": {"quantile": 0.5, "workloads": [{"namespace": "a", "quantile": 0.8}, {"namespace": "b"}]}},
+        source="test.yaml",
+    )
+    assert settings.forecasts.quantile == 0.5
+    assert [workload.quantile for workload in settings.forecasts.workloads] == [0.8, None]
+    problems = problems_of({"forecasts": {"quantile": 1, "workloads": [{"namespace": "a", "quantile": 0.4}]}})
+    assert set(problems) == {"forecasts.quantile", "forecasts.workloads[0].quantile"}
