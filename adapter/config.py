@@ -27,6 +27,7 @@ from adapter.durations import parse_duration
 from adapter.errors import BadRequest, ConfigError
 from adapter.selectors import parse_selector
 from adapter.templates import template_problems
+from forecasting.plan import DEFAULT_CALIBRATION, Calibration
 
 
 def _duration(value: Any) -> float:
@@ -288,6 +289,9 @@ class ForecastSettings(_Frozen):
     """Default window ``H``: the forecast is the max of the upper bound over [now+L, now+L+H]."""
     quantile: float = Field(default=0.9, gt=0.5, lt=1.0)
     """Upper quantile of the forecast interval that is served."""
+    calibration: Calibration = DEFAULT_CALIBRATION
+    """``conformal``: the served bound is calibrated on the series' own past windows, so that the
+    quantile holds as often as it says; ``none``: the model's own interval."""
     step: Duration = 60.0
     """Step of the history kept per series."""
     history: Duration = 7 * 86400.0
