@@ -8,13 +8,13 @@ of scores are kept in a ring. The bound served at ``q`` is then the mean shifted
 finite-sample ``q``-quantile (rank ``ceil((n + 1) q)``), for every quantile from the same scores.
 
 Scores are additive, in the series' unit. Errors of demand with a daily cycle do grow with its
-level, but slower than it (counts spread like the square root of their level), so scores scaled by
-the forecast's level let the quiet hours' relatively large errors set the margin at the peak.
-Measured walk-forward on the public traces (nasa, worldcup, twitter, alibaba, servegen m-mid, one
-day at p80, p90 and p95), both held within about two points of the quantile on average; the
-additive bound served less headroom on four of the five (1-42 % less; 1-3 % more on worldcup) and
-fell short of its quantile less often. Additive scores calibrate the peak, where a short bound costs the SLO; the night gets
-more margin than it needs, at a level where it costs little.
+level, but slower than it (the noise of a count spreads like the square root of its level), so
+scores scaled by the forecast's level let the quiet hours' relatively large errors set the margin at
+the peak. Measured walk-forward on the public traces (nasa, worldcup, twitter, alibaba, servegen
+m-mid, one day each at p80, p90 and p95), both held within about two points of the quantile on
+average; the additive bound served less headroom on four of the five (1-42 % less; 1-3 % more on
+worldcup) and fell short of its quantile less often. Additive scores calibrate the peak, where a
+short bound costs the SLO; the night gets more margin than it needs, where it costs little.
 """
 
 from __future__ import annotations
