@@ -112,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     backtest = add_command("backtest", help="walk-forward evaluation of every forecasting model on a trace")
     backtest.add_argument("--trace", type=Path, required=True, help="timestamp,requests CSV trace")
     backtest.add_argument("--lead", default="5m", help="how far ahead to forecast (default 5m; at least one step)")
+    backtest.add_argument("--window", default="5m",
+                          help="window after the lead whose max the served bound must cover (default 5m)")
     backtest.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
     replay = add_command("replay", help="replay a trace through reactive, predictive and ideal autoscaling")
@@ -309,13 +311,17 @@ def _backtest(args: argparse.Namespace) -> int:
         lead = parse_duration(args.lead)
     except ValueError as error:
         raise UsageError(f"--lead: {error}") from error
+    try:
+        window = parse_duration(args.window)
+    except ValueError as error:
+        raise UsageError(f"--window: {error}") from error
     for variable in SINGLE_THREAD_VARIABLES:  # before the model libraries start their thread pools
         os.environ.setdefault(variable, "1")
     trace = read_trace(args.trace)
     series = Series(trace.rate_per_second(), trace.step_seconds, trace.start)
     progress = Progress(f"backtest {trace.name}")
     try:
-        report = run_backtest(series, name=trace.name, lead_seconds=lead, progress=progress)
+        report = run_backtest(series, name=trace.name, lead_seconds=lead, window_seconds=window, progress=progress)
     finally:
         progress.close()
     print(json.dumps(report.to_json()) if args.json else report.table())

@@ -28,6 +28,7 @@ from adapter.errors import BadRequest, ConfigError
 from adapter.forecast_names import parse_forecast_metric
 from adapter.selectors import parse_selector
 from adapter.templates import template_problems
+from forecasting.plan import DEFAULT_CALIBRATION, Calibration
 
 
 def _duration(value: Any) -> float:
@@ -321,6 +322,9 @@ class ForecastSettings(_Frozen):
     """Default window ``H``: the forecast is the max of the upper bound over [now+L, now+L+H]."""
     quantile: Quantile = 0.9
     """Upper quantile of the forecast interval that is served; 0.5 serves the forecast's mean."""
+    calibration: Calibration = DEFAULT_CALIBRATION
+    """``conformal``: the served bound is calibrated on the series' own past windows, so that the
+    quantile holds as often as it says; ``none``: the model's own interval."""
     step: Duration = 60.0
     """Step of the history kept per series."""
     history: Duration = 7 * 86400.0

@@ -301,6 +301,7 @@ class ForecastTracker:
             under_weight=self._settings.under_forecast_weight,
             schedule=self._schedule,
             phase_seconds=phase_for(_worker_key(key), self._schedule),
+            calibration=self._settings.calibration,
         )
         job = Job(_worker_key(key), entry.values, step, entry.start, now, plan)
         try:

@@ -6,6 +6,10 @@ schedule's history before the origin, and updated between refits; the baselines 
 fit and see the whole past, so seasonal naive is the value a week earlier once two weeks are
 known. ``auto`` re-selects on the schedule from the data up to then and serves its pick's
 forecast. A forecast refused by the guard is replaced by seasonal naive's and counted.
+
+Beside the errors at ``t + lead``, the report says how often the bound the adapter serves (the max
+of ``auto``'s upper bound over ``[t + lead, t + lead + window]``) held, with the model's own bound
+and with the conformal one (see :mod:`forecasting.coverage`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,13 @@ from forecasting.core import (
     NotEnoughData,
     Series,
     steps_for,
+)
+from forecasting.coverage import (
+    COVERAGE_QUANTILES,
+    Coverage,
+    CoverageJson,
+    walk_coverage,
+    walk_steps,
 )
 from forecasting.registry import MODEL_FACTORIES
 from forecasting.schedule import DEFAULT_SCHEDULE, Schedule, due
@@ -63,6 +74,7 @@ class ReportJson(TypedDict):
     seasonal_naive_period_seconds: int
     selected: str
     models: list[ModelJson]
+    coverage: CoverageJson
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,8 @@ class BacktestReport:
     """What ``auto`` picked at its last selection."""
     models: tuple[ModelScore, ...]
     quantile: float
+    coverage: Coverage
+    """How often ``auto``'s served bound held, at the report's quantile and the usual ones."""
     origins: FloatArray
     """Times of the origins."""
     actual: FloatArray
@@ -113,7 +127,8 @@ class BacktestReport:
     def to_json(self) -> ReportJson:
         return ReportJson(trace=self.trace, step_seconds=round(self.step_seconds), lead_seconds=round(self.lead_seconds),
                           seasonal_naive_period_seconds=round(self.seasonal_naive_period_seconds),
-                          selected=self.selected, models=[model.to_json() for model in self.models])
+                          selected=self.selected, models=[model.to_json() for model in self.models],
+                          coverage=self.coverage.to_json())
 
     def table(self) -> str:
         """The report for a terminal."""
@@ -134,6 +149,7 @@ class BacktestReport:
         picks = Counter(pick for _, pick in self.selections)
         lines.append(f"auto picked: {', '.join(f'{n} ×{c}' for n, c in picks.most_common())}; "
                      f"at the last selection: {self.selected}")
+        lines += self.coverage.lines()
         return "\n".join(lines)
 
 
@@ -142,6 +158,7 @@ def run_backtest(
     *,
     name: str,
     lead_seconds: float,
+    window_seconds: float = 300.0,
     factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
     schedule: Schedule = DEFAULT_SCHEDULE,
     max_origins: int = MAX_ORIGINS,
@@ -150,7 +167,9 @@ def run_backtest(
     progress: Callable[[int, int], None] | None = None,
 ) -> BacktestReport:
     """Walk every model in ``factories`` (which must include the two baselines) and ``auto``
-    forward over the later part of ``series``; ``progress(done, total)`` after each origin.
+    forward over the later part of ``series``, and the adapter's forecaster at every step of it for
+    the coverage of its bound over ``window_seconds`` after the lead; ``progress(done, total)``
+    after each origin.
 
     Raises NotEnoughData when no origin can be scored.
     """
@@ -158,7 +177,11 @@ def run_backtest(
     if missing:
         raise ValueError(f"the factories must include the baselines; missing: {', '.join(missing)}")
     lead = steps_for(lead_seconds, series.step_seconds)
+    window_steps = steps_for(window_seconds, series.step_seconds)
     origins = _origins(series, lead, max_origins)
+    # each step of the coverage walk counts in the progress as an origin does
+    walked = len(walk_steps(series, lead_steps=lead, window_steps=window_steps, first=int(origins[0])))
+    total = len(origins) + walked
     history = series.steps_per(schedule.history_seconds)
     # seasonal naive first: it replaces whatever the guard refuses at the same origin
     names = [SeasonalNaive.name] + [model for model in factories if model != SeasonalNaive.name]
@@ -199,8 +222,12 @@ def run_backtest(
             if model in reasons:
                 replaced[model][reasons[model]] += 1
         if progress is not None:
-            progress(row + 1, len(origins))
+            progress(row + 1, total)
 
+    coverage = walk_coverage(series, lead_steps=lead, window_steps=window_steps, first=int(origins[0]),
+                             quantiles=sorted({*COVERAGE_QUANTILES, quantile}), factories=factories,
+                             schedule=schedule, under_weight=loss.under_weight,
+                             progress=None if progress is None else lambda done, _: progress(len(origins) + done, total))
     actual = series.values[origins + lead]
     scale = naive_scale(window(series, 0, int(origins[0]) + 1), lead)
     errors = {model: mae(actual, means[model]) for model in means}
@@ -214,7 +241,7 @@ def run_backtest(
     return BacktestReport(
         trace=name, step_seconds=series.step_seconds, lead_seconds=lead * series.step_seconds,
         seasonal_naive_period_seconds=season_for(window(series, 0, int(origins[-1]) + 1)),
-        selected=selections[-1][1], models=scores, quantile=quantile,
+        selected=selections[-1][1], models=scores, quantile=quantile, coverage=coverage,
         origins=series.times()[origins], actual=actual,
         points={model: means[model] for model in [*factories, AUTO]}, selections=tuple(selections),
     )

@@ -3,7 +3,8 @@ otherwise only update it with the newer data, forecast, and guard the result.
 
 This is what a forecasting worker runs for every tracked series each step; the backtest scores
 the same schedule. A forecast that fails the guard (non-finite, negative, absurd) is replaced by
-the seasonal-naive one and the reason is returned, so the caller counts it.
+the seasonal-naive one and the reason is returned, so the caller counts it. With conformal
+calibration in the plan, the upper bound served is calibrated on the series' own past windows.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from forecasting.baselines import SeasonalNaive
-from forecasting.core import ForecastError, Model, Series
-from forecasting.guard import guarded
+from forecasting.calibration import ConformalBound
+from forecasting.core import Forecast, ForecastError, Model, Series
+from forecasting.guard import Guarded, guarded
 from forecasting.plan import MIN_POINTS, Plan, StepOutcome
 from forecasting.registry import MODEL_FACTORIES
 from forecasting.schedule import due
@@ -34,6 +36,7 @@ class SeriesForecaster:
         self._model: Model | None = None
         self._model_name: str | None = None
         self._fitted_at: float | None = None
+        self._bound = ConformalBound(plan.lead_steps, plan.window_steps) if plan.calibration == "conformal" else None
 
     def step(self, series: Series, *, now: float) -> StepOutcome:
         (outcome,), _ = self.step_quantiles(series, now=now, quantiles=(self.plan.quantile,))
@@ -49,6 +52,8 @@ class SeriesForecaster:
         with which the replaced quantiles go on (this one goes on with the rest); else None.
         """
         plan, schedule = self.plan, self.plan.schedule
+        if self._bound is not None:
+            self._bound.observe(series)
         recent = series.tail(series.steps_per(schedule.history_seconds)).known_since_first()
         known = int(np.isfinite(recent.values).sum())
         if known < MIN_POINTS:
@@ -83,10 +88,28 @@ class SeriesForecaster:
             self._model = None  # refit at the next step
         elif any(replaced):
             fork = copy.copy(self)
-            fork._model = None
-        outcomes = tuple(StepOutcome(SeasonalNaive.name if result.replaced else chosen, result.forecast, result.reason,
-                                     refit, selected, None, self._scores) for result in results)
+            fork._model, fork._bound = None, copy.deepcopy(self._bound)
+        served = self._calibrated(results, quantiles, recent.end, fork)
+        outcomes = tuple(StepOutcome(SeasonalNaive.name if result.replaced else chosen, forecast, result.reason,
+                                     refit, selected, None, self._scores) for result, forecast in zip(results, served, strict=True))
         return outcomes, fork
+
+    def _calibrated(self, results: Sequence[Guarded], quantiles: Sequence[float], origin: float,
+                    fork: SeriesForecaster | None) -> list[Forecast]:
+        """Each result's forecast with its bound calibrated, and the window each forecaster serves
+        remembered: the fork's is the baseline's, this one's the model's (or the baseline's when
+        every quantile was replaced)."""
+        if self._bound is None:
+            return [result.forecast for result in results]
+        served = [self._bound.adjusted(result.forecast, quantile=quantile)
+                  for result, quantile in zip(results, quantiles, strict=True)]
+        if fork is None:
+            self._bound.record(results[0].forecast, origin)
+        else:
+            assert fork._bound is not None
+            self._bound.record(next(result.forecast for result in results if not result.replaced), origin)
+            fork._bound.record(next(result.forecast for result in results if result.replaced), origin)
+        return served
 
     def _due(self, last: float | None, now: float, every: float) -> bool:
         """The schedule's deadline, shifted by this series' phase."""

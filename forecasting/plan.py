@@ -4,12 +4,21 @@ the process boundary, kept apart from the models so the server never imports the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from forecasting.core import Forecast
 from forecasting.schedule import Schedule
 
 MIN_POINTS = 30
 """Fewer known points than this and the series is still warming up: no forecast is served."""
+Calibration = Literal["conformal", "none"]
+"""How the served upper bound is made: ``conformal`` from the series' own residuals over the served
+window (see :mod:`forecasting.calibration`), ``none`` the model's own interval."""
+DEFAULT_CALIBRATION: Calibration = "conformal"
+"""What the adapter serves unless configured otherwise. Measured walk-forward over a day of each
+public trace (nasa, worldcup, twitter, alibaba, servegen m-mid), the model's own p80, p90 and p95
+bounds held in 44-93 % of windows, up to 36 points short of their quantile; calibrated, in 80-97 %,
+within a point of it on three traces and up to 11 points over it on alibaba and worldcup."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,13 @@ class Plan:
     """Offset of this series' selection and refit deadlines within their periods, so a thousand
     series do not all select at the same minute. Derived from the series' key, it is the same on
     every replica."""
+    calibration: Calibration = "none"
+    """How the upper bound is made. A plan that does not say serves the model's own; the adapter
+    asks for :data:`DEFAULT_CALIBRATION`."""
+
+    def __post_init__(self) -> None:
+        if self.calibration not in get_args(Calibration):
+            raise ValueError(f"calibration must be one of {', '.join(get_args(Calibration))}, not {self.calibration!r}")
 
     @property
     def horizon(self) -> int:

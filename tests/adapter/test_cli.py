@@ -149,7 +149,8 @@ def test_backtest_json_has_the_documented_shape(capsys: pytest.CaptureFixture[st
     # off a terminal the progress is logged, a line per tenth at most, the last with the time taken
     progress = [line for line in captured.err.splitlines() if "backtest servegen_reason_deepseek-r1_10min: " in line]
     assert 1 <= len(progress) <= 10 and "left" in progress[0] and "(100%), done in" in progress[-1]
-    assert set(report) == {"trace", "step_seconds", "lead_seconds", "seasonal_naive_period_seconds", "selected", "models"}
+    assert set(report) == {"trace", "step_seconds", "lead_seconds", "seasonal_naive_period_seconds", "selected", "models",
+                           "coverage"}
     assert (report["trace"], report["step_seconds"], report["lead_seconds"]) == ("servegen_reason_deepseek-r1_10min", 600, 600)
     assert report["seasonal_naive_period_seconds"] == 0  # one day of history: persistence
     names = [model["name"] for model in report["models"]]
@@ -159,14 +160,21 @@ def test_backtest_json_has_the_documented_shape(capsys: pytest.CaptureFixture[st
                               "ratio_to_persistence", "ratio_to_seasonal_naive"}
     persistence = next(model for model in report["models"] if model["name"] == "persistence")
     assert persistence["ratio_to_persistence"] == 1.0
+    coverage = report["coverage"]
+    assert (coverage["lead_seconds"], coverage["window_seconds"]) == (600, 600) and coverage["windows"] > 0
+    assert [row["quantile"] for row in coverage["quantiles"]] == [0.8, 0.9, 0.95]
+    assert {"model", "conformal"} <= set(coverage["quantiles"][1])
 
 
-def test_backtest_table_and_bad_lead(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["backtest", "--trace", str(TRACE)]) == 0
+def test_backtest_table_and_bad_lead_or_window(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", "--trace", str(TRACE), "--window", "20m"]) == 0
     table = capsys.readouterr().out
     assert "seasonal naive: persistence" in table and "auto" in table
+    assert "coverage of auto's bound over [t+600 s, t+1800 s]" in table
     assert main(["backtest", "--trace", str(TRACE), "--lead", "soon"]) == 2
     assert "--lead" in capsys.readouterr().err
+    assert main(["backtest", "--trace", str(TRACE), "--window", "later"]) == 2
+    assert "--window" in capsys.readouterr().err
     assert main(["backtest", "--trace", str(TRACE.with_name("absent.csv"))]) == 1
 
 

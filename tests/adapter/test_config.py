@@ -52,6 +52,14 @@ def test_every_problem_is_reported_at_once_with_its_path() -> None:
     assert "not a duration" in problems["refresh.interval"]
 
 
+def test_forecasts_are_calibrated_unless_the_config_says_none() -> None:
+    assert settings_from_mapping(None, source="test.yaml").forecasts.calibration == "conformal"
+    settings = settings_from_mapping({"forecasts": {"calibration": "none"}}, source="test.yaml")
+    assert settings.forecasts.calibration == "none"
+    problems = problems_of({"forecasts": {"calibration": "isotonic"}})
+    assert set(problems) == {"forecasts.calibration"} and "'conformal' or 'none'" in problems["forecasts.calibration"]
+
+
 def test_duplicate_metric_names_are_refused() -> None:
     rule = {"name": "x", "query": "sum(a{<<.LabelMatchers>>})"}
     problems = problems_of({"metrics": [rule, rule]})

@@ -31,6 +31,7 @@ from forecasting.plan import Plan, StepOutcome
 from forecasting.schedule import Schedule
 
 from .dying_work import always_dies, dies_once
+from .echo_work import echo_calibration
 
 
 def job(key: str) -> Job:
@@ -103,6 +104,23 @@ async def test_the_tracker_records_a_lost_worker_without_a_traceback(caplog: pyt
     [view] = list(tracker.views())
     assert view.view.state == "warming" and "died 2 times" in (view.view.reason or "")
     assert not [record for record in caplog.records if record.exc_info], "no traceback for a lost worker"
+
+
+@pytest.mark.parametrize(("configured", "expected"), [({}, "conformal"), ({"calibration": "none"}, "none")])
+async def test_the_worker_calibrates_as_the_config_says(configured: dict[str, str], expected: str) -> None:
+    pool = ForecastPool(1, work=echo_calibration)
+    tracker = ForecastTracker(cast(Source, OneSeriesSource()), pool,
+                              settings=ForecastSettings(history="1h", **configured),  # type: ignore[arg-type]
+                              schedule=Schedule(history_seconds=3600.0), clock=time.time, idle_after=600.0)
+    key = ForecastKey("requests_per_second", "default", "app=llama")
+    rule = MetricRule(name="requests_per_second", query="sum(rate(requests_total{<<.LabelMatchers>>}[1m]))")
+    tracker.track(key, rule, QueryScope("default", parse_selector("app=llama")))
+    try:
+        await tracker.refresh_now()
+    finally:
+        pool.close()
+    [view] = list(tracker.views())
+    assert view.view.reason == f"calibration {expected}"
 
 
 HANG_GUARD_S = 120.0

@@ -22,6 +22,7 @@ from forecasting.core import (
     NotEnoughData,
     Series,
 )
+from forecasting.coverage import walk_steps
 from forecasting.registry import MODEL_FACTORIES
 from forecasting.schedule import Schedule
 from forecasting.selection import window
@@ -46,7 +47,8 @@ def daily(days: float, *, step: float = HOUR, seed: int = 0) -> Series:
 def test_json_is_exactly_the_specified_shape() -> None:
     report = run_backtest(daily(5), name="five-days", lead_seconds=HOUR, factories=with_rule("mean", np.mean))
     document = json.loads(json.dumps(report.to_json()))
-    assert set(document) == {"trace", "step_seconds", "lead_seconds", "seasonal_naive_period_seconds", "selected", "models"}
+    assert set(document) == {"trace", "step_seconds", "lead_seconds", "seasonal_naive_period_seconds", "selected", "models",
+                             "coverage"}
     assert (document["trace"], document["step_seconds"], document["lead_seconds"]) == ("five-days", 3600, 3600)
     assert isinstance(document["seasonal_naive_period_seconds"], int) and isinstance(document["selected"], str)
     assert [model["name"] for model in document["models"]] == ["persistence", "seasonal_naive", "mean", "auto"]
@@ -57,6 +59,15 @@ def test_json_is_exactly_the_specified_shape() -> None:
     by_name = {model["name"]: model for model in document["models"]}
     assert by_name["persistence"]["ratio_to_persistence"] == 1.0 == by_name["seasonal_naive"]["ratio_to_seasonal_naive"]
     assert by_name["mean"]["ratio_to_persistence"] == pytest.approx(by_name["mean"]["mae"] / by_name["persistence"]["mae"])
+    coverage = document["coverage"]
+    assert set(coverage) == {"lead_seconds", "window_seconds", "windows", "quantiles"}
+    assert (coverage["lead_seconds"], coverage["window_seconds"]) == (3600, 3600)  # 5 minutes is one step here
+    assert isinstance(coverage["windows"], int) and coverage["windows"] > 0
+    assert [row["quantile"] for row in coverage["quantiles"]] == [0.8, 0.9, 0.95]
+    for row in coverage["quantiles"]:
+        assert set(row) == {"quantile", "model", "conformal", "model_bound_ratio", "conformal_bound_ratio"}
+        assert all(isinstance(row[key], float) for key in row)
+        assert 0 <= row["model"] <= 1 and 0 <= row["conformal"] <= 1
 
 
 def test_mase_is_scaled_by_seasonal_naive_before_the_first_origin() -> None:
@@ -147,11 +158,15 @@ def test_origins_are_bounded_and_in_the_later_part() -> None:
     assert report.origins[0] >= series.end - 2 * DAY_SECONDS and report.origins[-1] == series.end - 600
 
 
-def test_progress_is_reported_after_each_origin() -> None:
+def test_progress_is_reported_after_each_origin_and_each_step_of_the_coverage_walk() -> None:
     calls: list[tuple[int, int]] = []
-    report = run_backtest(daily(5), name="t", lead_seconds=HOUR, factories=BASELINES, max_origins=7,
+    series = daily(5)
+    report = run_backtest(series, name="t", lead_seconds=HOUR, factories=BASELINES, max_origins=7,
                           progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(done, 7) for done in range(1, 8)] and len(report.origins) == 7
+    first = round((report.origins[0] - series.start) / series.step_seconds)
+    walked = len(walk_steps(series, lead_steps=1, window_steps=1, first=first))
+    assert walked > 24 and len(report.origins) == 7
+    assert calls == [(done, 7 + walked) for done in range(1, 8 + walked)]
 
 
 def test_the_baselines_are_required() -> None:
@@ -166,7 +181,8 @@ def test_the_table_lists_every_model_and_the_pick() -> None:
     assert table.startswith("five-days: step 3600 s, lead 3600 s, 36 origins")
     for name in ("persistence", "seasonal_naive", "mean", "auto"):
         assert f"\n{name} " in table
-    assert table.endswith(f"at the last selection: {report.selected}")
+    assert f"at the last selection: {report.selected}\ncoverage of auto's bound over [t+3600 s, t+7200 s]" in table
+    assert table.splitlines()[-1].startswith("0.95 ")
 
 
 def test_every_registered_model_runs_on_a_short_series() -> None:

@@ -1,0 +1,13 @@
+"""Work for forecast workers that answers with the calibration its job's plan asks for, so tests can
+see the plan the tracker built in the worker that receives it.
+
+Module-level, because a spawned worker imports what it runs by name."""
+
+from __future__ import annotations
+
+from adapter.forecast_worker import Job
+from forecasting.plan import StepOutcome
+
+
+def echo_calibration(job: Job) -> StepOutcome:
+    return StepOutcome(model=None, forecast=None, reason=f"calibration {job.plan.calibration}")
