@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forecast-step", default="1m", help="the adapter's forecasts.step: a finer trace is "
                         "forecast from its mean rate over steps this long (default 1m)")
     parser.add_argument("--quantile", help="upper quantile the forecast serves (default 0.9)")
+    parser.add_argument("--calibration",
+                        help="the forecast's bound, as the adapter's forecasts.calibration: conformal (calibrated "
+                        "on the series' past windows, the default) or none (the model's own interval)")
     parser.add_argument("--gpus-per-replica", default="1", help="GPUs per replica (default 1)")
     parser.add_argument("--idle-watts", default="100", help="power of an idle GPU (default 100)")
     parser.add_argument("--max-watts", default="700", help="power of a fully used GPU (default 700)")
@@ -113,6 +116,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.max_slo_violations is not None and not args.recommend:
         raise _UsageError("--max-slo-violations is the budget of --recommend")
     workers = None if args.workers is None else _whole(args.workers, "--workers", least=1)
+    if args.calibration not in (None, "conformal", "none"):
+        raise _UsageError(f"--calibration: {args.calibration!r} is neither conformal nor none")
     budget = _share(args.max_slo_violations or "1%", "--max-slo-violations") if args.recommend else None
     windows = [_duration(text, "--forecast-window") for text in args.forecast_window.split(",")]
     if len(windows) > 1 and not sweeping:
@@ -137,6 +142,7 @@ def _run(args: argparse.Namespace) -> int:
             forecast_step_seconds=_duration(args.forecast_step, "--forecast-step"),
             quantile=_number(args.quantile or "0.9", "--quantile"),
             span_seconds=None if args.span is None else _duration(args.span, "--span"),
+            **({} if args.calibration is None else {"calibration": args.calibration}),
         )
         settings.hpas()  # refuse metrics the replay cannot simulate before reading the trace
         if args.plot is not None:

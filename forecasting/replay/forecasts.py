@@ -24,7 +24,7 @@ import numpy as np
 
 from forecasting.core import FloatArray, Model, Series, steps_for
 from forecasting.pipeline import SeriesForecaster
-from forecasting.plan import Plan, StepOutcome
+from forecasting.plan import DEFAULT_CALIBRATION, Calibration, Plan, StepOutcome
 from forecasting.registry import MODEL_FACTORIES
 from forecasting.schedule import DEFAULT_SCHEDULE, Schedule
 
@@ -76,6 +76,7 @@ class WalkForwardForecasts:
 
     def __init__(self, rates: FloatArray, *, step_seconds: float, start: float, lead_seconds: float,
                  window_seconds: float, quantiles: Sequence[float], schedule: Schedule = DEFAULT_SCHEDULE,
+                 calibration: Calibration = DEFAULT_CALIBRATION,
                  factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES) -> None:
         self._rates = rates
         self._step = step_seconds
@@ -85,7 +86,7 @@ class WalkForwardForecasts:
         self.quantiles = tuple(quantiles)
         self._history = max(1, round(schedule.history_seconds / step_seconds))
         plan = Plan(lead_steps=steps_for(lead_seconds, step_seconds), window_steps=steps_for(window_seconds, step_seconds),
-                    slack_steps=SLACK_STEPS, quantile=self.quantiles[0], schedule=schedule)
+                    slack_steps=SLACK_STEPS, quantile=self.quantiles[0], schedule=schedule, calibration=calibration)
         self._groups: list[tuple[SeriesForecaster, tuple[int, ...]]] = [
             (SeriesForecaster(plan, factories=factories), tuple(range(len(self.quantiles))))]
         """Forecasters and the quantiles (by index) each steps: one until the guard parts them."""
@@ -141,10 +142,11 @@ class WalkForwardForecast:
 
     def __init__(self, rates: FloatArray, *, step_seconds: float, start: float, lead_seconds: float,
                  window_seconds: float, quantile: float = 0.9, schedule: Schedule = DEFAULT_SCHEDULE,
+                 calibration: Calibration = DEFAULT_CALIBRATION,
                  factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES) -> None:
         self._forecasts = WalkForwardForecasts(rates, step_seconds=step_seconds, start=start, lead_seconds=lead_seconds,
                                                window_seconds=window_seconds, quantiles=(quantile,), schedule=schedule,
-                                               factories=factories)
+                                               calibration=calibration, factories=factories)
 
     @property
     def steps_run(self) -> int:

@@ -89,12 +89,14 @@ def hpa_document(run: Run, settings: ReplaySettings, workload: Workload) -> dict
     return hpa_manifest(run.config.hpa(settings), workload=workload.name, namespace=workload.namespace)
 
 
-def forecast_settings(run: Run, workload: Workload) -> dict[str, Any] | None:
-    """The adapter's ``forecasts.workloads`` entry that serves ``run``'s forecast (None for a
-    reactive run): its lead, window and quantile, tracked from start-up."""
+def forecast_settings(run: Run, settings: ReplaySettings, workload: Workload) -> dict[str, Any] | None:
+    """The ``forecasts`` section of the adapter's config that serves ``run``'s forecast (None for
+    a reactive run): the calibration replayed, and the workload's entry with its lead, window and
+    quantile, tracked from start-up."""
     config = run.config
     if config.quantile is None or config.lead_seconds is None or config.window_seconds is None:
         return None
-    return {"namespace": workload.namespace, "selector": f"app={workload.name}",
-            "lead": duration_text(config.lead_seconds), "window": duration_text(config.window_seconds),
-            "quantile": config.quantile, "track": [FORECAST]}
+    entry = {"namespace": workload.namespace, "selector": f"app={workload.name}",
+             "lead": duration_text(config.lead_seconds), "window": duration_text(config.window_seconds),
+             "quantile": config.quantile, "track": [FORECAST]}
+    return {"calibration": settings.calibration, "workloads": [entry]}

@@ -105,7 +105,7 @@ class RecommendationJson(TypedDict):
     config: dict[str, object]
     hpa_yaml: str
     forecast_settings: dict[str, Any] | None
-    """The adapter's ``forecasts.workloads`` entry the predictive configuration needs."""
+    """The ``forecasts`` section of the adapter's config the predictive configuration needs."""
     reactive: ReactiveChoiceJson | None
     """The cheapest reactive HPA within the budget; null when none is."""
 
@@ -136,7 +136,7 @@ def recommendation_json(recommendation: Recommendation, settings: ReplaySettings
         reason=recommendation.reason,
         gpu_hours=shown.metrics.gpu_hours, slo_violation_share=shown.metrics.slo_violation_share,
         config=shown.config.to_json(), hpa_yaml=_hpa_yaml(shown, settings, workload),
-        forecast_settings=forecast_settings(shown, workload),
+        forecast_settings=forecast_settings(shown, settings, workload),
         reactive=None if reactive is None else ReactiveChoiceJson(
             gpu_hours=reactive.metrics.gpu_hours, slo_violation_share=reactive.metrics.slo_violation_share,
             config=reactive.config.to_json(), hpa_yaml=_hpa_yaml(reactive, settings, workload)),
@@ -223,8 +223,8 @@ def recommendation_table(recommendation: Recommendation, settings: ReplaySetting
                      f"{shown.metrics.slo_violation_share:>9.3%} over SLO  {_family(shown)}, "
                      f"{_config_text(shown.config.to_json())}")
     lines += ["", "# the HorizontalPodAutoscaler", _hpa_yaml(shown, settings, workload).rstrip()]
-    entry = forecast_settings(shown, workload)
-    if entry is not None:
+    section = forecast_settings(shown, settings, workload)
+    if section is not None:
         lines += ["", "# the adapter's config: serve its forecast",
-                  yaml.safe_dump({"forecasts": {"workloads": [entry]}}, sort_keys=False).rstrip()]
+                  yaml.safe_dump({"forecasts": section}, sort_keys=False).rstrip()]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ import numpy as np
 
 from forecasting.core import FloatArray, Model
 from forecasting.hpa import ControllerSettings, HorizontalController, HpaSpec
+from forecasting.plan import DEFAULT_CALIBRATION, Calibration
 from forecasting.registry import MODEL_FACTORIES
 from forecasting.replay.controllers import (
     HpaControl,
@@ -60,6 +61,8 @@ class ReplaySettings:
     """Replay only the trace's last ``span``; None replays all of it."""
     controller: ControllerSettings = field(default_factory=ControllerSettings)
     schedule: Schedule = DEFAULT_SCHEDULE
+    calibration: Calibration = DEFAULT_CALIBRATION
+    """How the forecast's bound is calibrated, as the adapter's ``forecasts.calibration``."""
 
     def __post_init__(self) -> None:
         if not 0 < self.target_share <= 1:
@@ -131,7 +134,8 @@ def run_replay(trace: Trace, settings: ReplaySettings, *,
     tracked, tracked_step = as_tracked(trace.rate_per_second(), trace.step_seconds, settings.forecast_step_seconds)
     forecast = WalkForwardForecast(tracked, step_seconds=tracked_step, start=trace.start,
                                    lead_seconds=service.startup_seconds, window_seconds=settings.window_seconds,
-                                   quantile=settings.quantile, schedule=settings.schedule, factories=factories)
+                                   quantile=settings.quantile, schedule=settings.schedule,
+                                   calibration=settings.calibration, factories=factories)
     hpas = {
         "reactive": HpaControl(HorizontalController(reactive_hpa, settings.controller),
                                Deployment(initial, startup_ticks=startup_ticks, ready_at=first)),

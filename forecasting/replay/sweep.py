@@ -144,7 +144,8 @@ def forecast_table(trace: Trace, settings: ReplaySettings, stage: Stage, quantil
     tracked, tracked_step = as_tracked(trace.rate_per_second(), trace.step_seconds, settings.forecast_step_seconds)
     walks = [WalkForwardForecasts(tracked, step_seconds=tracked_step, start=trace.start,
                                   lead_seconds=settings.service.startup_seconds, window_seconds=window,
-                                  quantiles=fitted, schedule=settings.schedule, factories=factories)
+                                  quantiles=fitted, schedule=settings.schedule, calibration=settings.calibration,
+                                  factories=factories)
              for window in windows]
     syncs = stage.syncs()
     upper = np.full((len(windows), len(quantiles), len(syncs)), np.nan)

@@ -210,7 +210,7 @@ def test_recommend_json_gives_the_chosen_configuration_its_manifests_and_the_che
     names = [metric["external"]["metric"]["name"] for metric in hpa["spec"]["metrics"]]
     if recommendation["family"] == "predictive":
         assert names == ["requests_per_second", "requests_per_second_forecast"]
-        assert recommendation["forecast_settings"]["selector"] == "app=llama"
+        assert recommendation["forecast_settings"]["workloads"][0]["selector"] == "app=llama"
     else:
         assert names == ["requests_per_second"] and recommendation["forecast_settings"] is None
 
@@ -244,3 +244,13 @@ def test_frontier_sweeps_each_forecast_window_listed_and_a_plain_replay_takes_on
     assert {point["config"]["window_seconds"] for point in report["frontier"]["predictive"]} <= {60.0, 300.0}
     assert run(*basic("--forecast-window", "1m,5m")) == 2
     assert "one window, unless --frontier or --recommend" in capsys.readouterr().err
+
+
+def test_calibration_none_replays_the_models_own_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic("--json", "--calibration", "none")) == 0
+    uncalibrated = json.loads(capsys.readouterr().out)["controllers"]["predictive"]
+    assert run(*basic("--json")) == 0
+    calibrated = json.loads(capsys.readouterr().out)["controllers"]["predictive"]
+    assert uncalibrated != calibrated
+    assert run(*basic("--calibration", "isotonic")) == 2
+    assert "--calibration" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
+from adapter.config import settings_from_mapping
 from forecasting.hpa.manifest import hpa_from_manifest
 from forecasting.replay.metrics import ControllerMetrics
 from forecasting.replay.recommend import MIN_SAVING, Workload, forecast_settings, hpa_document, recommend
@@ -95,10 +96,12 @@ def test_the_hpa_manifest_reads_back_into_the_hpa_that_was_replayed(config: Conf
 
 def test_a_predictive_run_names_the_forecast_it_needs_and_a_reactive_one_none() -> None:
     workload = Workload("llama", "serving")
-    entry = forecast_settings(Run(Config(0.85, 0, 0.9, 180.0, 60.0), metrics(1.0, 0.0)), workload)
-    assert entry == {"namespace": "serving", "selector": "app=llama", "lead": "3m", "window": "1m", "quantile": 0.9,
-                     "track": ["requests_per_second_forecast"]}
-    assert forecast_settings(REACTIVE_WITHIN, workload) is None
+    section = forecast_settings(Run(Config(0.85, 0, 0.9, 180.0, 60.0), metrics(1.0, 0.0)), SETTINGS, workload)
+    assert section == {"calibration": "conformal", "workloads": [
+        {"namespace": "serving", "selector": "app=llama", "lead": "3m", "window": "1m", "quantile": 0.9,
+         "track": ["requests_per_second_forecast"]}]}
+    assert settings_from_mapping({"forecasts": section}, source="recommendation").forecasts.workloads[0].quantile == 0.9
+    assert forecast_settings(REACTIVE_WITHIN, SETTINGS, workload) is None
 
 
 def test_on_predictable_ramps_the_recommendation_is_predictive_and_cheaper() -> None:
