@@ -17,10 +17,12 @@ Then the goal: on traces with daily or weekly structure (lag-one-day or lag-one-
 autocorrelation ≥ 0.3), predictive needs at most 0.85× reactive's GPU-hours at every such point
 and the recommendation at most 1.15× the oracle's; on the others, predictive's frontier is never
 more than 2 % above reactive's. With ``--cost`` it also times one plain replay of each trace
-beside its sweep, the sweep's cost as a ratio of a replay's measured in the same run.
+beside its sweep, the sweep's cost as a ratio of a replay's measured in the same run. With
+``--out DIR`` it writes each sweep's frontier plot (SVG) and JSON there, to show why a goal is
+out of reach where it is.
 
     python bench/replay.py [--only SUBSTRING,...] [--startups 1m,3m,10m] [--span-days 14]
-                           [--parallel 2] [--budget 1%] [--cost]
+                           [--parallel 2] [--budget 1%] [--cost] [--out DIR]
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import argparse
+import json
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -44,8 +47,9 @@ from shared_traces import STRUCTURE_AUTOCORRELATION, autocorrelation, traces_fol
 from adapter.durations import parse_duration
 from forecasting.core import DAY_SECONDS, WEEK_SECONDS, duration_text
 from forecasting.replay import ReplaySettings, ServiceSettings, run_replay
-from forecasting.replay.recommend import recommend
-from forecasting.replay.report import ratio
+from forecasting.replay.frontier_plot import write_frontier_plot
+from forecasting.replay.recommend import Workload, recommend
+from forecasting.replay.report import frontier_json, ratio, recommendation_json
 from forecasting.replay.sweep import run_frontier
 from forecasting.traces import Trace, read_trace
 
@@ -95,7 +99,8 @@ def structured(trace: Trace) -> bool:
                              autocorrelation(rates, round(WEEK_SECONDS / trace.step_seconds))))
 
 
-def sweep(path: Path, startup: float, span_days: float, budget: float, workers: int, cost: bool) -> Outcome:
+def sweep(path: Path, startup: float, span_days: float, budget: float, workers: int, cost: bool,
+          out: Path | None) -> Outcome:
     trace = read_trace(path)
     span = span_days * DAY_SECONDS
     service = ServiceSettings(capacity_per_replica=capacity_per_replica(trace, span), startup_seconds=startup)
@@ -110,7 +115,13 @@ def sweep(path: Path, startup: float, span_days: float, budget: float, workers: 
         replay_seconds = time.perf_counter() - started
     ratios = tuple(None if row.predictive_gpu_hours is None else row.predictive_gpu_hours / row.reactive_gpu_hours
                    for row in result.comparison() if SHARES[0] <= row.slo_violation_share <= SHARES[1])
-    chosen = recommend(result, budget).chosen
+    recommendation = recommend(result, budget)
+    chosen = recommendation.chosen
+    if out is not None:
+        stem = out / f"{trace.name}_{duration_text(startup)}"
+        write_frontier_plot(result, stem.with_suffix(".svg"))
+        stem.with_suffix(".json").write_text(json.dumps(frontier_json(
+            result, recommendation_json(recommendation, settings, Workload()))))
     return Outcome(trace.name, startup, structured(trace), ratios,
                    None if chosen is None else ("predictive" if chosen.config.predictive else "reactive"),
                    None if chosen is None else ratio(chosen.metrics.gpu_hours, result.oracle.gpu_hours),
@@ -125,12 +136,16 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=2, help="sweeps run at once, one process each (default 2)")
     parser.add_argument("--budget", default="1%", help="share over the SLO the recommendation may reach (default 1%%)")
     parser.add_argument("--cost", action="store_true", help="also time one plain replay of each trace")
+    parser.add_argument("--out", type=Path, help="write each sweep's frontier plot and JSON to this folder")
     args = parser.parse_args()
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
     budget = float(args.budget.rstrip("%")) / 100 if args.budget.endswith("%") else float(args.budget)
     startups = [parse_duration(text) for text in args.startups.split(",")]
     wanted = args.only.split(",")
     paths = sorted(path for path in traces_folder().glob("*.csv") if any(part in path.stem for part in wanted))
-    jobs = [(path, startup) for path in paths for startup in startups]
+    jobs = sorted(((path, startup) for path in paths for startup in startups),
+                  key=lambda job: -job[0].stat().st_size)  # the longest traces first, so none is left alone at the end
     print(f"frontier sweeps of {len(paths)} traces at start-ups {', '.join(map(duration_text, startups))}; "
           f"recommendation at {budget:.3g} over the SLO\n", flush=True)
     header = (f"{'trace':<38}{'start':>6}{'struct':>7}{'points':>7}{'worst p/r':>10}{'best p/r':>9}"
@@ -140,7 +155,8 @@ def main() -> int:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.parallel, mp_context=context) as pool:
         futures = [pool.submit(sweep, path, startup, args.span_days, budget, max(1, (os.cpu_count() or 1)
-                                                                                 // args.parallel), args.cost)
+                                                                                 // args.parallel), args.cost,
+                               args.out)
                    for path, startup in jobs]
         for future in futures:
             outcome = future.result()
