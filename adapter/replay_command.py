@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forecast-step", default="1m", help="the adapter's forecasts.step: a finer trace is "
                         "forecast from its mean rate over steps this long (default 1m)")
     parser.add_argument("--quantile", help="upper quantile the forecast serves (default 0.9)")
+    parser.add_argument("--forecast-peak", metavar="DURATION",
+                        help="forecast each step's peak rate over windows this long (e.g. 10s) instead of its mean "
+                        "rate: peak-aware demand, for a trace finer than the forecast step")
     parser.add_argument("--calibration",
                         help="the forecast's bound, as the adapter's forecasts.calibration: conformal (calibrated "
                         "on the series' past windows, the default) or none (the model's own interval)")
@@ -113,6 +116,9 @@ def _run(args: argparse.Namespace) -> int:
                               f"{', '.join(given)} cannot be given with them")
     elif args.workers is not None:
         raise _UsageError("--workers is for --frontier and --recommend")
+    if args.recommend and args.forecast_peak is not None:
+        raise _UsageError("--forecast-peak cannot be recommended: the adapter forecasts a signal's rate, not its peak "
+                          "(compare the two with --frontier)")
     if args.max_slo_violations is not None and not args.recommend:
         raise _UsageError("--max-slo-violations is the budget of --recommend")
     workers = None if args.workers is None else _whole(args.workers, "--workers", least=1)
@@ -143,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
             quantile=_number(args.quantile or "0.9", "--quantile"),
             span_seconds=None if args.span is None else _duration(args.span, "--span"),
             **({} if args.calibration is None else {"calibration": args.calibration}),
+            peak_seconds=None if args.forecast_peak is None else _duration(args.forecast_peak, "--forecast-peak"),
         )
         settings.hpas()  # refuse metrics the replay cannot simulate before reading the trace
         if args.plot is not None:

@@ -42,6 +42,34 @@ def as_tracked(rates: FloatArray, step_seconds: float, tracker_step_seconds: flo
     return block_means(rates[: rates.shape[0] // size * size], size), size * step_seconds
 
 
+def tracked_history(rates: FloatArray, step_seconds: float, tracker_step_seconds: float,
+                    peak_seconds: float | None) -> tuple[FloatArray, float]:
+    """What the forecaster is fitted on: the mean rate per tracker step (:func:`as_tracked`), or
+    its peak over ``peak_seconds`` (:func:`as_tracked_peaks`)."""
+    if peak_seconds is None:
+        return as_tracked(rates, step_seconds, tracker_step_seconds)
+    return as_tracked_peaks(rates, step_seconds, tracker_step_seconds, peak_seconds)
+
+
+def as_tracked_peaks(rates: FloatArray, step_seconds: float, tracker_step_seconds: float,
+                     peak_seconds: float) -> tuple[FloatArray, float]:
+    """The peak-aware history: for each tracker step, the highest mean rate over ``peak_seconds``
+    within it (the short-window rate a burst drives up), where the trace is fine enough to show
+    one. Raises ValueError where it is not: a peak window must hold whole trace steps and fit
+    several times in a tracker step."""
+    per_peak = round(peak_seconds / step_seconds)
+    per_step = round(tracker_step_seconds / peak_seconds)
+    if per_peak < 1 or abs(per_peak * step_seconds - peak_seconds) > 1e-9 or per_step < 2 \
+            or abs(per_step * peak_seconds - tracker_step_seconds) > 1e-9:
+        raise ValueError(f"a peak window of {peak_seconds:g} s needs a trace step that divides it "
+                         f"({step_seconds:g} s here) and must divide the forecast step ({tracker_step_seconds:g} s) "
+                         f"at least twice")
+    peaks = block_means(rates[: rates.shape[0] // (per_peak * per_step) * per_peak * per_step], per_peak)
+    blocks = peaks.reshape(-1, per_step)
+    highest = np.where(np.isfinite(blocks), blocks, -np.inf).max(axis=1)
+    return np.where(np.isfinite(highest), highest, np.nan), tracker_step_seconds
+
+
 def block_means(values: FloatArray, size: int) -> FloatArray:
     """Means of ``size`` consecutive values (the last block may be shorter), ignoring NaN; NaN
     where a block has no known value."""

@@ -30,7 +30,7 @@ from forecasting.replay.forecasts import (
     ForecastReading,
     ServedForecast,
     WalkForwardForecast,
-    as_tracked,
+    tracked_history,
 )
 from forecasting.replay.metrics import ControllerMetrics, Tally
 from forecasting.replay.service import ServiceSettings, serve
@@ -63,6 +63,9 @@ class ReplaySettings:
     schedule: Schedule = DEFAULT_SCHEDULE
     calibration: Calibration = DEFAULT_CALIBRATION
     """How the forecast's bound is calibrated, as the adapter's ``forecasts.calibration``."""
+    peak_seconds: float | None = None
+    """Forecast each step's peak rate over windows this long instead of its mean rate (peak-aware
+    demand: bursts within a step are what SLO violations come from); None for the mean."""
 
     def __post_init__(self) -> None:
         if not 0 < self.target_share <= 1:
@@ -131,7 +134,8 @@ def run_replay(trace: Trace, settings: ReplaySettings, *,
     bounds = {"min_replicas": reactive_hpa.min_replicas, "max_replicas": reactive_hpa.max_replicas}
     target = settings.target_per_replica
     initial = oracle_replicas(float(demand.rates[first]), target, **bounds)
-    tracked, tracked_step = as_tracked(trace.rate_per_second(), trace.step_seconds, settings.forecast_step_seconds)
+    tracked, tracked_step = tracked_history(trace.rate_per_second(), trace.step_seconds, settings.forecast_step_seconds,
+                                            settings.peak_seconds)
     forecast = WalkForwardForecast(tracked, step_seconds=tracked_step, start=trace.start,
                                    lead_seconds=service.startup_seconds, window_seconds=settings.window_seconds,
                                    quantile=settings.quantile, schedule=settings.schedule,

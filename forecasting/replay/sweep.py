@@ -33,7 +33,7 @@ from forecasting.core import FloatArray, Model
 from forecasting.hpa import Behavior, HpaSpec, ScalingRules
 from forecasting.registry import MODEL_FACTORIES
 from forecasting.replay.controllers import FORECAST, RATE, default_hpa, reactive_and_predictive
-from forecasting.replay.forecasts import ForecastReading, WalkForwardForecasts, as_tracked
+from forecasting.replay.forecasts import ForecastReading, WalkForwardForecasts, tracked_history
 from forecasting.replay.frontier import Comparison, Point, compare, frontier
 from forecasting.replay.metrics import ControllerMetrics
 from forecasting.replay.simulation import ReplaySettings, Stage, simulate_hpa, simulate_oracle
@@ -60,6 +60,8 @@ class Config:
     """None for a reactive HPA."""
     lead_seconds: float | None = None
     window_seconds: float | None = None
+    peak_seconds: float | None = None
+    """The forecast's history is each step's peak rate over this long (None: its mean rate)."""
 
     @property
     def predictive(self) -> bool:
@@ -80,6 +82,8 @@ class Config:
                                      "metrics": [RATE, FORECAST] if self.predictive else [RATE]}
         if self.predictive:
             config.update(quantile=self.quantile, lead_seconds=self.lead_seconds, window_seconds=self.window_seconds)
+            if self.peak_seconds is not None:
+                config.update(peak_seconds=self.peak_seconds)
         return config
 
 
@@ -96,8 +100,9 @@ def configs(settings: ReplaySettings, *, targets: Sequence[float] = TARGET_SHARE
     lead = settings.service.startup_seconds
     windows = tuple(windows or (settings.window_seconds,))
     reactive = tuple(Config(target, stabilization) for stabilization in stabilizations for target in targets)
-    predictive = tuple(Config(target, stabilization, quantile, lead, window) for window in windows
-                       for quantile in quantiles for stabilization in stabilizations for target in targets)
+    predictive = tuple(Config(target, stabilization, quantile, lead, window, settings.peak_seconds)
+                       for window in windows for quantile in quantiles for stabilization in stabilizations
+                       for target in targets)
     return reactive + predictive
 
 
@@ -141,7 +146,8 @@ def forecast_table(trace: Trace, settings: ReplaySettings, stage: Stage, quantil
     quantiles = tuple(quantiles)
     windows = tuple(windows or (settings.window_seconds,))
     fitted = tuple(sorted(q for q in quantiles if q != MEAN_QUANTILE)) or (0.9,)
-    tracked, tracked_step = as_tracked(trace.rate_per_second(), trace.step_seconds, settings.forecast_step_seconds)
+    tracked, tracked_step = tracked_history(trace.rate_per_second(), trace.step_seconds, settings.forecast_step_seconds,
+                                            settings.peak_seconds)
     walks = [WalkForwardForecasts(tracked, step_seconds=tracked_step, start=trace.start,
                                   lead_seconds=settings.service.startup_seconds, window_seconds=window,
                                   quantiles=fitted, schedule=settings.schedule, calibration=settings.calibration,

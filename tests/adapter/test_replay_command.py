@@ -230,6 +230,7 @@ def test_recommend_alone_prints_the_recommendation_and_the_manifests_not_the_fro
     (("--recommend", "--max-slo-violations", "1"), "not a share of requests"),
     (("--recommend", "--max-slo-violations", "lots"), "is not a number"),
     (("--recommend", "--quantile", "0.9"), "--quantile"),
+    (("--recommend", "--forecast-peak", "10s"), "--forecast-peak cannot be recommended"),
 ])
 def test_recommend_refuses_a_bad_budget_and_the_options_it_sweeps(extra: tuple[str, ...], message: str,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
@@ -254,3 +255,14 @@ def test_calibration_none_replays_the_models_own_bound(capsys: pytest.CaptureFix
     assert uncalibrated != calibrated
     assert run(*basic("--calibration", "isotonic")) == 2
     assert "--calibration" in capsys.readouterr().err
+
+
+def test_forecast_peak_needs_a_trace_finer_than_its_window(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic("--forecast-peak", "10s")) == 1
+    assert "a peak window of 10 s needs a trace step that divides it (600 s here)" in capsys.readouterr().err
+    fine = tmp_path / "fine.csv"
+    fine.write_text("timestamp,requests\n" + "".join(f"{second},{3 if second % 60 < 10 else 0}\n"
+                                                     for second in range(2 * 3600)))
+    assert run("--trace", str(fine), "--capacity-per-replica", "1", "--startup", "1m", "--forecast-peak", "10s",
+               "--json") == 0
+    assert json.loads(capsys.readouterr().out)["controllers"]["predictive"]["gpu_hours"] > 0

@@ -11,7 +11,7 @@ import pytest
 
 from forecasting.baselines import Persistence, SeasonalNaive
 from forecasting.hpa import HpaSpec, MetricSpec, MetricTarget
-from forecasting.replay.forecasts import as_tracked
+from forecasting.replay.forecasts import as_tracked, as_tracked_peaks
 from forecasting.replay.service import ServiceSettings
 from forecasting.replay.simulation import (
     CONTROLLERS,
@@ -135,3 +135,31 @@ def test_tracked_rates_are_means_per_tracker_step() -> None:
     np.testing.assert_array_equal(tracked, [2.0, np.nan, 5.0])  # the incomplete last minute is left out
     coarse, coarse_step = as_tracked(rates, 600.0, 60.0)
     assert coarse is rates and coarse_step == 600.0
+
+
+def test_peak_aware_history_is_each_steps_highest_short_window_rate() -> None:
+    per_second = np.ones(180)
+    per_second[20:30] = 7.0  # a ten-second burst in the first minute
+    per_second[75:80] = 4.0  # half a window in the second: its ten-second mean is 2.5
+    per_second[120:180] = np.nan
+    peaks, step = as_tracked_peaks(per_second, 1.0, 60.0, 10.0)
+    assert step == 60.0
+    np.testing.assert_array_equal(peaks, [7.0, 2.5, np.nan])
+    means, _ = as_tracked(per_second, 1.0, 60.0)
+    assert means[0] == pytest.approx(2.0)  # the mean hides the burst the peak keeps
+
+
+@pytest.mark.parametrize(("step", "peak"), [(60.0, 10.0), (3.0, 10.0), (1.0, 45.0)])
+def test_peak_aware_history_needs_a_trace_finer_than_its_window(step: float, peak: float) -> None:
+    with pytest.raises(ValueError, match=f"a peak window of {peak:g} s"):
+        as_tracked_peaks(np.ones(600), step, 60.0, peak)
+
+
+def test_a_peak_aware_replay_serves_the_forecast_of_the_peaks() -> None:
+    seconds = 3 * 3600
+    per_second = np.where(np.arange(seconds) % 60 < 10, 6.0, 0.0)  # a burst of ten seconds every minute
+    bursty = Trace(name="bursty", step_seconds=1.0, start=0.0, wall_clock=False, requests=per_second)
+    settings = ReplaySettings(ServiceSettings(capacity_per_replica=1.0, startup_seconds=60.0), peak_seconds=10.0)
+    result = run_replay(bursty, settings, factories=BASELINES)
+    served = result.timeline.forecast_upper[np.isfinite(result.timeline.forecast_upper)]
+    assert served.size and served == pytest.approx(6.0)  # the bursts' rate, where the mean rate is 1

@@ -139,3 +139,11 @@ def test_on_predictable_ramps_predictive_reaches_a_lower_share_for_fewer_gpu_hou
     assert any(p.gpu_hours <= r.gpu_hours and p.slo_violation_share < r.slo_violation_share
                for r in reactive for p in predictive)
     assert min(p.slo_violation_share for p in predictive) < min(r.slo_violation_share for r in reactive)
+
+
+def test_a_peak_aware_sweep_says_so_in_each_predictive_configuration() -> None:
+    sweep = configs(replace(SETTINGS, peak_seconds=10.0), targets=(0.8,), stabilizations=(0,), quantiles=(0.9,))
+    reactive, predictive = sweep
+    assert "peak_seconds" not in reactive.to_json()
+    assert predictive.to_json()["peak_seconds"] == 10.0
+    assert "peak_seconds" not in configs(SETTINGS, targets=(0.8,), stabilizations=(0,), quantiles=(0.9,))[1].to_json()
