@@ -7,8 +7,8 @@ Foresight serves, each replayed on the same demand (see DESIGN.md, "Forecast sem
   target, for each quantile the forecast serves. Quantile 0.5 serves the forecast's mean (the
   point forecast, the median of the symmetric models).
 
-The walk-forward forecast is fitted once for the lead (the start-up) and the window, and every
-quantile is read from the same fits (:class:`~forecasting.replay.forecasts.WalkForwardForecasts`)
+The walk-forward forecast is fitted once for the lead (the start-up) and each window swept, and
+every quantile is read from the same fits (:class:`~forecasting.replay.forecasts.WalkForwardForecasts`)
 at each HPA sync of the span, before any HPA runs: a :class:`ForecastTable`. Then only the HPA
 simulations remain, one per configuration, and they fan out to worker processes; the reactive ones
 start while the parent fits the forecast. Each simulation is what :func:`run_replay` does for
