@@ -31,49 +31,26 @@ from adapter.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from adapter.forecast_names import (
-    ForecastKind,
-    forecast_metric_names,
-    parse_forecast_metric,
-)
-from adapter.rules import QueryScope, render
-from adapter.selectors import parse_selector
+from adapter.forecast_names import forecast_metric_names
+from adapter.metric_values import MetricRequest, MetricValues, RefreshPasses
 from adapter.source import Source
-from adapter.store import Api, MetricStore, SeriesKey
+from adapter.store import Api, MetricStore
 from adapter.supervision import Supervisor
 from adapter.telemetry import Telemetry
-from adapter.tracker import ForecastKey, ForecastTracker
+from adapter.tracker import ForecastTracker
 
 log = logging.getLogger(__name__)
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 EXTERNAL_PREFIX = f"/apis/{wire.EXTERNAL_GROUP}/{wire.EXTERNAL_VERSION}"
 CUSTOM_PREFIX = f"/apis/{wire.CUSTOM_GROUP}/{wire.CUSTOM_VERSION}"
 PARSED_REQUESTS_KEPT = 4096
-FORECAST_STATE_LABEL = "foresight.io/state"
-FORECAST_MODEL_LABEL = "foresight.io/model"
-FORECAST_REASON_LABEL = "foresight.io/reason"
 REFRESHER_STALL_SECONDS = 300.0
 """Longer than a refresh pass can go without one evaluation ending (queries time out in 50 s)."""
 FORECASTER_STALL_SECONDS = 600.0
 """Longer than any one series' step (a model selection takes seconds of a worker's time)."""
 RELOADER_STALL_SECONDS = 300.0
 """Thirty reload checks missed in a row: the kube-apiserver's ConfigMap read has hung."""
-
-
-@dataclass(frozen=True)
-class MetricRequest:
-    """What a metric request asks for, parsed and validated once per distinct request target."""
-
-    name: str
-    rule: MetricRule
-    key: SeriesKey
-    """The key of the signal itself (for a forecast metric: of the signal it forecasts)."""
-    scope: QueryScope
-    forecast: ForecastKey | None = None
-    forecast_kind: ForecastKind = "forecast"
-    """For a forecast metric: the bound alone, or the larger of it and the current value."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +68,8 @@ class AppContext:
     refresh_in_background: bool
     access: AccessControl | None
     supervisor: Supervisor
+    values: MetricValues
+    """The one way metric values are read, shared with the KEDA scaler."""
     parsed_requests: dict[str, MetricRequest] = field(default_factory=dict)
     """Parsed metric requests by raw request target (bounded by ``PARSED_REQUESTS_KEPT``)."""
 
@@ -145,27 +124,15 @@ def _metric_request(request: web.Request, api: Api) -> MetricRequest:
     parsed = context.parsed_requests.get(request.raw_path)
     if parsed is not None and parsed.key.api == api:
         return parsed
-    namespace = request.match_info["namespace"]
-    if not DNS1123_LABEL.match(namespace):
-        raise BadRequest(f"namespace {namespace!r} is not a valid namespace name")
-    # client-go lowercases resource names in the path, so names are matched case-insensitively.
-    name = request.match_info["metric"].lower()
-    forecast_of = parse_forecast_metric(name) if api == "external" else None
-    if forecast_of is not None and forecast_of[0] not in context.forecast_signals:
-        forecast_of = None  # a metric of its own whose name only looks like a forecast's
-    rule = context.rules.get(forecast_of[0] if forecast_of else name)
-    if rule is None or (api == "pods" and rule.pods_query is None):
-        group = wire.CUSTOM_GROUP if api == "pods" else wire.EXTERNAL_GROUP
-        raise NotFound(f'the server could not find the metric "{name}" in {group}')
     query = parse_qs(request.rel_url.raw_query_string, keep_blank_values=True)
-    selector = parse_selector(query.get("labelSelector", [""])[0])
-    metric_selector = parse_selector(query.get("metricLabelSelector", [""])[0] if api == "pods" else "")
-    key = SeriesKey(rule.name, api, namespace, str(selector), str(metric_selector))
-    forecast = ForecastKey(rule.name, namespace, str(selector)) if forecast_of else None
-    scope = QueryScope(namespace, selector, metric_selector)
-    # A selector the rule cannot express (BadRequest) is refused before it takes a tracked key.
-    render(rule.pods_query if api == "pods" and rule.pods_query else rule.query, rule, scope)
-    parsed = MetricRequest(name, rule, key, scope, forecast, forecast_of[1] if forecast_of else "forecast")
+    parsed = context.values.request(
+        api,
+        namespace=request.match_info["namespace"],
+        # client-go lowercases resource names in the path, so names are matched case-insensitively.
+        name=request.match_info["metric"].lower(),
+        selector=query.get("labelSelector", [""])[0],
+        metric_selector=query.get("metricLabelSelector", [""])[0],
+    )
     if len(context.parsed_requests) >= PARSED_REQUESTS_KEPT:
         context.parsed_requests.clear()
     context.parsed_requests[request.raw_path] = parsed
@@ -177,7 +144,7 @@ async def external_metric(request: web.Request) -> web.Response:
     if parsed.forecast is not None:
         return await _forecast_metric(request, parsed)
     name, rule = parsed.name, parsed.rule
-    reading = await request.app[CONTEXT].store.read(parsed.key, rule, parsed.scope, user=request.get(USER))
+    reading = await request.app[CONTEXT].values.reading(parsed, user=request.get(USER))
     body = reading.rendered.get("external")
     if body is None:
         items = [
@@ -189,28 +156,12 @@ async def external_metric(request: web.Request) -> web.Response:
 
 
 async def _forecast_metric(request: web.Request, parsed: MetricRequest) -> web.Response:
-    """A forecast metric: the upper forecast bound over [now+L, now+L+H] when a forecast is ready
-    (for ``_planned``, the larger of it and the signal's current value), else the signal's current
-    value, marked. It answers an error only when the signal does: an HPA with a failing metric
-    never scales down, so an erroring forecast would pin replicas high."""
+    """A forecast metric (see :meth:`MetricValues.forecast`), as one item."""
     context = request.app[CONTEXT]
-    assert parsed.forecast is not None and context.tracker is not None
-    reading = await context.store.read(parsed.key, parsed.rule, parsed.scope, user=request.get(USER))
-    user = context.store.accountable(request.get(USER))
-    tracked = context.tracker.track(parsed.forecast, parsed.rule, parsed.scope, user=user)
-    view = context.tracker.view(parsed.forecast)
-    labels: dict[str, str] = {FORECAST_STATE_LABEL: view.state}
-    if not tracked:
-        labels = {FORECAST_STATE_LABEL: "fallback", FORECAST_REASON_LABEL: "too-many-series"}
-    current = sum(item_value for _, item_value in reading.values)
-    if tracked and view.upper is not None and view.model is not None:
-        value = max(view.upper, current) if parsed.forecast_kind == "planned" else view.upper
-        labels[FORECAST_MODEL_LABEL] = view.model
-    else:
-        value = current
-    _, window = context.tracker.lead_and_window(parsed.forecast.namespace, parsed.forecast.selector)
+    forecast = await context.values.forecast(parsed, user=request.get(USER))
     item = wire.external_value(
-        parsed.name, value, labels=labels, timestamp=context.clock(), window_seconds=window
+        parsed.name, forecast.value, labels=dict(forecast.labels), timestamp=context.clock(),
+        window_seconds=forecast.window,
     )
     return _json_bytes(json.dumps(wire.external_list([item])).encode())
 
@@ -221,7 +172,7 @@ async def pod_metric(request: web.Request) -> web.Response:
         raise BadRequest(f"pod name {pod!r} is not a valid object name")
     parsed = _metric_request(request, "pods")
     name, rule, key, scope = parsed.name, parsed.rule, parsed.key, parsed.scope
-    reading = await request.app[CONTEXT].store.read(key, rule, scope, user=request.get(USER))
+    reading = await request.app[CONTEXT].values.reading(parsed, user=request.get(USER))
     body = reading.rendered.get(("pods", pod))
     if body is not None:
         return _json_bytes(body)
@@ -404,11 +355,18 @@ def create_app(
     start-up (the config watcher) runs beside the server's own."""
     supervisor = supervisor or Supervisor()
     _supervise(supervisor, store, tracker, access)
+    passes = RefreshPasses()
+    store.refreshed = passes.ended
+    if tracker is not None:
+        tracker.refreshed = passes.ended
+    values = MetricValues(
+        rules=rules, store=store, tracker=tracker, forecast_signals=forecast_signals, passes=passes
+    )
     app = web.Application()
     app[CONTEXT] = AppContext(
         rules=rules, store=store, source=source, telemetry=telemetry, clock=clock, banner=banner,
         tracker=tracker, forecast_signals=forecast_signals, refresh_in_background=refresh_in_background,
-        access=access, supervisor=supervisor,
+        access=access, supervisor=supervisor, values=values,
     )
     for path, handler in ROUTES:
         app.router.add_get(path, _endpoint(path, handler, telemetry, access))

@@ -104,6 +104,8 @@ class MetricStore:
         """When the source last answered a query; readiness is judged from it."""
         self.progress: Callable[[], None] = lambda: None
         """Called as each evaluation ends, however it ended: a long refresh still shows progress."""
+        self.refreshed: Callable[[], None] = lambda: None
+        """Called as each pass of :meth:`refresh_now` ends: readers that push changes look again."""
 
     def accountable(self, user: str | None) -> str | None:
         """``user``, whose keys take a share of their own; None for a trusted user (or none)."""
@@ -158,6 +160,7 @@ class MetricStore:
             await asyncio.gather(*tasks, return_exceptions=True)
         else:
             await self._probe()
+        self.refreshed()
 
     def ready(self) -> bool:
         """Whether the source answered within the staleness bound: current values can be served."""

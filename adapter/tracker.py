@@ -127,6 +127,8 @@ class ForecastTracker:
         self._leads = StartupLeads(source, step=settings.step, clock=clock)
         self.progress: Callable[[], None] = lambda: None
         """Called as each series' step ends: a pass over many series still shows progress."""
+        self.refreshed: Callable[[], None] = lambda: None
+        """Called as each pass of :meth:`refresh_now` ends: readers that push changes look again."""
         self.fallbacks: Counter[str] = Counter()
         """Forecasts replaced by the seasonal-naive baseline, by reason."""
         self.refits = 0
@@ -259,6 +261,7 @@ class ForecastTracker:
         tasks = [self._start(key, entry) for key, entry in self._tracked.items()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        self.refreshed()
 
     @property
     def tick(self) -> float:
