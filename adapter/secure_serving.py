@@ -15,7 +15,7 @@ from adapter.authentication import AuthenticationSettings, Authenticator
 from adapter.authentication_source import AuthenticationOptions
 from adapter.authorization import Authorizer
 from adapter.kube_api import KubeApi, NoKubeConfig
-from adapter.serving_tls import self_signed_context, server_context
+from adapter.serving_tls import ServingCertificate, self_signed
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "foresight"
@@ -38,11 +38,25 @@ class SecureServingOptions:
     """``serve`` cannot authorise without a kube-apiserver; ``demo`` can do without one."""
 
 
-def secure_serving(options: SecureServingOptions) -> tuple[ssl.SSLContext, AccessControl]:
-    """The TLS context and access control, whose ``start`` loads the client CAs; raises
-    ``NoKubeConfig``, ``ValueError`` or ``OSError`` with a message for the user."""
+def serving_certificate(options: SecureServingOptions) -> ServingCertificate:
+    """The certificate of ``--tls-cert-file``, else one generated in memory for this host's names;
+    raises ``ValueError`` or ``OSError`` with a message for the user."""
     if (options.tls_cert_file is None) != (options.tls_private_key_file is None):
         raise ValueError("--tls-cert-file and --tls-private-key-file go together")
+    if options.tls_cert_file is not None and options.tls_private_key_file is not None:
+        return ServingCertificate.read(options.tls_cert_file, options.tls_private_key_file)
+    names = _serving_names()
+    log.info("no --tls-cert-file: serving a self-signed certificate generated in memory for %s", ", ".join(names))
+    return self_signed(names)
+
+
+def secure_serving(
+    options: SecureServingOptions, certificate: ServingCertificate | None = None
+) -> tuple[ssl.SSLContext, AccessControl]:
+    """The TLS context serving ``certificate`` (default: :func:`serving_certificate`) and access
+    control, whose ``start`` loads the client CAs; raises ``NoKubeConfig``, ``ValueError`` or
+    ``OSError`` with a message for the user."""
+    tls = (certificate or serving_certificate(options)).context()
     try:
         kube: KubeApi | None = KubeApi.connect(options.kubeconfig)
     except NoKubeConfig as error:
@@ -50,12 +64,6 @@ def secure_serving(options: SecureServingOptions) -> tuple[ssl.SSLContext, Acces
             raise
         log.warning("%s; bearer tokens are refused and every authenticated client may read everything", error)
         kube = None
-    if options.tls_cert_file is not None and options.tls_private_key_file is not None:
-        tls = server_context(options.tls_cert_file, options.tls_private_key_file)
-    else:
-        names = _serving_names()
-        tls, _ = self_signed_context(names)
-        log.info("no --tls-cert-file: serving a self-signed certificate generated in memory for %s", ", ".join(names))
     authenticator = Authenticator(AuthenticationSettings(), kube, token_cache_seconds=options.token_cache_seconds)
     authorizer = None
     if kube is not None:

@@ -1,5 +1,6 @@
-"""The HTTPS side of serving: the serving certificate (given, or generated in memory) and which
-client CAs the TLS layer accepts, which can grow while the server runs."""
+"""The TLS side of serving: the serving certificate (given, or generated in memory) that every
+listener of the process serves, and which client CAs the HTTPS layer accepts, which can grow while
+the server runs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import ipaddress
 import ssl
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -27,17 +29,33 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     return context
 
 
-def self_signed_context(names: Iterable[str]) -> tuple[ssl.SSLContext, x509.Certificate]:
-    """A context serving a new self-signed certificate for ``names`` (DNS names or IPs). The key
-    exists only in memory and, for the moment ``ssl`` needs a file, in a private temporary
-    directory."""
+@dataclass(frozen=True)
+class ServingCertificate:
+    """The serving certificate chain and its private key, as PEM: the HTTPS server loads them
+    into an ``ssl`` context, the gRPC server takes them as bytes."""
+
+    chain: bytes
+    key: bytes = field(repr=False)
+
+    @classmethod
+    def read(cls, cert_file: Path, key_file: Path) -> ServingCertificate:
+        return cls(cert_file.read_bytes(), key_file.read_bytes())
+
+    def context(self) -> ssl.SSLContext:
+        """A server context (see :func:`server_context`). ``ssl`` loads keys only from files, so the
+        key lies for that moment in a private temporary directory."""
+        with tempfile.TemporaryDirectory(prefix="foresight-tls-") as directory:
+            cert_file, key_file = Path(directory, "tls.crt"), Path(directory, "tls.key")
+            cert_file.write_bytes(self.chain)
+            key_file.touch(mode=0o600)
+            key_file.write_bytes(self.key)
+            return server_context(cert_file, key_file)
+
+
+def self_signed(names: Iterable[str]) -> ServingCertificate:
+    """A new self-signed certificate for ``names`` (DNS names or IPs); its key exists only in memory."""
     certificate, key_pem = _self_signed(list(names))
-    with tempfile.TemporaryDirectory(prefix="foresight-tls-") as directory:
-        cert_file, key_file = Path(directory, "tls.crt"), Path(directory, "tls.key")
-        cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        key_file.touch(mode=0o600)
-        key_file.write_bytes(key_pem)
-        return server_context(cert_file, key_file), certificate
+    return ServingCertificate(certificate.public_bytes(serialization.Encoding.PEM), key_pem)
 
 
 def trust_client_cas(context: ssl.SSLContext, pem: str) -> None:

@@ -45,11 +45,11 @@ def serve(port: int, guarded: bool) -> None:
 
     from adapter import listener
     from adapter.connection_guard import ConnectionLimits
-    from adapter.serving_tls import self_signed_context
+    from adapter.serving_tls import self_signed
 
     logging.basicConfig(level=logging.ERROR)
     adapter = demo_adapter()
-    tls, _ = self_signed_context(["localhost", "127.0.0.1"])
+    tls = self_signed(["localhost", "127.0.0.1"]).context()
     if guarded:
         asyncio.run(listener.serve(adapter.app, host="127.0.0.1", port=port, ssl_context=tls, limits=ConnectionLimits(),
                                    registry=adapter.registry, drain_seconds=1.0))
