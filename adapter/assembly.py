@@ -15,6 +15,8 @@ from adapter.config import ForecastSettings, MetricRule, RefreshSettings
 from adapter.forecast_metrics import ForecastCollector
 from adapter.forecast_names import parse_forecast_metric
 from adapter.forecast_pool import ForecastPool
+from adapter.keda.scaler import ExternalScaler
+from adapter.keda.serving import ScalerListener, ScalerServer, serve_with
 from adapter.rules import QueryScope
 from adapter.selectors import parse_selector
 from adapter.server import CONTEXT, create_app
@@ -35,6 +37,8 @@ class Adapter:
     tracker: ForecastTracker | None
     rules: dict[str, MetricRule]
     """The rules the handlers serve; :meth:`reconfigure` replaces them in place."""
+    scaler: ScalerServer | None = None
+    """The KEDA external scaler, where one is served beside the HTTP APIs."""
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -69,8 +73,10 @@ def assemble(
     refresh_in_background: bool = True,
     access: AccessControl | None = None,
     supervisor: Supervisor | None = None,
+    keda: ScalerListener | None = None,
 ) -> Adapter:
-    """A ready-to-run application; ``forecasts=None`` serves no forecast metrics."""
+    """A ready-to-run application; ``forecasts=None`` serves no forecast metrics; with ``keda``, the
+    KEDA external scaler is served there too, on the same store and forecasts."""
     rules = dict(rules)
     telemetry = Telemetry.create(CollectorRegistry(auto_describe=True))
     instrumented = InstrumentedSource(source, telemetry)
@@ -106,7 +112,11 @@ def assemble(
         access=access,
         supervisor=supervisor,
     )
-    return Adapter(app, store, tracker, rules)
+    scaler = None
+    if keda is not None:
+        scaler = ScalerServer(ExternalScaler(app[CONTEXT].values), keda)
+        serve_with(app, scaler)
+    return Adapter(app, store, tracker, rules, scaler)
 
 
 def _track_configured_workloads(

@@ -181,8 +181,8 @@ async def serve(
     # aiohttp waits for a request in flight up to its shutdown timeout twice (to finish, then once
     # more after asking it to stop) before it cancels it: half the drain each.
     runner = web.AppRunner(app, shutdown_timeout=drain_seconds / 2, **handler_options)
-    await runner.setup()
     try:
+        await runner.setup()  # the app's start-up: a failure there still runs its cleanup below
         site = GuardedSite(runner, host, port, ssl_context=ssl_context, limits=limits,
                            telemetry=ConnectionTelemetry(registry), handler_options=handler_options)
         await site.start()

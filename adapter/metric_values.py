@@ -51,6 +51,12 @@ class ForecastValue:
     window: float
 
 
+def check_namespace(namespace: str) -> None:
+    """Raises ``BadRequest`` unless ``namespace`` is a valid namespace name."""
+    if not DNS1123_LABEL.match(namespace):
+        raise BadRequest(f"namespace {namespace!r} is not a valid namespace name")
+
+
 class RefreshPasses:
     """Wakes whoever waits for the next refresh pass (of the store or the forecast tracker) to
     look at their values again, instead of polling on a timer of their own."""
@@ -90,8 +96,7 @@ class MetricValues:
     ) -> MetricRequest:
         """``name`` in ``namespace`` for the workload ``selector`` selects, checked; raises
         ``BadRequest`` or ``NotFound`` saying what is wrong."""
-        if not DNS1123_LABEL.match(namespace):
-            raise BadRequest(f"namespace {namespace!r} is not a valid namespace name")
+        check_namespace(namespace)
         forecast_of = parse_forecast_metric(name) if api == "external" else None
         if forecast_of is not None and forecast_of[0] not in self._forecast_signals:
             forecast_of = None  # a metric of its own whose name only looks like a forecast's

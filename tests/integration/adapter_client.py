@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from adapter.assembly import assemble
 from adapter.config import Settings, settings_from_mapping
+from adapter.keda.serving import ScalerListener, ScalerServer
 from adapter.presets import resolve_rules
 from adapter.prometheus import PrometheusSource
 from adapter.server import CONTEXT
@@ -44,6 +45,7 @@ class RunningAdapter:
     tracker: ForecastTracker | None
     clock: ManualClock
     settings: Settings
+    scaler: ScalerServer | None = None
 
     def sample(self, name: str, **labels: str) -> float:
         """The current value of one of the adapter's own series (0 when never incremented)."""
@@ -93,10 +95,11 @@ class AtWholeWindows:
 
 @asynccontextmanager
 async def running_adapter(
-    settings: Settings, *, exact_rates_from: PrometheusServer | None = None
+    settings: Settings, *, exact_rates_from: PrometheusServer | None = None, keda: ScalerListener | None = None
 ) -> AsyncIterator[RunningAdapter]:
     """The adapter on ``settings``; with ``exact_rates_from`` (the Prometheus of the settings), its
-    instant queries go through :class:`AtWholeWindows`."""
+    instant queries go through :class:`AtWholeWindows`; with ``keda``, the KEDA scaler listens there
+    too."""
     assert settings.prometheus is not None
     rules = resolve_rules(settings, source="test config")
     source: Source = PrometheusSource.open(settings.prometheus, max_concurrency=settings.refresh.concurrency)
@@ -105,8 +108,11 @@ async def running_adapter(
     clock = ManualClock()
     adapter = assemble(
         rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, clock=clock,
-        refresh_in_background=False,
+        refresh_in_background=False, keda=keda,
     )
 
     async with TestClient(TestServer(adapter.app)) as client:
-        yield RunningAdapter(client=client, store=adapter.store, tracker=adapter.tracker, clock=clock, settings=settings)
+        yield RunningAdapter(
+            client=client, store=adapter.store, tracker=adapter.tracker, clock=clock, settings=settings,
+            scaler=adapter.scaler,
+        )
