@@ -16,7 +16,7 @@ import os
 import socket
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -31,20 +31,23 @@ from adapter.authentication_source import (
     DEFAULT_USERNAME_HEADERS,
     AuthenticationOptions,
 )
+from adapter.client_certs import CertificateAuthorities, InvalidBundle
 from adapter.config import load_settings, serving_prometheus
 from adapter.config_reload import ConfigReloader
 from adapter.connection_guard import ConnectionLimits
 from adapter.durations import parse_duration
 from adapter.errors import AdapterError, ConfigError
 from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
+from adapter.keda.serving import ScalerListener, ScalerTls
 from adapter.kube_api import NoKubeConfig
 from adapter.logs import configure_logging
 from adapter.presets import resolve_rules
 from adapter.progress import Progress
 from adapter.prometheus import PrometheusSource
 from adapter.rules import QueryScope, render
-from adapter.secure_serving import SecureServingOptions, secure_serving
+from adapter.secure_serving import SecureServingOptions, secure_serving, serving_certificate
 from adapter.selectors import parse_selector
+from adapter.serving_tls import ServingCertificate
 
 log = logging.getLogger("foresight")
 SHUTDOWN_GRACE_SECONDS = 20.0
@@ -71,7 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_command = functools.partial(commands.add_parser, parents=[logging_options])
 
-    serve = add_command("serve", help="serve the metrics APIs from Prometheus", parents=[_secure_serving_options(), _connection_options()])
+    serve = add_command(
+        "serve", help="serve the metrics APIs from Prometheus",
+        parents=[_secure_serving_options(), _connection_options(), _keda_options()],
+    )
     serve.add_argument("--config", type=Path, required=True, help="YAML config file")
     serve.add_argument("--secure-port", type=int, default=6443, help="HTTPS port (default 6443)")
     serve.add_argument("--bind-address", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
@@ -83,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = add_command(
         "demo", help="serve a simulated GPU inference fleet (no cluster needed)",
-        parents=[_secure_serving_options(), _connection_options()],
+        parents=[_secure_serving_options(), _connection_options(), _keda_options()],
     )
     demo.add_argument("--port", type=int, default=8080, help="plain HTTP port on 127.0.0.1 (default 8080)")
     demo.add_argument(
@@ -138,6 +144,20 @@ def _connection_options() -> argparse.ArgumentParser:
     return options
 
 
+def _keda_options() -> argparse.ArgumentParser:
+    """KEDA's external scaler, served beside the metrics APIs on the same store and forecasts."""
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("KEDA external scaler")
+    group.add_argument("--keda-port", type=int, help="serve KEDA's external scaler (gRPC) on this port, at "
+                       "--bind-address, with the serving certificate of --tls-cert-file")
+    group.add_argument("--keda-client-ca", type=Path, help="CA bundle (PEM) of KEDA's client certificate; any "
+                       "certificate it issued may read every metric through the scaler")
+    group.add_argument("--keda-insecure-local", action="store_true",
+                       help="serve the scaler in plaintext without client certificates, on loopback only; "
+                       "for local trials")
+    return options
+
+
 def _secure_serving_options() -> argparse.ArgumentParser:
     """The generic apiserver's serving and delegated authentication/authorization flags."""
     options = argparse.ArgumentParser(add_help=False)
@@ -173,7 +193,7 @@ def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-def _secure_serving(args: argparse.Namespace, *, require_kube_api: bool) -> tuple[ssl.SSLContext, AccessControl]:
+def _serving_options(args: argparse.Namespace, *, require_kube_api: bool) -> SecureServingOptions:
     durations = {}
     for flag in ("authentication_token_webhook_cache_ttl", "authorization_webhook_cache_authorized_ttl",
                  "authorization_webhook_cache_unauthorized_ttl"):
@@ -181,7 +201,7 @@ def _secure_serving(args: argparse.Namespace, *, require_kube_api: bool) -> tupl
             durations[flag] = parse_duration(getattr(args, flag))
         except ValueError as error:
             raise UsageError(f"--{flag.replace('_', '-')}: {error}") from None
-    options = SecureServingOptions(
+    return SecureServingOptions(
         tls_cert_file=args.tls_cert_file,
         tls_private_key_file=args.tls_private_key_file,
         kubeconfig=args.kubeconfig,
@@ -199,10 +219,59 @@ def _secure_serving(args: argparse.Namespace, *, require_kube_api: bool) -> tupl
         denied_cache_seconds=durations["authorization_webhook_cache_unauthorized_ttl"],
         require_kube_api=require_kube_api,
     )
+
+
+def _secure_serving(
+    options: SecureServingOptions, certificate: ServingCertificate
+) -> tuple[ssl.SSLContext, AccessControl]:
     try:
-        return secure_serving(options)
+        return secure_serving(options, certificate)
     except NoKubeConfig as error:
         raise UsageError(f"{error}; serve authorises every request with the kube-apiserver") from None
+
+
+def _loopback(bind_address: str, *, flag: str) -> str:
+    """The loopback address ``flag`` serves on: ``--bind-address``, where it is one."""
+    host = "127.0.0.1" if bind_address in ("0.0.0.0", "localhost") else bind_address
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        raise UsageError(f"--bind-address {host!r} is not an IP address") from None
+    if not loopback:
+        raise UsageError(f"{flag} serves without authentication and only on loopback, not {host}")
+    return host
+
+
+def _check_keda_flags(args: argparse.Namespace) -> None:
+    if args.keda_port is None:
+        if args.keda_client_ca is not None or args.keda_insecure_local:
+            raise UsageError("--keda-client-ca and --keda-insecure-local go with --keda-port")
+    elif args.keda_insecure_local:
+        if args.keda_client_ca is not None:
+            raise UsageError("--keda-insecure-local serves plaintext: it takes no --keda-client-ca")
+        _loopback(args.bind_address, flag="--keda-insecure-local")
+    elif args.keda_client_ca is None:
+        raise UsageError(
+            "--keda-port needs --keda-client-ca, the CA of KEDA's client certificate (or --keda-insecure-local "
+            "for plaintext on loopback)"
+        )
+
+
+def _keda_listener(args: argparse.Namespace, certificate: Callable[[], ServingCertificate]) -> ScalerListener | None:
+    """The scaler's listener the flags ask for (checked by :func:`_check_keda_flags`), if any."""
+    if args.keda_port is None:
+        return None
+    if args.keda_insecure_local:
+        log.warning("--keda-insecure-local: the KEDA scaler serves plaintext without client certificates")
+        return ScalerListener(_loopback(args.bind_address, flag="--keda-insecure-local"), args.keda_port, None,
+                              drain_seconds=DRAIN_SECONDS)
+    client_ca = args.keda_client_ca.read_text()
+    try:
+        CertificateAuthorities(client_ca)
+    except InvalidBundle as error:
+        raise UsageError(f"--keda-client-ca {args.keda_client_ca}: {error}") from None
+    tls = ScalerTls(certificate(), client_ca.encode())
+    return ScalerListener(args.bind_address, args.keda_port, tls, drain_seconds=DRAIN_SECONDS)
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -232,27 +301,25 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    _check_keda_flags(args)
     settings = load_settings(args.config)
     rules = resolve_rules(settings, source=str(args.config))
     prometheus = serving_prometheus(settings, source=str(args.config))
+    options = _serving_options(args, require_kube_api=True)
     ssl_context: ssl.SSLContext | None = None
     access: AccessControl | None = None
+    certificate: ServingCertificate | None = None
     if args.insecure_local:
-        host = "127.0.0.1" if args.bind_address in ("0.0.0.0", "localhost") else args.bind_address
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            raise UsageError(f"--bind-address {host!r} is not an IP address") from None
-        if not loopback:
-            raise UsageError(f"--insecure-local serves plain HTTP and only on loopback, not {host}")
-        port = args.port
+        host, port = _loopback(args.bind_address, flag="--insecure-local"), args.port
         log.warning("--insecure-local: plain HTTP without authentication or authorization, for local trials only")
     else:
         host, port = args.bind_address, args.secure_port
-        ssl_context, access = _secure_serving(args, require_kube_api=True)
+        certificate = serving_certificate(options)
+        ssl_context, access = _secure_serving(options, certificate)
+    keda = _keda_listener(args, lambda: certificate or serving_certificate(options))
     source = PrometheusSource.open(prometheus, max_concurrency=settings.refresh.concurrency)
     adapter = assemble(
-        rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, access=access
+        rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, access=access, keda=keda
     )
     app = adapter.app
     ConfigReloader(args.config, settings, adapter.reconfigure).watch(adapter.supervisor)
@@ -289,15 +356,20 @@ def _demo(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         raise UsageError("--speed must be positive")
     _connection_limits(args)  # checked before the fleet's history is generated
+    _check_keda_flags(args)
+    options = _serving_options(args, require_kube_api=False)
+    certificate: ServingCertificate | None = None
     if args.secure_port is None:
         host, port, ssl_context, access = "127.0.0.1", args.port, None, None
     else:
         host, port = args.bind_address, args.secure_port
-        ssl_context, access = _secure_serving(args, require_kube_api=False)
+        certificate = serving_certificate(options)
+        ssl_context, access = _secure_serving(options, certificate)
+    keda = _keda_listener(args, lambda: certificate or serving_certificate(options))
     serve = functools.partial(_run, args=args, host=host, port=port, ssl_context=ssl_context)
     return run_demo(
         host=host, port=port, trace_path=args.trace, speed=args.speed, ssl_context=ssl_context, access=access,
-        serve=serve,
+        serve=serve, keda=keda,
     )
 
 

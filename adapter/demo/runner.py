@@ -30,6 +30,7 @@ from adapter.config import (
 from adapter.demo.fleet import NAMESPACE, DemoFleet, default_fleet
 from adapter.demo.source import DemoSource
 from adapter.forecast_names import forecast_metric_names
+from adapter.keda.serving import ScalerListener
 from adapter.presets import resolve_rules
 from adapter.rules import QueryScope
 from adapter.selectors import parse_selector
@@ -98,7 +99,10 @@ def pin_workloads(store: MetricStore, rules: Mapping[str, MetricRule], fleet: De
     return selectors
 
 
-def _instructions(server: str, rules: Mapping[str, MetricRule], selectors: list[str], banner: str, *, secure: bool) -> str:
+def _instructions(
+    server: str, rules: Mapping[str, MetricRule], selectors: list[str], banner: str, *, secure: bool,
+    keda: ScalerListener | None,
+) -> str:
     selector = quote(selectors[0])
     lines = [banner, f"Status page: {server}/"]
     if secure:
@@ -122,6 +126,12 @@ def _instructions(server: str, rules: Mapping[str, MetricRule], selectors: list[
     lines.append(
         f"  kubectl --server {server} get --raw '/apis/custom.metrics.k8s.io/v1beta2/namespaces/{NAMESPACE}/pods/*/gpu_utilization?labelSelector={selector}'"
     )
+    if keda is not None:
+        lines.append(
+            f"KEDA external scaler: {keda.host}:{keda.port} ({'TLS with a client certificate' if keda.tls else 'plaintext'}); "
+            f"a trigger in namespace {NAMESPACE} with metadata metric: requests_per_second_planned, "
+            f"selector: {selectors[0]}, target: '10'"
+        )
     return "\n".join(lines)
 
 
@@ -134,6 +144,7 @@ def run_demo(
     ssl_context: ssl.SSLContext | None = None,
     access: AccessControl | None = None,
     serve: Callable[[web.Application, CollectorRegistry], None],
+    keda: ScalerListener | None = None,
 ) -> int:
     clock = SimulatedClock(speed)
     now = clock()
@@ -158,6 +169,7 @@ def run_demo(
         banner=banner,
         forecast_tick_seconds=forecasts.step / speed,
         access=access,
+        keda=keda,
     )
     app = adapter.app
     selectors = pin_workloads(adapter.store, rules, fleet)
@@ -168,6 +180,7 @@ def run_demo(
             key = ForecastKey(signal, NAMESPACE, str(selector))
             adapter.tracker.track(key, rules[signal], QueryScope(NAMESPACE, selector), pinned=True)
     scheme = "https" if ssl_context is not None else "http"
-    print(_instructions(f"{scheme}://{host}:{port}", rules, selectors, banner, secure=access is not None), flush=True)
+    server = f"{scheme}://{host}:{port}"
+    print(_instructions(server, rules, selectors, banner, secure=access is not None, keda=keda), flush=True)
     serve(app, adapter.registry)
     return 0

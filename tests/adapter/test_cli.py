@@ -194,3 +194,34 @@ def test_replay_is_a_command_of_foresight(tmp_path: Path, capsys: pytest.Capture
     code = main(["replay", "--trace", str(tmp_path / "absent.csv"), "--capacity-per-replica", "5", "--startup", "3m"])
     err = capsys.readouterr().err
     assert code == 1 and "absent.csv" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--keda-port", "9443"], "--keda-client-ca"),
+        (["--keda-client-ca", "ca.pem"], "--keda-port"),
+        (["--keda-insecure-local"], "--keda-port"),
+        (["--keda-port", "9443", "--keda-insecure-local", "--keda-client-ca", "ca.pem"], "--keda-client-ca"),
+        (["--keda-port", "9443", "--keda-insecure-local", "--bind-address", "10.1.2.3"], "loopback"),
+    ],
+)
+def test_the_keda_scaler_needs_a_client_ca_or_loopback(
+    args: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checked before anything starts, by serve and demo alike."""
+    config = write(tmp_path / "config.yaml", {"prometheus": {"url": "http://127.0.0.1:1"}})
+    assert main(["serve", "--config", str(config), "--insecure-local", *args]) == 2
+    assert named in capsys.readouterr().err
+    assert main(["demo", *args]) == 2
+    assert named in capsys.readouterr().err
+
+
+def test_a_keda_client_ca_that_holds_no_certificate_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path / "config.yaml", {"prometheus": {"url": "http://127.0.0.1:1"}})
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    args = ["--insecure-local", "--keda-port", "9443", "--keda-client-ca", str(tmp_path / "ca.pem")]
+    assert main(["serve", "--config", str(config), *args]) == 2
+    assert "--keda-client-ca" in capsys.readouterr().err

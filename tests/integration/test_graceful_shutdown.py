@@ -1,5 +1,6 @@
 """``foresight serve`` stopped with SIGTERM, as the kubelet stops a pod: it stops accepting
-connections, finishes the request in flight, and exits within the grace period. The request in
+connections, finishes the request in flight, ends the KEDA scaler's streams cleanly, and exits
+within the grace period. The request in
 flight is held by a TCP proxy in front of the real Prometheus, which keeps Prometheus' answers back
 until the test releases them, so every step waits on a condition, never on a guess of how long a
 loaded machine takes."""
@@ -17,11 +18,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import grpc
 import pytest
 import yaml
 
 from adapter.cli import SHUTDOWN_GRACE_SECONDS
+from adapter.keda.externalscaler_pb2_grpc import ExternalScalerStub
 
+from .keda_client import trigger
 from .local import foresight_command, foresight_environment, free_port
 from .prometheus import PrometheusServer
 
@@ -101,12 +105,13 @@ def _accepts(port: int) -> bool:
 
 
 @contextmanager
-def _serving(config: Path, port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``foresight serve`` on ``config`` once it accepts connections on ``port``; killed and reaped
-    on the way out if it is still running (the proxy's fixture releases held answers)."""
+def _serving(config: Path, port: int, log_path: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``foresight serve ARGS`` on ``config`` once it accepts connections on ``port`` (by then a KEDA
+    scaler it serves listens too); killed and reaped on the way out if it is still running (the
+    proxy's fixture releases held answers)."""
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            foresight_command("serve", "--config", str(config), "--insecure-local", "--port", str(port)),
+            foresight_command("serve", "--config", str(config), "--insecure-local", "--port", str(port), *args),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=foresight_environment(),
         )
         try:
@@ -175,3 +180,21 @@ def test_a_query_prometheus_never_answers_does_not_keep_the_process_past_its_gra
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=1.5 * SHUTDOWN_GRACE_SECONDS) == 0, (tmp_path / "serve.log").read_text()
         assert not proxy.release.is_set(), "Prometheus never answered"
+
+
+def test_sigterm_ends_a_keda_stream_cleanly_and_exits(prometheus: PrometheusServer, tmp_path: Path) -> None:
+    """KEDA reopens a stream that ended cleanly two seconds later, on whichever replica the Service
+    picks; one cut off with an error it logs as a scaler error, and its retries back off to a minute."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"prometheus": {"url": prometheus.url}}))
+    port, keda_port = free_port(), free_port()
+    keda = ("--keda-port", str(keda_port), "--keda-insecure-local")
+    with _serving(config, port, tmp_path / "serve.log", *keda) as process, \
+            grpc.insecure_channel(f"127.0.0.1:{keda_port}") as channel:
+        responses = ExternalScalerStub(channel).StreamIsActive(trigger("queue_depth"), timeout=HANG_GUARD_S)
+        assert next(responses).result is True
+        process.send_signal(signal.SIGTERM)
+        with pytest.raises(StopIteration):
+            next(responses)
+        assert responses.code() == grpc.StatusCode.OK
+        assert process.wait(timeout=SHUTDOWN_GRACE_SECONDS + HANG_GUARD_S) == 0, (tmp_path / "serve.log").read_text()
