@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -15,6 +17,8 @@ from ..integration.local import kubectl
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 NAMESPACE = "foresight"
+README = MANIFESTS / "README.md"
+SITE_HEADER = re.compile(r"^# site/kustomization\.yaml: (?P<purpose>.+)$", re.MULTILINE)
 
 Object = dict[str, Any]
 
@@ -87,3 +91,28 @@ def container_port(container: Object, port: int | str) -> int:
         return port
     [number] = [item["containerPort"] for item in container["ports"] if item["name"] == port]
     return int(number)
+
+
+def _site_kustomizations() -> dict[str, str]:
+    """The README's ```yaml blocks that are kustomizations of a user's own, by their first line."""
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    sites = {}
+    for block in blocks:
+        header = SITE_HEADER.match(block)
+        if header:
+            sites[header["purpose"]] = block
+    return sites
+
+
+SITES = _site_kustomizations()
+
+
+def render_site(tmp_path: Path, purpose: str, *, config: str | None = None) -> Rendered:
+    """Renders the README's kustomization beside a copy of manifests/, as its resources path expects."""
+    shutil.copytree(MANIFESTS, tmp_path / "foresight" / "manifests")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "kustomization.yaml").write_text(SITES[purpose], encoding="utf-8")
+    if config is not None:
+        (site / "config.yaml").write_text(config, encoding="utf-8")
+    return Rendered(kustomize(site))

@@ -4,44 +4,13 @@ own-certificate overlay, and each kustomization of their own it shows."""
 from __future__ import annotations
 
 import base64
-import re
-import shutil
 from pathlib import Path
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
 from .conftest import OwnCertificate
-from .render import MANIFESTS, NAMESPACE, Object, Rendered, kustomize
-
-README = MANIFESTS / "README.md"
-SITE_HEADER = re.compile(r"^# site/kustomization\.yaml: (?P<purpose>.+)$", re.MULTILINE)
-
-
-def _site_kustomizations() -> dict[str, str]:
-    """The README's ```yaml blocks that are kustomizations of a user's own, by their first line."""
-    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
-    sites = {}
-    for block in blocks:
-        header = SITE_HEADER.match(block)
-        if header:
-            sites[header["purpose"]] = block
-    return sites
-
-
-SITES = _site_kustomizations()
-
-
-def _render_site(tmp_path: Path, purpose: str, *, config: str | None = None) -> Rendered:
-    """Renders the README's kustomization beside a copy of manifests/, as its resources path expects."""
-    shutil.copytree(MANIFESTS, tmp_path / "foresight" / "manifests")
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "kustomization.yaml").write_text(SITES[purpose], encoding="utf-8")
-    if config is not None:
-        (site / "config.yaml").write_text(config, encoding="utf-8")
-    return Rendered(kustomize(site))
-
+from .render import MANIFESTS, NAMESPACE, SITES, Object, Rendered, render_site
 
 def _prometheus_bindings(rendered: Rendered) -> list[Object]:
     return [
@@ -77,19 +46,19 @@ def test_own_certificate_files_are_kept_out_of_git() -> None:
 
 
 def test_readme_shows_each_kind_of_site_kustomization() -> None:
-    assert len(SITES) == 4, sorted(SITES)
+    assert len(SITES) == 5, sorted(SITES)
 
 
 @pytest.mark.parametrize("purpose", sorted(SITES))
 def test_readme_kustomization_renders_valid_objects(tmp_path: Path, purpose: str) -> None:
     config = (MANIFESTS / "base" / "config.yaml").read_text(encoding="utf-8")
-    for item in _render_site(tmp_path, purpose, config=config):
-        if not item["apiVersion"].startswith(("monitoring.coreos.com/", "cert-manager.io/")):
+    for item in render_site(tmp_path, purpose, config=config):
+        if not item["apiVersion"].startswith(("monitoring.coreos.com/", "cert-manager.io/", "keda.sh/")):
             kubernetes_validate.validate(item, "1.37", strict=True)
 
 
 def test_readme_image_override_reaches_every_container(tmp_path: Path) -> None:
-    rendered = _render_site(tmp_path, "the image from your registry")
+    rendered = render_site(tmp_path, "the image from your registry")
     images = {
         container["image"]
         for workload in [*rendered.of_kind("Deployment"), *rendered.of_kind("DaemonSet")]
@@ -100,14 +69,14 @@ def test_readme_image_override_reaches_every_container(tmp_path: Path) -> None:
 
 def test_readme_config_replaces_the_shipped_one(tmp_path: Path) -> None:
     config = "prometheus:\n  url: http://thanos-query.observability.svc:9090\n"
-    rendered = _render_site(tmp_path, "your config.yaml instead of the shipped one", config=config)
+    rendered = render_site(tmp_path, "your config.yaml instead of the shipped one", config=config)
     [config_map] = rendered.of_kind("ConfigMap")
     assert config_map["metadata"]["name"] == "foresight-config"
     assert config_map["data"] == {"config.yaml": config}
 
 
 def test_readme_prometheus_patch_rebinds_every_prometheus_grant(tmp_path: Path, deployment: Rendered) -> None:
-    rendered = _render_site(tmp_path, "a Prometheus in namespace observability, service account prometheus")
+    rendered = render_site(tmp_path, "a Prometheus in namespace observability, service account prometheus")
     bindings = _prometheus_bindings(rendered)
     assert len(bindings) == len(_prometheus_bindings(deployment)) == 2
     for binding in bindings:
@@ -121,7 +90,7 @@ def test_readme_prometheus_patch_rebinds_every_prometheus_grant(tmp_path: Path, 
 
 
 def test_readme_ingress_patch_limits_who_reaches_the_adapter(tmp_path: Path) -> None:
-    rendered = _render_site(tmp_path, "ingress only from the control plane and Prometheus")
+    rendered = render_site(tmp_path, "ingress only from the control plane and Prometheus")
     [rule] = rendered.one("NetworkPolicy", "foresight", NAMESPACE)["spec"]["ingress"]
     assert rule["from"][0] == {"ipBlock": {"cidr": "10.0.0.0/24"}}
     assert [port["port"] for port in rule["ports"]] == [6443]
