@@ -41,6 +41,7 @@ from adapter.metric_values import MetricRequest, MetricValues, check_namespace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+INT64_MAX = 2**63 - 1
 CODES: dict[type[AdapterError], grpc.StatusCode] = {
     BadRequest: grpc.StatusCode.INVALID_ARGUMENT,
     Unauthorized: grpc.StatusCode.UNAUTHENTICATED,
@@ -91,8 +92,7 @@ class ExternalScaler(ExternalScalerServicer):  # type: ignore[misc]  # generated
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricSpecResponse:
         trigger = await self._answer(context, self._trigger(request))
-        # targetSize is what KEDA releases before targetSizeFloat read; rounded up, it is never 0.
-        spec = pb.MetricSpec(metricName=trigger.metric, targetSize=math.ceil(trigger.target),
+        spec = pb.MetricSpec(metricName=trigger.metric, targetSize=_whole(trigger.target),
                              targetSizeFloat=trigger.target)
         return pb.GetMetricSpecResponse(metricSpecs=[spec])
 
@@ -103,9 +103,7 @@ class ExternalScaler(ExternalScalerServicer):  # type: ignore[misc]  # generated
                 f"metricName {request.metricName!r} is not the trigger's metric {trigger.metric!r}"
             ))
         value = await self._answer(context, self._value(trigger))
-        # metricValue is what KEDA releases before metricValueFloat read: rounded up, as the HTTP
-        # API rounds to milli-units, so demand is never under-reported.
-        metric = pb.MetricValue(metricName=trigger.metric, metricValue=math.ceil(value), metricValueFloat=value)
+        metric = pb.MetricValue(metricName=trigger.metric, metricValue=_whole(value), metricValueFloat=value)
         return pb.GetMetricsResponse(metricValues=[metric])
 
     async def _trigger(self, request: pb.ScaledObjectRef) -> Trigger:
@@ -156,6 +154,12 @@ class ExternalScaler(ExternalScalerServicer):  # type: ignore[misc]  # generated
             log.exception("unexpected error serving a KEDA scaler call")
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the adapter's log")
         raise AssertionError("unreachable: abort raises")
+
+
+def _whole(value: float) -> int:
+    """The integer field beside a float one, which KEDA releases before 2.17 read instead: rounded
+    up, as the HTTP API rounds to milli-units, so demand is never under-reported nor a target 0."""
+    return min(math.ceil(value), INT64_MAX)
 
 
 async def _abort(context: grpc.aio.ServicerContext, error: AdapterError) -> NoReturn:
