@@ -21,6 +21,6 @@ COPY --from=build /opt/foresight /opt/foresight
 # it at install).
 ENV PATH=/opt/foresight/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 USER 10001:10001
-EXPOSE 6443 9400
+EXPOSE 6443 9443 9400
 ENTRYPOINT ["foresight"]
 CMD ["--help"]
