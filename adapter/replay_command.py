@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except (ValueError, OSError) as error:  # a bad trace, manifest or plot path, or a setting the replay refuses
         print(f"{COMMAND}: {error}", file=sys.stderr)
+        return 1
+    except BrokenExecutor:
+        print(f"{COMMAND}: a worker process of the sweep was killed (out of memory?); nothing was written",
+              file=sys.stderr)
         return 1
 
 

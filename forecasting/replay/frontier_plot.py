@@ -1,4 +1,7 @@
-"""The frontier as a picture: GPU-hours against the share of requests over the SLO.
+"""The frontier as a picture: GPU-hours against the share of requests over the SLO, the share on
+a log scale, since the budgets users hold (0.5 % to 5 %) are where the families part, and a
+linear scale squeezes them against the axis under the dearest misses; a share of 0 is drawn at
+the scale's floor, :data:`FLOOR_PERCENT`.
 
 Each family's frontier is a line through its points, every configuration swept a faint dot of its
 family's colour, the oracle's GPU-hours a vertical line and the default reactive HPA (the one plain
@@ -10,6 +13,7 @@ at the SVG's size with its axes where the SVG has them, so a point sits at the s
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 
 from forecasting.replay.frontier import Point
@@ -32,7 +36,8 @@ from forecasting.replay.report import frontier_table
 from forecasting.replay.sweep import FrontierResult
 
 X_LABEL = "GPU-hours over the replay (GPU·h)"
-Y_LABEL = "requests over the SLO (% of requests)"
+FLOOR_PERCENT = 0.01
+Y_LABEL = f"requests over the SLO (%, log scale; 0 at {FLOOR_PERCENT:g})"
 FAMILIES = (("reactive", False), ("predictive", True))
 
 
@@ -45,19 +50,27 @@ class FrontierFrame:
         low, high = min(hours), max(hours)
         pad = 0.05 * (high - low) if high > low else max(0.5, 0.05 * high)
         self.x_low, self.x_high = max(0.0, low - pad), high + pad
-        top = 100 * max(shares)
-        self.y_high = 1.05 * top if top > 0 else 1.0
-        self.y_low = -0.03 * self.y_high
-        """A little below 0 %, so that points at 0 % are drawn whole."""
+        self.y_high = math.log10(max(100 * max(shares), 10 * FLOOR_PERCENT)) + 0.05
+        """log10 of the highest percentage shown, a little above the dearest miss."""
+        self.y_low = math.log10(FLOOR_PERCENT) - 0.1
+        """A little below the floor, so that points at 0 % are drawn whole."""
 
     def x(self, gpu_hours: float) -> float:
         return LEFT + (WIDTH - LEFT - RIGHT) * (gpu_hours - self.x_low) / (self.x_high - self.x_low)
 
     def y(self, share: float) -> float:
-        return HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * (100 * share - self.y_low) / (self.y_high - self.y_low)
+        return HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * (_log_percent(share) - self.y_low) / (self.y_high - self.y_low)
+
+    def y_ticks(self) -> list[float]:
+        """Percentages at each power of ten from the floor up to the highest shown."""
+        return [10.0 ** power for power in range(round(math.log10(FLOOR_PERCENT)), math.floor(self.y_high) + 1)]
 
     def at(self, point: Point) -> tuple[float, float]:
         return self.x(point.gpu_hours), self.y(point.slo_violation_share)
+
+
+def _log_percent(share: float) -> float:
+    return math.log10(max(100 * share, FLOOR_PERCENT))
 
 
 def _all_points(result: FrontierResult) -> list[Point]:
@@ -130,11 +143,15 @@ def _axes(frame: FrontierFrame, heading: str) -> list[str]:
         x = frame.x(tick)
         parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 5}" stroke="black"/>'
                      f'<text x="{x:.1f}" y="{bottom + 18}" text-anchor="middle">{tick:g}</text>')
-    for tick in ticks(frame.y_high):
+    for tick in frame.y_ticks():
         y = frame.y(tick / 100)
         parts.append(f'<line x1="{LEFT - 5}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#e0e0e0"/>'
                      f'<text x="{LEFT - 8}" y="{y + 4:.1f}" text-anchor="end">{tick:g}</text>')
     return parts
+
+
+def _shown_percent(point: Point) -> float:
+    return 10 ** _log_percent(point.slo_violation_share)
 
 
 def _write_png(result: FrontierResult, path: Path) -> None:
@@ -145,24 +162,25 @@ def _write_png(result: FrontierResult, path: Path) -> None:
     axes = figure.add_axes((LEFT / WIDTH, BOTTOM / HEIGHT, (WIDTH - LEFT - RIGHT) / WIDTH,
                             (HEIGHT - TOP - BOTTOM) / HEIGHT))
     axes.set_xlim(frame.x_low, frame.x_high)
-    axes.set_ylim(frame.y_low, frame.y_high)
+    axes.set_yscale("log")
+    axes.set_ylim(10 ** frame.y_low, 10 ** frame.y_high)
     axes.axvline(result.oracle.gpu_hours, color=COLOURS["oracle"], linestyle="--", linewidth=1.5,
                  label="oracle GPU-hours")
     for name, predictive in FAMILIES:
         points = result.points(predictive)
-        axes.scatter([p.gpu_hours for p in points], [100 * p.slo_violation_share for p in points], s=14,
+        axes.scatter([p.gpu_hours for p in points], [_shown_percent(p) for p in points], s=14,
                      color=COLOURS[name], alpha=0.35, linewidths=0, label=f"{name} configurations")
     for name, predictive in FAMILIES:
         front = result.frontier(predictive)
-        axes.plot([p.gpu_hours for p in front], [100 * p.slo_violation_share for p in front], color=COLOURS[name],
+        axes.plot([p.gpu_hours for p in front], [_shown_percent(p) for p in front], color=COLOURS[name],
                   linewidth=1.5, marker="o", markersize=6, label=f"{name} frontier")
     default = result.default_reactive.point()
-    axes.plot([default.gpu_hours], [100 * default.slo_violation_share], linestyle="none", marker="D", markersize=9,
+    axes.plot([default.gpu_hours], [_shown_percent(default)], linestyle="none", marker="D", markersize=9,
               color=COLOURS["default"], markeredgecolor="black", markeredgewidth=0.5, label="default reactive HPA")
     axes.set_xlabel(X_LABEL)
     axes.set_ylabel(Y_LABEL)
     axes.set_title(title(result), fontsize=11)
     axes.grid(axis="y", color="#e0e0e0")
-    axes.legend(loc="upper right", fontsize=8)
+    axes.legend(loc="lower left", fontsize=8)  # cheap and few misses: the corner no frontier reaches
     figure.savefig(path, dpi=dpi)
     plt.close(figure)

@@ -7,6 +7,7 @@ import argparse
 import importlib.util
 import json
 import xml.etree.ElementTree as ElementTree
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -266,3 +267,17 @@ def test_forecast_peak_needs_a_trace_finer_than_its_window(tmp_path: Path, capsy
     assert run("--trace", str(fine), "--capacity-per-replica", "1", "--startup", "1m", "--forecast-peak", "10s",
                "--json") == 0
     assert json.loads(capsys.readouterr().out)["controllers"]["predictive"]["gpu_hours"] > 0
+
+
+def test_a_sweep_worker_killed_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep stands in for one whose worker the kernel killed: it raises what the process pool
+    raises then."""
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+
+    monkeypatch.setattr(forecasting.replay.sweep, "run_frontier", killed)
+    assert run(*basic("--frontier")) == 1
+    assert capsys.readouterr().err == ("foresight replay: a worker process of the sweep was killed (out of memory?); "
+                                       "nothing was written\n")

@@ -63,7 +63,7 @@ def test_svg_draws_each_frontier_every_configuration_the_oracle_and_the_default(
     x, y = frame.x(75.0), frame.y(0.12)
     assert default.get("d", "").startswith(f"M{x:.1f},{y - 7:.1f} ")
     text = " ".join(root.itertext())
-    for words in ("GPU-hours", "GPU·h", "requests over the SLO (% of requests)", "Foresight frontier: hand",
+    for words in ("GPU-hours", "GPU·h", "requests over the SLO (%, log scale; 0 at 0.01)", "Foresight frontier: hand",
                   "reactive frontier", "predictive frontier", "oracle GPU-hours", "default reactive HPA"):
         assert words in text
 
@@ -98,7 +98,18 @@ def test_png_has_each_colour_where_its_figures_put_it(result: FrontierResult, tm
             assert near(*frame.at(point), family), (family, point)
     assert near(frame.x(75.0), frame.y(0.12), "default")
     column = round(frame.x(30.0))
-    rows = [round(frame.y(share)) for share in (0.02, 0.06, 0.1, 0.14, 0.18)]
+    rows = [round(frame.y(share)) for share in (0.0003, 0.002, 0.01, 0.05, 0.15)]
     assert sum(near(column, row, "oracle", 1) for row in rows) >= 3  # a dashed line
     elsewhere = round(frame.x(65.0))
     assert not any(near(elsewhere, row, "oracle", 1) for row in rows)
+
+
+def test_the_share_axis_is_logarithmic_with_zero_at_its_floor(result: FrontierResult) -> None:
+    frame = FrontierFrame(result)
+    decade = frame.y(0.001) - frame.y(0.01)
+    assert decade > 0 and frame.y(0.01) - frame.y(0.1) == pytest.approx(decade)
+    assert frame.y(0.0) == frame.y(0.0001)  # 0 % is drawn at the 0.01 % floor
+    assert frame.y_ticks() == [0.01, 0.1, 1.0, 10.0]  # up to the dearest miss, 20 %
+    root = ElementTree.fromstring(frontier_svg(result))
+    labels = [text.text for text in root.iter(f"{SVG}text")]
+    assert all(label in labels for label in ("0.01", "0.1", "1", "10"))

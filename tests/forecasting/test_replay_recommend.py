@@ -16,7 +16,7 @@ from forecasting.replay.recommend import MIN_SAVING, Workload, forecast_settings
 from forecasting.replay.sweep import Config, FrontierResult, Run, run_frontier
 
 from .test_replay_simulation import BASELINES, SETTINGS, trace
-from .test_replay_sweep import daily_ramps
+from .test_replay_sweep import FEW_TARGETS, daily_ramps
 
 
 def metrics(gpu_hours: float, share: float) -> ControllerMetrics:
@@ -106,7 +106,8 @@ def test_a_predictive_run_names_the_forecast_it_needs_and_a_reactive_one_none() 
 
 def test_on_predictable_ramps_the_recommendation_is_predictive_and_cheaper() -> None:
     settings = replace(SETTINGS, service=replace(SETTINGS.service, capacity_per_replica=5.0), span_seconds=86400.0)
-    swept = run_frontier(trace(daily_ramps()), settings, targets=(0.6, 0.7, 0.8, 0.9), stabilizations=(0, 300),
+    swept = run_frontier(trace(daily_ramps()), settings, targets=FEW_TARGETS, reactive_targets=FEW_TARGETS,
+                         stabilizations=(0, 300),
                          quantiles=(0.5, 0.9), windows=(60.0, 300.0), workers=2, factories=BASELINES)
     budget = min(run.metrics.slo_violation_share for run in swept.runs if not run.config.predictive)
     chosen = recommend(swept, max(budget, 0.001))
@@ -118,7 +119,8 @@ def test_on_predictable_ramps_the_recommendation_is_predictive_and_cheaper() -> 
 def test_on_white_noise_the_recommendation_is_reactive() -> None:
     noise = np.round(np.random.default_rng(7).normal(3000.0, 300.0, 4 * 1440)).clip(0)
     settings = replace(SETTINGS, service=replace(SETTINGS.service, capacity_per_replica=5.0), span_seconds=86400.0)
-    swept = run_frontier(trace(noise), settings, targets=(0.6, 0.7, 0.8, 0.9), stabilizations=(0, 300),
+    swept = run_frontier(trace(noise), settings, targets=FEW_TARGETS, reactive_targets=FEW_TARGETS,
+                         stabilizations=(0, 300),
                          quantiles=(0.5, 0.9), windows=(60.0, 300.0), workers=2, factories=BASELINES)
     for budget in (0.005, 0.01, 0.05):
         chosen = recommend(swept, budget)

@@ -15,6 +15,7 @@ from forecasting.replay.simulation import Stage, run_replay, simulate_hpa, simul
 from forecasting.replay.sweep import (
     MEAN_QUANTILE,
     QUANTILES,
+    REACTIVE_TARGET_SHARES,
     STABILIZATIONS,
     TARGET_SHARES,
     Config,
@@ -84,14 +85,16 @@ def test_each_window_is_its_own_walk_forward_and_gives_what_a_replay_with_it_giv
 
 def test_the_sweep_is_every_target_and_stabilisation_reactive_then_with_each_quantile() -> None:
     sweep = configs(SETTINGS)
-    assert len(sweep) == len(TARGET_SHARES) * len(STABILIZATIONS) * (1 + len(QUANTILES))
+    assert len(sweep) == len(STABILIZATIONS) * (len(REACTIVE_TARGET_SHARES) + len(TARGET_SHARES) * len(QUANTILES))
     assert TARGET_SHARES == (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+    assert REACTIVE_TARGET_SHARES == (0.3, 0.35, 0.4, 0.45, *TARGET_SHARES)
+    assert {config.target_share for config in sweep if not config.predictive} == set(REACTIVE_TARGET_SHARES)
     assert len(set(sweep)) == len(sweep)
     predictive = [config for config in sweep if config.predictive]
     assert {config.lead_seconds for config in predictive} == {180.0}
     assert {config.window_seconds for config in predictive} == {300.0}
     windows = configs(SETTINGS, windows=(60.0, 300.0))
-    assert len(windows) == len(TARGET_SHARES) * len(STABILIZATIONS) * (1 + 2 * len(QUANTILES))
+    assert len(windows) == len(sweep) + len(TARGET_SHARES) * len(STABILIZATIONS) * len(QUANTILES)
     assert default_hpa(8.0, min_replicas=1, max_replicas=1000).behavior is None
     hpa = sweep[-1].hpa(SETTINGS)
     assert hpa.behavior is not None and hpa.behavior.scale_down is not None
@@ -102,10 +105,12 @@ def test_the_sweep_is_every_target_and_stabilisation_reactive_then_with_each_qua
 def test_the_frontier_sweep_runs_each_configuration_once_in_workers() -> None:
     given = trace(ramps())
     seen: list[tuple[int, int]] = []
-    result = run_frontier(given, SETTINGS, targets=(0.7, 0.8), stabilizations=(0, 300), quantiles=(0.5, 0.9),
+    result = run_frontier(given, SETTINGS, targets=(0.7, 0.8), reactive_targets=(0.7, 0.8),
+                          stabilizations=(0, 300), quantiles=(0.5, 0.9),
                           windows=(300.0,), workers=2, factories=BASELINES,
                           progress=lambda done, total: seen.append((done, total)))
-    assert [run.config for run in result.runs] == list(configs(SETTINGS, targets=(0.7, 0.8), stabilizations=(0, 300),
+    assert [run.config for run in result.runs] == list(configs(SETTINGS, targets=(0.7, 0.8),
+                                                               reactive_targets=(0.7, 0.8), stabilizations=(0, 300),
                                                                quantiles=(0.5, 0.9), windows=(300.0,)))
     assert seen[-1][0] == seen[-1][1] and all(done <= total for done, total in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
@@ -123,6 +128,10 @@ def test_the_frontier_sweep_runs_each_configuration_once_in_workers() -> None:
     assert result.default_reactive.metrics == replay.controllers["reactive"]
 
 
+FEW_TARGETS = (0.6, 0.7, 0.8, 0.9)
+"""Targets of both families in the sweeps of synthetic demand, to keep them short."""
+
+
 def daily_ramps(days: int = 4) -> np.ndarray:
     """Requests per minute: quiet nights, a steep morning ramp (tenfold in ten minutes at 8:00) and
     a lunch surge, the same every day."""
@@ -133,7 +142,8 @@ def daily_ramps(days: int = 4) -> np.ndarray:
 
 def test_on_predictable_ramps_predictive_reaches_a_lower_share_for_fewer_gpu_hours() -> None:
     settings = replace(SETTINGS, service=replace(SETTINGS.service, capacity_per_replica=5.0), span_seconds=86400.0)
-    result = run_frontier(trace(daily_ramps()), settings, targets=(0.6, 0.7, 0.8, 0.9), stabilizations=(0, 300),
+    result = run_frontier(trace(daily_ramps()), settings, targets=FEW_TARGETS, reactive_targets=FEW_TARGETS,
+                          stabilizations=(0, 300),
                           quantiles=(0.5, 0.9), workers=2, factories=BASELINES)
     reactive, predictive = result.frontier(False), result.frontier(True)
     assert any(p.gpu_hours <= r.gpu_hours and p.slo_violation_share < r.slo_violation_share
@@ -142,8 +152,10 @@ def test_on_predictable_ramps_predictive_reaches_a_lower_share_for_fewer_gpu_hou
 
 
 def test_a_peak_aware_sweep_says_so_in_each_predictive_configuration() -> None:
-    sweep = configs(replace(SETTINGS, peak_seconds=10.0), targets=(0.8,), stabilizations=(0,), quantiles=(0.9,))
+    sweep = configs(replace(SETTINGS, peak_seconds=10.0), targets=(0.8,), reactive_targets=(0.8,),
+                    stabilizations=(0,), quantiles=(0.9,))
     reactive, predictive = sweep
     assert "peak_seconds" not in reactive.to_json()
     assert predictive.to_json()["peak_seconds"] == 10.0
-    assert "peak_seconds" not in configs(SETTINGS, targets=(0.8,), stabilizations=(0,), quantiles=(0.9,))[1].to_json()
+    assert "peak_seconds" not in configs(SETTINGS, targets=(0.8,), reactive_targets=(0.8,),
+                                         stabilizations=(0,), quantiles=(0.9,))[1].to_json()

@@ -61,6 +61,8 @@ class PrometheusServer:
     scrape by the new process. ``backfill`` is OpenMetrics text with timestamps, loaded as history
     before the first start. The server's log goes to :attr:`log_path`, not to the test output.
 
+    ``rule_files`` are Prometheus rule files it loads and evaluates every second.
+
     ``extra_args`` are appended to the command line, e.g. ``--web.config.file`` for TLS and basic
     auth; ``port`` then lets them name the port in advance. Such a server no longer answers the
     plain-HTTP readiness checks, so ``ready_probe`` replaces all of them (and ``ready_queries``):
@@ -79,6 +81,7 @@ class PrometheusServer:
         port: int | None = None,
         extra_args: Sequence[str] = (),
         ready_probe: Callable[[], bool] | None = None,
+        rule_files: Sequence[Path] = (),
     ) -> None:
         if ready_probe is not None and ready_queries:
             raise ValueError("ready_queries need the plain-HTTP checks that ready_probe replaces")
@@ -97,6 +100,7 @@ class PrometheusServer:
         self._log: IO[bytes] | None = None
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(path) for path in rule_files],
             "scrape_configs": [
                 {
                     "job_name": job,

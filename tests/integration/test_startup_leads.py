@@ -21,13 +21,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapter.config import Settings
-from adapter.forecast_worker import Job
 from adapter.presets import resolve_rules
 from adapter.startup_leads import MAX_LEAD_SECONDS, MIN_LEAD_SECONDS
-from forecasting.plan import StepOutcome
 
 from .adapter_client import RunningAdapter, adapter_settings, running_adapter
 from .prometheus import PrometheusServer
+from .recorded_jobs import record_jobs
 
 pytestmark = pytest.mark.integration
 HOUR = 3600
@@ -191,14 +190,7 @@ async def test_a_measured_lead_reaches_the_next_plan_with_the_history_kept(
     async with running_adapter(settings) as adapter:
         tracker = adapter.tracker
         assert tracker is not None
-        jobs: list[Job] = []
-        run = tracker.pool.run
-
-        async def recorded(job: Job) -> StepOutcome:
-            jobs.append(job)
-            return await run(job)
-
-        monkeypatch.setattr(tracker.pool, "run", recorded)
+        jobs = record_jobs(tracker, monkeypatch)
         await tracker.refresh_now()
         auto = adapter_settings(
             kube_state_prometheus.url,

@@ -10,13 +10,12 @@ from __future__ import annotations
 import pytest
 
 from adapter.config import Settings
-from adapter.forecast_worker import Job
 from adapter.presets import resolve_rules
 from adapter.tracker import FITTED_FOR_MEAN, ForecastKey
-from forecasting.plan import StepOutcome
 
 from .adapter_client import adapter_settings, running_adapter
 from .prometheus import PrometheusServer
+from .recorded_jobs import record_jobs
 
 pytestmark = pytest.mark.integration
 WAVE = ForecastKey("wave", "inference", "app=llama")
@@ -41,14 +40,7 @@ async def test_each_workload_serves_its_own_quantile_and_the_mean_at_one_half(
     async with running_adapter(settings) as adapter:
         tracker = adapter.tracker
         assert tracker is not None
-        jobs: list[Job] = []
-        run = tracker.pool.run
-
-        async def recorded(job: Job) -> StepOutcome:
-            jobs.append(job)
-            return await run(job)
-
-        monkeypatch.setattr(tracker.pool, "run", recorded)
+        jobs = record_jobs(tracker, monkeypatch)
         await tracker.refresh_now()
         mean = tracker.view(WAVE)
         assert mean.upper is not None and mean.upper == mean.mean, mean.reason

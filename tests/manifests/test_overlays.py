@@ -46,7 +46,7 @@ def test_own_certificate_files_are_kept_out_of_git() -> None:
 
 
 def test_readme_shows_each_kind_of_site_kustomization() -> None:
-    assert len(SITES) == 5, sorted(SITES)
+    assert len(SITES) == 6, sorted(SITES)
 
 
 @pytest.mark.parametrize("purpose", sorted(SITES))
@@ -94,3 +94,17 @@ def test_readme_ingress_patch_limits_who_reaches_the_adapter(tmp_path: Path) -> 
     [rule] = rendered.one("NetworkPolicy", "foresight", NAMESPACE)["spec"]["ingress"]
     assert rule["from"][0] == {"ipBlock": {"cidr": "10.0.0.0/24"}}
     assert [port["port"] for port in rule["ports"]] == [6443]
+
+
+def _thresholds(rendered: Rendered) -> dict[str, str]:
+    [group] = rendered.one("PrometheusRule", "foresight-alert-thresholds", NAMESPACE)["spec"]["groups"]
+    return {rule["record"]: rule["expr"] for rule in group["rules"]}
+
+
+def test_readme_threshold_patch_sets_the_named_thresholds_only(tmp_path: Path, deployment: Rendered) -> None:
+    rendered = render_site(tmp_path, "a 500 ms latency SLO and a 400 g/kWh grid")
+    expected = _thresholds(deployment) | {
+        "foresight:request_latency_seconds:slo_p99": "0.5",
+        "foresight:grid_carbon_intensity:grams_per_kwh": "400",
+    }
+    assert _thresholds(rendered) == expected != _thresholds(deployment)

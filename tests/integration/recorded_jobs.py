@@ -1,0 +1,23 @@
+"""The forecast jobs a tracker hands its worker pool, recorded as they pass, so a test can check
+the plan each series was stepped with."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapter.forecast_worker import Job
+from adapter.tracker import ForecastTracker
+from forecasting.plan import StepOutcome
+
+
+def record_jobs(tracker: ForecastTracker, monkeypatch: pytest.MonkeyPatch) -> list[Job]:
+    """A list that fills with every job ``tracker`` runs from now on; the jobs still run."""
+    jobs: list[Job] = []
+    run = tracker.pool.run
+
+    async def recorded(job: Job) -> StepOutcome:
+        jobs.append(job)
+        return await run(job)
+
+    monkeypatch.setattr(tracker.pool, "run", recorded)
+    return jobs
