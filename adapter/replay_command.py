@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "warms the forecaster up (default: the whole trace)")
     parser.add_argument("--forecast-window", default="5m", help="window H after the lead (default 5m); with "
                         "--frontier or --recommend, a comma-separated list sweeps each (e.g. 1m,5m)")
+    parser.add_argument("--forecast-lead", help="with --frontier or --recommend, the leads L swept, comma-separated "
+                        "(default: the start-up; a longer lead scales up earlier)")
     parser.add_argument("--forecast-step", default="1m", help="the adapter's forecasts.step: a finer trace is "
                         "forecast from its mean rate over steps this long (default 1m)")
     parser.add_argument("--quantile", help="upper quantile the forecast serves (default 0.9)")
@@ -133,6 +135,10 @@ def _run(args: argparse.Namespace) -> int:
     windows = [_duration(text, "--forecast-window") for text in args.forecast_window.split(",")]
     if len(windows) > 1 and not sweeping:
         raise _UsageError("--forecast-window: one window, unless --frontier or --recommend sweeps a list")
+    if args.forecast_lead is not None and not sweeping:
+        raise _UsageError("--forecast-lead is swept by --frontier and --recommend; a replay's lead is --startup")
+    leads = None if args.forecast_lead is None else [_duration(text, "--forecast-lead")
+                                                      for text in args.forecast_lead.split(",")]
     hpa = None if args.hpa is None else hpa_from_manifest(_manifest(args.hpa), source=str(args.hpa))
     try:
         service = ServiceSettings(
@@ -165,8 +171,8 @@ def _run(args: argparse.Namespace) -> int:
         _check_plot_directory(args.plot)
     trace = read_trace(args.trace)
     if sweeping:
-        return _frontier(trace, settings, workers, windows, as_json=args.json, plot=args.plot, budget=budget,
-                         show_frontier=args.frontier, workload=Workload(args.workload, args.namespace))
+        return _frontier(trace, settings, workers, windows, leads, as_json=args.json, plot=args.plot,
+                         budget=budget, show_frontier=args.frontier, workload=Workload(args.workload, args.namespace))
     progress = Progress(f"replay {trace.name}")
     try:
         result = run_replay(trace, settings, progress=progress)
@@ -178,8 +184,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, windows: list[float], *, as_json: bool,
-              plot: Path | None, budget: float | None, show_frontier: bool, workload: Workload) -> int:
+def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, windows: list[float],
+              leads: list[float] | None, *, as_json: bool, plot: Path | None, budget: float | None,
+              show_frontier: bool, workload: Workload) -> int:
     """The sweep; its frontiers (with ``show_frontier`` or ``as_json``) and, for a ``budget``,
     the recommendation."""
     from forecasting.replay.frontier_plot import write_frontier_plot
@@ -189,7 +196,7 @@ def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, windo
 
     progress = Progress(f"frontier {trace.name}")
     try:
-        result = run_frontier(trace, settings, windows=windows, workers=workers, progress=progress)
+        result = run_frontier(trace, settings, windows=windows, leads=leads, workers=workers, progress=progress)
     finally:
         progress.close()
     recommendation = None if budget is None else recommend(result, budget)

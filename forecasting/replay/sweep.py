@@ -7,8 +7,8 @@ Foresight serves, each replayed on the same demand (see DESIGN.md, "Forecast sem
   the rate at the same target, for each quantile the forecast serves. Quantile 0.5 serves the forecast's mean (the
   point forecast, the median of the symmetric models).
 
-The walk-forward forecast is fitted once for the lead (the start-up) and each window swept, and
-every quantile is read from the same fits (:class:`~forecasting.replay.forecasts.WalkForwardForecasts`)
+The walk-forward forecast is fitted once for each lead (by default the start-up) and window swept,
+and every quantile is read from the same fits (:class:`~forecasting.replay.forecasts.WalkForwardForecasts`)
 at each HPA sync of the span, before any HPA runs: a :class:`ForecastTable`. Then only the HPA
 simulations remain, one per configuration, and they fan out to worker processes; the reactive ones
 start while the parent fits the forecast. Each simulation is what :func:`run_replay` does for
@@ -99,32 +99,35 @@ def default_reactive_config(settings: ReplaySettings) -> Config:
 def configs(settings: ReplaySettings, *, targets: Sequence[float] = TARGET_SHARES,
             reactive_targets: Sequence[float] = REACTIVE_TARGET_SHARES,
             stabilizations: Sequence[int] = STABILIZATIONS, quantiles: Sequence[float] = QUANTILES,
-            windows: Sequence[float] | None = None) -> tuple[Config, ...]:
-    """Every reactive configuration, then every predictive one (the lead is the start-up; the
-    windows default to the settings' window)."""
-    lead = settings.service.startup_seconds
+            windows: Sequence[float] | None = None, leads: Sequence[float] | None = None) -> tuple[Config, ...]:
+    """Every reactive configuration, then every predictive one (the leads default to the start-up,
+    the windows to the settings' window)."""
     windows = tuple(windows or (settings.window_seconds,))
+    leads = tuple(leads or (settings.service.startup_seconds,))
     reactive = tuple(Config(target, stabilization) for stabilization in stabilizations for target in reactive_targets)
     predictive = tuple(Config(target, stabilization, quantile, lead, window, settings.peak_seconds)
-                       for window in windows for quantile in quantiles for stabilization in stabilizations
-                       for target in targets)
+                       for lead in leads for window in windows for quantile in quantiles
+                       for stabilization in stabilizations for target in targets)
     return reactive + predictive
 
 
 @dataclass(frozen=True, eq=False)
 class ForecastTable:
-    """What the forecast serves at each HPA sync of the span, for each window and quantile: NaN
-    while it warms up (or where no HPA reads it: the rate has no value then)."""
+    """What the forecast serves at each HPA sync of the span, for each (lead, window) and quantile:
+    NaN while it warms up (or where no HPA reads it: the rate has no value then)."""
 
-    windows: tuple[float, ...]
+    horizons: tuple[tuple[float, float], ...]
+    """(lead, window) pairs, seconds."""
     quantiles: tuple[float, ...]
     upper: FloatArray
-    """``[window, quantile, sync]``; the mean for :data:`MEAN_QUANTILE`."""
+    """``[horizon, quantile, sync]``; the mean for :data:`MEAN_QUANTILE`."""
     steps_run: int
 
-    def served(self, quantile: float, window_seconds: float) -> FloatArray:
-        """What the forecast at ``quantile`` over ``window_seconds`` serves at each sync."""
-        return self.upper[self.windows.index(window_seconds), self.quantiles.index(quantile)]
+    def served(self, quantile: float, window_seconds: float, lead_seconds: float | None = None) -> FloatArray:
+        """What the forecast at ``quantile`` over ``window_seconds`` after ``lead_seconds`` (the
+        first lead fitted, when None) serves at each sync."""
+        lead = self.horizons[0][0] if lead_seconds is None else lead_seconds
+        return self.upper[self.horizons.index((lead, window_seconds)), self.quantiles.index(quantile)]
 
 
 class TableForecast:
@@ -141,25 +144,26 @@ class TableForecast:
 
 
 def forecast_table(trace: Trace, settings: ReplaySettings, stage: Stage, quantiles: Sequence[float], *,
-                   windows: Sequence[float] | None = None,
+                   windows: Sequence[float] | None = None, leads: Sequence[float] | None = None,
                    factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
                    progress: Callable[[int, int], None] | None = None) -> ForecastTable:
     """The forecast at each of ``quantiles`` over each of ``windows`` (default: the settings'
-    window), read at each sync where an HPA reads it: one walk-forward fit per window, as the
-    adapter fits one per workload (as :func:`run_replay`'s, which steps at the same moments),
-    every quantile read from the same fits."""
+    window) after each of ``leads`` (default: the start-up), read at each sync where an HPA reads
+    it: one walk-forward fit per lead and window, as the adapter fits one per workload (as
+    :func:`run_replay`'s, which steps at the same moments), every quantile read from the same fits."""
     quantiles = tuple(quantiles)
-    windows = tuple(windows or (settings.window_seconds,))
+    horizons = tuple((lead, window) for lead in (leads or (settings.service.startup_seconds,))
+                     for window in (windows or (settings.window_seconds,)))
     fitted = tuple(sorted(q for q in quantiles if q != MEAN_QUANTILE)) or (0.9,)
     tracked, tracked_step = tracked_history(trace.rate_per_second(), trace.step_seconds, settings.forecast_step_seconds,
                                             settings.peak_seconds)
     walks = [WalkForwardForecasts(tracked, step_seconds=tracked_step, start=trace.start,
-                                  lead_seconds=settings.service.startup_seconds, window_seconds=window,
+                                  lead_seconds=lead, window_seconds=window,
                                   quantiles=fitted, schedule=settings.schedule, calibration=settings.calibration,
                                   factories=factories)
-             for window in windows]
+             for lead, window in horizons]
     syncs = stage.syncs()
-    upper = np.full((len(windows), len(quantiles), len(syncs)), np.nan)
+    upper = np.full((len(horizons), len(quantiles), len(syncs)), np.nan)
     demand = stage.demand
     for column, tick in enumerate(syncs):
         if demand.rate_over(tick, stage.window_ticks) is not None:  # else no HPA asks for the forecast
@@ -171,7 +175,7 @@ def forecast_table(trace: Trace, settings: ReplaySettings, stage: Stage, quantil
                                                      else readings[fitted.index(quantile)].upper)
         if progress is not None and (column % 200 == 0 or column == len(syncs) - 1):
             progress(column + 1, len(syncs))
-    return ForecastTable(windows, quantiles, upper, sum(walk.steps_run for walk in walks))
+    return ForecastTable(horizons, quantiles, upper, sum(walk.steps_run for walk in walks))
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,7 +234,8 @@ about 1 s against 170 s), for the progress estimate: the simulations share the w
 def run_frontier(trace: Trace, settings: ReplaySettings, *, targets: Sequence[float] = TARGET_SHARES,
                  reactive_targets: Sequence[float] = REACTIVE_TARGET_SHARES,
                  stabilizations: Sequence[int] = STABILIZATIONS, quantiles: Sequence[float] = QUANTILES,
-                 windows: Sequence[float] | None = None, workers: int | None = None,
+                 windows: Sequence[float] | None = None, leads: Sequence[float] | None = None,
+                 workers: int | None = None,
                  factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
                  progress: Callable[[int, int], None] | None = None) -> FrontierResult:
     """Replay every configuration of the sweep on ``trace`` (the span, bounds and forecast
@@ -240,7 +245,7 @@ def run_frontier(trace: Trace, settings: ReplaySettings, *, targets: Sequence[fl
         raise ValueError("the frontier sweeps its own HPAs; it takes no HPA manifest")
     stage = Stage.of(trace, settings)
     sweep = configs(settings, targets=targets, reactive_targets=reactive_targets, stabilizations=stabilizations,
-                    quantiles=quantiles, windows=windows)
+                    quantiles=quantiles, windows=windows, leads=leads)
     default = default_reactive_config(settings)
     reactive = [config for config in sweep if not config.predictive]
     if default not in sweep:
@@ -268,8 +273,11 @@ def run_frontier(trace: Trace, settings: ReplaySettings, *, targets: Sequence[fl
                                                                if config.quantile is not None}) or [0.9],
                                windows=sorted({config.window_seconds for config in predictive
                                                if config.window_seconds is not None}) or None,
+                               leads=sorted({config.lead_seconds for config in predictive
+                                             if config.lead_seconds is not None}) or None,
                                factories=factories, progress=forecast_progress)
-        pending |= {pool.submit(_simulate, config, table.served(config.quantile, config.window_seconds))
+        pending |= {pool.submit(_simulate, config, table.served(config.quantile, config.window_seconds,
+                                                                config.lead_seconds))
                     for config in predictive if config.quantile is not None and config.window_seconds is not None}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)

@@ -281,3 +281,12 @@ def test_a_sweep_worker_killed_is_one_line_and_exit_1(capsys: pytest.CaptureFixt
     assert run(*basic("--frontier")) == 1
     assert capsys.readouterr().err == ("foresight replay: a worker process of the sweep was killed (out of memory?); "
                                        "nothing was written\n")
+
+
+def test_frontier_sweeps_each_forecast_lead_listed_and_a_plain_replay_takes_none(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(*basic("--frontier", "--json", "--span", "1h", "--workers", "1", "--forecast-lead", "3m,10m")) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {point["config"]["lead_seconds"] for point in report["frontier"]["predictive"]} <= {180.0, 600.0}
+    assert run(*basic("--forecast-lead", "10m")) == 2
+    assert "a replay's lead is --startup" in capsys.readouterr().err

@@ -159,3 +159,25 @@ def test_a_peak_aware_sweep_says_so_in_each_predictive_configuration() -> None:
     assert predictive.to_json()["peak_seconds"] == 10.0
     assert "peak_seconds" not in configs(SETTINGS, targets=(0.8,), reactive_targets=(0.8,),
                                          stabilizations=(0,), quantiles=(0.9,))[1].to_json()
+
+
+def test_each_lead_swept_is_its_own_walk_forward_at_that_lead() -> None:
+    given = trace(daily_ramps(4))
+    stage = Stage.of(given, SETTINGS)
+    table = forecast_table(given, SETTINGS, stage, (0.9,), leads=(180.0, 600.0), factories=BASELINES)
+    assert table.horizons == ((180.0, 300.0), (600.0, 300.0))
+    tracked, step = as_tracked(given.rate_per_second(), given.step_seconds, SETTINGS.forecast_step_seconds)
+    for lead in (180.0, 600.0):
+        alone = WalkForwardForecast(tracked, step_seconds=step, start=given.start, lead_seconds=lead,
+                                    window_seconds=SETTINGS.window_seconds, factories=BASELINES)
+        expected = []
+        for tick in stage.syncs():
+            reading = alone.at(stage.demand.time(tick)) if stage.demand.rate_over(tick, stage.window_ticks) else None
+            expected.append(np.nan if reading is None else reading.upper)
+        np.testing.assert_array_equal(table.served(0.9, 300.0, lead), expected)
+    early, late = table.served(0.9, 300.0, 180.0), table.served(0.9, 300.0, 600.0)
+    known = np.isfinite(early) & np.isfinite(late)
+    assert (early[known] != late[known]).any()
+    leads = configs(SETTINGS, targets=(0.8,), reactive_targets=(0.8,), stabilizations=(0,), quantiles=(0.9,),
+                    leads=(180.0, 600.0))
+    assert [config.lead_seconds for config in leads if config.predictive] == [180.0, 600.0]
