@@ -45,6 +45,8 @@ NO_DATA_HERE = {
     "foresight_source_query_errors_total": "every query to the test Prometheus succeeds",
 }
 """Series a healthy adapter exports no sample of: their queries must parse, and may be empty."""
+JOINS_RECORDED_WITHIN_S = 120.0
+"""How long the recording rules' joins may take to cover a whole rate window after Prometheus starts."""
 
 
 def grafana_expression(expr: str) -> str:
@@ -164,10 +166,11 @@ def _recording_rules() -> dict[str, str]:
 async def test_recording_rules_compute_what_the_adapter_serves(stand: Stand) -> None:
     """Each rule's expression, evaluated where its one-minute rate window starts and ends on a scrape
     (PrometheusServer.whole_window_time): on a loaded machine a scrape that times out inside the
-    window of a rule's own evaluation makes that recorded rate come out low."""
+    window of a rule's own evaluation makes that recorded rate come out low. The joins the rules
+    build on are recorded only from Prometheus' start, not over the backfilled history, so the
+    window is taken again until they cover it."""
     truth = ground_truth("inference", "llama")
     rules = _recording_rules()
-    at = await asyncio.to_thread(stand.prometheus.whole_window_time, TIMESTAMP_SERIES, 60)
     recorded = {
         "namespace_workload:requests:rate1m": truth.requests_per_second,
         "namespace_workload:gpu_utilization_percent:avg": truth.gpu_utilization,
@@ -175,7 +178,16 @@ async def test_recording_rules_compute_what_the_adapter_serves(stand: Stand) -> 
         "namespace_workload:gpu_power_watts:sum": truth.gpu_power_watts,
         "namespace_workload:request_latency_seconds:p99_rate1m": truth.latency_p99_seconds,
     }
+    deadline = time.monotonic() + JOINS_RECORDED_WITHIN_S
+    while True:
+        at = await asyncio.to_thread(stand.prometheus.whole_window_time, TIMESTAMP_SERIES, 60)
+        samples = {series: [item for item in await stand.query(rules[series], at=at)
+                            if item["metric"] == {"namespace": "inference", "workload": "llama"}]
+                   for series in recorded}
+        if all(samples.values()) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
     for series, value in recorded.items():
-        results = await stand.query(rules[series], at=at)
-        [sample] = [item for item in results if item["metric"] == {"namespace": "inference", "workload": "llama"}]
+        assert samples[series], f"{series}: no sample for the workload at {at} after {JOINS_RECORDED_WITHIN_S:g} s"
+        [sample] = samples[series]
         assert float(sample["value"][1]) == pytest.approx(value, rel=0.05), series
