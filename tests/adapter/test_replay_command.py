@@ -9,6 +9,7 @@ import json
 import xml.etree.ElementTree as ElementTree
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -239,15 +240,6 @@ def test_recommend_refuses_a_bad_budget_and_the_options_it_sweeps(extra: tuple[s
     assert message in capsys.readouterr().err
 
 
-def test_frontier_sweeps_each_forecast_window_listed_and_a_plain_replay_takes_one(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(*basic("--frontier", "--json", "--span", "1h", "--workers", "1", "--forecast-window", "1m,5m")) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert {point["config"]["window_seconds"] for point in report["frontier"]["predictive"]} <= {60.0, 300.0}
-    assert run(*basic("--forecast-window", "1m,5m")) == 2
-    assert "one window, unless --frontier or --recommend" in capsys.readouterr().err
-
-
 def test_calibration_none_replays_the_models_own_bound(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(*basic("--json", "--calibration", "none")) == 0
     uncalibrated = json.loads(capsys.readouterr().out)["controllers"]["predictive"]
@@ -283,10 +275,26 @@ def test_a_sweep_worker_killed_is_one_line_and_exit_1(capsys: pytest.CaptureFixt
                                        "nothing was written\n")
 
 
-def test_frontier_sweeps_each_forecast_lead_listed_and_a_plain_replay_takes_none(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(*basic("--frontier", "--json", "--span", "1h", "--workers", "1", "--forecast-lead", "3m,10m")) == 0
+@pytest.mark.parametrize(("option", "listed", "key", "refusal"), [
+    ("--forecast-window", "1m,5m", "windows", "one window, unless --frontier or --recommend"),
+    ("--forecast-lead", "3m,10m", "leads", "a replay's lead is --startup"),
+])
+def test_frontier_sweeps_each_forecast_horizon_listed_and_a_plain_replay_refuses_a_list(
+        option: str, listed: str, key: str, refusal: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    swept: list[object] = []
+    sweep = forecasting.replay.sweep.run_frontier
+
+    def recorded(*args: Any, **kwargs: Any) -> object:
+        swept.append(kwargs[key])
+        return sweep(*args, **kwargs)
+
+    monkeypatch.setattr(forecasting.replay.sweep, "run_frontier", recorded)
+    assert run(*basic("--frontier", "--json", "--span", "1h", "--workers", "1", option, listed)) == 0
+    seconds = [60.0 * float(text.rstrip("m")) for text in listed.split(",")]
+    assert swept == [seconds]
     report = json.loads(capsys.readouterr().out)
-    assert {point["config"]["lead_seconds"] for point in report["frontier"]["predictive"]} <= {180.0, 600.0}
-    assert run(*basic("--forecast-lead", "10m")) == 2
-    assert "a replay's lead is --startup" in capsys.readouterr().err
+    field = "window_seconds" if key == "windows" else "lead_seconds"
+    assert {point["config"][field] for point in report["frontier"]["predictive"]} <= set(seconds)
+    assert run(*basic(option, "10m" if key == "leads" else listed)) == 2
+    assert refusal in capsys.readouterr().err
