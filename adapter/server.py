@@ -111,10 +111,17 @@ def _endpoint(route: str, handler: Handler, telemetry: Telemetry, access: Access
             log.exception("unexpected error serving %s %s", request.method, request.path)
             internal = InternalError("internal error; see the adapter's log")
             response = _json(wire.status(internal), status=internal.code)
-        record(route, response.status, time.perf_counter() - started)
+        record(route, _served_metric(request), response.status, time.perf_counter() - started)
         return response
 
     return endpoint
+
+
+def _served_metric(request: web.Request) -> str:
+    """The served metric a request asked for, or ``""``: a request that parsed into a served
+    metric is remembered by its target, so an unknown or invalid name is never a label value."""
+    parsed = request.app[CONTEXT].parsed_requests.get(request.raw_path)
+    return "" if parsed is None else parsed.name
 
 
 def _metric_request(request: web.Request, api: Api) -> MetricRequest:
