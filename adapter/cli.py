@@ -48,6 +48,7 @@ from adapter.rules import QueryScope, render
 from adapter.secure_serving import SecureServingOptions, secure_serving, serving_certificate
 from adapter.selectors import parse_selector
 from adapter.serving_tls import ServingCertificate
+from adapter.upstream.upstreams import Upstreams
 
 log = logging.getLogger("foresight")
 SHUTDOWN_GRACE_SECONDS = 20.0
@@ -281,6 +282,11 @@ def _check_config(args: argparse.Namespace) -> int:
     scope = QueryScope(args.namespace, parse_selector(args.selector))
     print(f"{args.config}: valid; {len(rules)} metrics, sample namespace {args.namespace!r}, selector {args.selector!r}")
     print(f"prometheus: {prometheus.base_url}")
+    upstreams = Upstreams.from_settings(settings.upstream, source=str(args.config))
+    for upstream in (upstreams.external, upstreams.custom):
+        if upstream is not None:
+            identity = "the caller's identity over a front-proxy certificate" if upstream.forwards_identity else "as Foresight"
+            print(f"upstream {upstream.group_version}: {upstream.url} ({identity})")
     for name, rule in rules.items():
         print(f"\n{name}  (window {rule.window:g}s, on_nan={rule.on_nan}, on_inf={rule.on_inf}, on_empty={rule.on_empty})")
         if rule.description:
@@ -305,6 +311,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     rules = resolve_rules(settings, source=str(args.config))
     prometheus = serving_prometheus(settings, source=str(args.config))
+    upstreams = Upstreams.from_settings(settings.upstream, source=str(args.config))
     options = _serving_options(args, require_kube_api=True)
     ssl_context: ssl.SSLContext | None = None
     access: AccessControl | None = None
@@ -319,7 +326,8 @@ def _serve(args: argparse.Namespace) -> int:
     keda = _keda_listener(args, lambda: certificate or serving_certificate(options))
     source = PrometheusSource.open(prometheus, max_concurrency=settings.refresh.concurrency)
     adapter = assemble(
-        rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, access=access, keda=keda
+        rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, access=access, keda=keda,
+        upstreams=upstreams,
     )
     app = adapter.app
     ConfigReloader(args.config, settings, adapter.reconfigure).watch(adapter.supervisor)
