@@ -229,6 +229,11 @@ async def test_a_metric_only_the_upstream_serves_is_answered_as_the_upstream_ans
     assert json.loads(body)["reason"] == "BadRequest"
     per_pod = await pair.get_raw(f"{CUSTOM}/namespaces/inference/pods/*/requests_running")
     assert {item["describedObject"]["name"] for item in per_pod["items"]} >= {"llama-0", "llama-1"}
+    # the custom metrics API's other objects are the upstream's to answer (this one, with a 404)
+    asked = len(pair.upstream_headers)
+    code, _, stderr = await pair.kubectl("get", "--raw", f"{CUSTOM}/namespaces/inference/deployments.apps/llama/requests_running")
+    assert code != 0 and "NotFound" in stderr
+    assert len(pair.upstream_headers) == asked + 1
 
 
 async def test_discovery_lists_both_adapters_metrics(pair: Pair) -> None:
