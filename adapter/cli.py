@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from adapter import __version__, listener, replay_command
 from adapter.access import AccessControl
+from adapter.preflight import command as preflight_command
 from adapter.assembly import assemble
 from adapter.authentication_source import (
     DEFAULT_EXTRA_HEADERS_PREFIXES,
@@ -125,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = add_command("replay", help="replay a trace through reactive, predictive and ideal autoscaling")
     replay_command.add_arguments(replay)
+
+    preflight = add_command(
+        "preflight", help="read the cluster before installing: who serves the metrics APIs, KEDA, the front proxy, "
+        "the series Prometheus holds; exit 0 when an install path takes nothing from anyone",
+    )
+    preflight_command.add_arguments(preflight)
 
     check = add_command("check-config", help="validate a config and print every metric's PromQL")
     check.add_argument("config", type=Path)
@@ -447,6 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check-config": _check_config,
         "nvml-exporter": _nvml_exporter,
         "replay": replay_command.run,
+        "preflight": preflight_command.run,
     }
     try:
         return handlers[args.command](args)
