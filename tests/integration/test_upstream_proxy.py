@@ -46,6 +46,7 @@ EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
 CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
 JANE = "jane"
 """The user kubectl authenticates as, at the adapter."""
+JANES_EXTRA = {"authentication.kubernetes.io/credential-id": ["JTI=abc"]}
 FORESIGHT = "system:serviceaccount:foresight:foresight"
 """The adapter's own identity at the upstream, where it sends its bearer token."""
 PROXY_NAME = "foresight-upstream-client"
@@ -140,7 +141,7 @@ async def running_pair(workdir: Path, prometheus: PrometheusServer, credentials:
         upstream_kube.tokens["foresight-token"] = {"username": FORESIGHT, "groups": ["system:serviceaccounts"]}
         _grants(upstream_kube, "system:authenticated")
         adapter_kube.config_map = front_proxy_config_map(trustme.CA(), trustme.CA(), "[]")
-        adapter_kube.tokens["kubectl-token"] = {"username": JANE, "groups": ["metrics-readers"]}
+        adapter_kube.tokens["kubectl-token"] = {"username": JANE, "groups": ["metrics-readers"], "extra": JANES_EXTRA}
         _grants(adapter_kube, "metrics-readers")
 
         upstream_settings = settings_from_mapping({
@@ -280,9 +281,11 @@ async def test_the_callers_identity_is_reasserted_over_the_front_proxy_certifica
     assert status == 200, body
     assert pair.upstream_headers == [[
         ("X-Remote-User", JANE), ("X-Remote-Group", "metrics-readers"), ("X-Remote-Group", "system:authenticated"),
+        ("X-Remote-Extra-authentication.kubernetes.io%2Fcredential-id", "JTI=abc"),
     ]]
     [(user, groups)] = pair.upstream_reviews()
     assert user == JANE and set(groups) == {"metrics-readers", "system:authenticated"}
+    assert pair.upstream_kube.access_reviews[-1]["extra"] == JANES_EXTRA  # the escaped key decodes as it was
 
 
 async def test_without_a_client_certificate_no_identity_headers_are_sent_and_the_upstream_sees_foresight(
