@@ -340,6 +340,9 @@ def _serve(args: argparse.Namespace) -> int:
     ConfigReloader(args.config, settings, adapter.reconfigure).watch(adapter.supervisor)
     scheme = "https" if ssl_context else "http"
     log.info("serving %d metrics from %s on %s://%s:%d", len(rules), prometheus.base_url, scheme, host, port)
+    for upstream in (upstreams.external, upstreams.custom):
+        if upstream is not None:
+            log.info("forwarding the %s metrics it does not serve to %s", upstream.group_version, upstream.url)
     _run(app, adapter.registry, args=args, host=host, port=port, ssl_context=ssl_context)
     return 0
 

@@ -49,6 +49,7 @@ class Upstream:
         self.forwards_identity = settings.cert_file is not None
         self._tls = client_tls(settings, field=field, source=source)
         self._token = TokenFile(settings.bearer_token_file, field=field, source=source) if settings.bearer_token_file else None
+        self._seconds = settings.timeout
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout, connect=min(CONNECT_SECONDS, settings.timeout))
         self._max_connections = settings.max_connections
         self._session: aiohttp.ClientSession | None = None
@@ -77,7 +78,7 @@ class Upstream:
                 content_type = response.headers.get("Content-Type", "application/json")
                 return Answer(response.status, body, content_type)
         except (aiohttp.ClientError, TimeoutError, OSError, AnswerTooLarge) as error:
-            why = str(error) if isinstance(error, AnswerTooLarge) else type(error).__name__
+            why = _why(error, self._seconds)
             log.warning("%s did not answer %s: %s", self._where, raw_path.split("?")[0], why)
             raise ServiceUnavailable(f"{self._where} did not answer ({why})") from None
 
@@ -116,6 +117,12 @@ async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
             raise AnswerTooLarge(f"an answer of more than {MAX_ANSWER_BYTES} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _why(error: Exception, seconds: float) -> str:
+    if isinstance(error, TimeoutError):
+        return f"nothing within the timeout of {seconds:g}s"
+    return str(error) if isinstance(error, AnswerTooLarge) else type(error).__name__
 
 
 def _message(error: Exception) -> str:
