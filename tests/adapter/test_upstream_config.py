@@ -82,3 +82,13 @@ def test_check_config_says_where_each_group_version_is_forwarded(tmp_path: Path,
     (tmp_path / "token").write_text("")
     assert main(["check-config", str(config)]) == 1
     assert f"{config}: upstream.external.bearer_token_file" in capsys.readouterr().err
+
+
+def test_serve_refuses_to_start_on_an_unreadable_credential(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"prometheus: {{url: 'http://prometheus:9090'}}\n"
+        f"upstream: {{custom: {{url: '{URL}', bearer_token_file: '{tmp_path / 'absent'}'}}}}\n"
+    )
+    assert main(["serve", "--config", str(config)]) == 1
+    assert f"{config}: upstream.custom.bearer_token_file: {tmp_path / 'absent'}: No such file or directory" in capsys.readouterr().err
