@@ -342,6 +342,62 @@ class ForecastSettings(_Frozen):
     """Per-workload lead and window, and forecasts tracked from start-up."""
 
 
+class UpstreamAdapter(_Frozen):
+    """Another metrics adapter's Service, which answers what Foresight does not serve."""
+
+    url: str
+    """Base URL of its Service, e.g. ``https://prometheus-adapter.monitoring.svc``."""
+    ca_file: Path | None = None
+    """CA bundle that signs its serving certificate; the system store when unset."""
+    cert_file: Path | None = None
+    """Foresight's client certificate (with ``key_file``), which the other adapter must trust as a
+    front-proxy client (the cluster's requestheader CA, an allowed name): only over it are the
+    caller's user, groups and extra re-asserted in ``X-Remote-*`` headers."""
+    key_file: Path | None = None
+    """Private key of ``cert_file``."""
+    bearer_token_file: Path | None = None
+    """Token Foresight sends as itself (a service-account token path works), re-read every minute."""
+    timeout: Duration = 10.0
+    """Per-request timeout; well under the kube-apiserver's 60 s proxy timeout."""
+    max_connections: int = Field(default=32, ge=1, le=1024)
+    """Connections to it open at once."""
+
+    @field_validator("url")
+    @classmethod
+    def _https_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(f"{url!r} must be an absolute https URL (credentials never travel in plaintext)")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{url!r} must have no query or fragment")
+        return url.rstrip("/")
+
+    @field_validator("timeout")
+    @classmethod
+    def _under_proxy_timeout(cls, timeout: float) -> float:
+        if timeout > 50:
+            raise ValueError("must be at most 50s (the kube-apiserver gives up at 60s)")
+        return timeout
+
+    @model_validator(mode="after")
+    def _credentials(self) -> UpstreamAdapter:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be given together")
+        if self.cert_file is None and self.bearer_token_file is None:
+            raise ValueError(
+                "give cert_file and key_file (a front-proxy client certificate: the caller's identity is "
+                "forwarded) or bearer_token_file (Foresight's own identity), or both"
+            )
+        return self
+
+
+class UpstreamSettings(_Frozen):
+    external: UpstreamAdapter | None = None
+    """Where external metrics Foresight does not serve are forwarded."""
+    custom: UpstreamAdapter | None = None
+    """Where custom metrics (custom.metrics.k8s.io/v1beta2) Foresight does not serve are forwarded."""
+
+
 class Settings(_Frozen):
     prometheus: PrometheusSettings | None = None
     """The Prometheus to read; required by ``serve``."""
@@ -353,6 +409,8 @@ class Settings(_Frozen):
     """Background refresh and key bounds."""
     forecasts: ForecastSettings = ForecastSettings()
     """Which signals get forecasts, and how far ahead."""
+    upstream: UpstreamSettings = UpstreamSettings()
+    """Other adapters that answer, through Foresight, the metrics it does not serve."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:

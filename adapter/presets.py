@@ -59,6 +59,12 @@ _SERVERS = {
 }
 
 
+def demand_series(signals: SignalSettings) -> str | None:
+    """The inference server's request counter the demand signals read, if a server is configured."""
+    series = _server_series(signals)
+    return series.requests_total if series is not None else None
+
+
 def _server_series(signals: SignalSettings) -> _ServerSeries | None:
     if signals.server == "none":
         return None
