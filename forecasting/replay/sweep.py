@@ -127,7 +127,8 @@ class ForecastTable:
         """What the forecast at ``quantile`` over ``window_seconds`` after ``lead_seconds`` (the
         first lead fitted, when None) serves at each sync."""
         lead = self.horizons[0][0] if lead_seconds is None else lead_seconds
-        return self.upper[self.horizons.index((lead, window_seconds)), self.quantiles.index(quantile)]
+        served: FloatArray = self.upper[self.horizons.index((lead, window_seconds)), self.quantiles.index(quantile)]
+        return served
 
 
 class TableForecast:
