@@ -5,7 +5,9 @@ NVIDIA GPU), kube-state-metrics (needs a Kubernetes cluster) and vLLM (needs a G
 ``/metrics`` endpoint serves all three in the Prometheus text format, with the label layouts the
 real exporters produce, including the awkward ones the adapter must cope with: a GPU shared by two
 pods, dcgm series attributed through ``exported_namespace``/``exported_pod``, the legacy
-``pod_name`` label, an idle workload and a same-named pod in another namespace.
+``pod_name`` label, an idle workload, a same-named pod in another namespace, vLLM's KV-cache and
+inter-token series under their older names (one workload) and under both names at once (another),
+and a disaggregated workload whose prefill and decode pools carry llm-d's ``llm-d.ai/role`` label.
 
 Each scrape is answered with samples stamped with the whole second it falls in (the text format's
 own timestamps, which Prometheus stores as given), and every value is computed for that timestamp.
@@ -36,6 +38,16 @@ LATENCY_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, math.inf)
 
 #: The quantile the adapter reports as "latency p99".
 P99 = 0.99
+
+#: Upper bounds of ``vllm:time_to_first_token_seconds`` buckets (a subset of vLLM's own).
+TTFT_BUCKETS: tuple[float, ...] = (0.04, 0.1, 0.25, 0.5, 1.0, math.inf)
+
+#: Upper bounds of ``vllm:inter_token_latency_seconds`` buckets (a subset of vLLM's own).
+ITL_BUCKETS: tuple[float, ...] = (0.01, 0.025, 0.05, 0.075, 0.1, math.inf)
+
+#: The pod label naming a disaggregated worker's role, and its kube-state-metrics name.
+ROLE_LABEL = "llm-d.ai/role"
+ROLE_KSM_LABEL = "label_llm_d_ai_role"
 
 #: Seconds between the timestamps samples can carry: scrapes and history lie on this grid.
 GRID_S = 1
@@ -79,6 +91,12 @@ class Pod:
     requests_waiting: int
     requests_running: int
     attribution: Attribution = Attribution.POD
+    prompt_tokens_per_second: float = 0.0
+    generation_tokens_per_second: float = 0.0
+    #: KV-cache fill, 0 to 1.
+    kv_cache_usage: float = 0.0
+    #: ``prefill`` or ``decode`` in a disaggregated workload.
+    role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,12 +110,34 @@ class Workload:
     #: Cumulative share of requests at or below each of :data:`LATENCY_BUCKETS`.
     latency_shares: tuple[float, ...]
     pods: tuple[Pod, ...]
+    #: Cumulative share of first tokens at or below each of :data:`TTFT_BUCKETS`.
+    ttft_shares: tuple[float, ...] = (0.1, 0.5, 0.9, 0.98, 1.0, 1.0)
+    #: Cumulative share of token gaps at or below each of :data:`ITL_BUCKETS`.
+    itl_shares: tuple[float, ...] = (0.2, 0.7, 0.95, 0.99, 1.0, 1.0)
+    #: vLLM's KV-cache gauges: ``vllm:kv_cache_usage_perc`` since its rename, before it
+    #: ``vllm:gpu_cache_usage_perc``; releases in between export both.
+    cache_names: tuple[str, ...] = ("vllm:kv_cache_usage_perc",)
+    #: vLLM's inter-token histogram names, likewise; a second name gets :attr:`tpot_shares`.
+    itl_names: tuple[str, ...] = ("vllm:inter_token_latency_seconds",)
+    #: Shares of a differently shaped ``vllm:time_per_output_token_seconds`` exported beside
+    #: ``vllm:inter_token_latency_seconds``, which the adapter must not read where the newer exists.
+    tpot_shares: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
 
     def latency_buckets(self, pods: Sequence[Pod] | None = None) -> list[tuple[float, float]]:
         """Rate of growth of each cumulative bucket, pooled over ``pods`` (all pods by default)."""
         selected = self.pods if pods is None else pods
         total = sum(pod.requests_per_second for pod in selected)
         return [(bound, total * share) for bound, share in zip(LATENCY_BUCKETS, self.latency_shares)]
+
+    def ttft_buckets(self, pods: Sequence[Pod]) -> list[tuple[float, float]]:
+        """Rate of growth of each TTFT bucket over ``pods``: one first token per request."""
+        total = sum(pod.requests_per_second for pod in pods)
+        return [(bound, total * share) for bound, share in zip(TTFT_BUCKETS, self.ttft_shares)]
+
+    def itl_buckets(self, pods: Sequence[Pod], shares: Sequence[float] | None = None) -> list[tuple[float, float]]:
+        """Rate of growth of each inter-token bucket over ``pods``: one gap per generated token."""
+        total = sum(pod.generation_tokens_per_second for pod in pods)
+        return [(bound, total * share) for bound, share in zip(ITL_BUCKETS, shares or self.itl_shares)]
 
     @property
     def mean_latency_seconds(self) -> float:
@@ -122,6 +162,10 @@ class PodTruth:
     queue_depth: float
     #: ``None`` where PromQL's ``histogram_quantile`` yields NaN (no requests).
     latency_p99_seconds: float | None
+    kv_cache_utilization: float
+    prompt_tokens_per_second: float
+    generation_tokens_per_second: float
+    requests_running: float
 
 
 @dataclass(frozen=True)
@@ -145,6 +189,14 @@ class GroundTruth:
     #: ``None`` where there are no requests (PromQL yields +Inf).
     energy_per_request_joules: float | None
     pods: Mapping[str, PodTruth]
+    #: Mean over pods.
+    kv_cache_utilization: float
+    #: Pooled over pods, at :data:`P99`; ``None`` where there are no requests (or no tokens).
+    ttft_p99_seconds: float | None
+    itl_p99_seconds: float | None
+    prompt_tokens_per_second: float
+    generation_tokens_per_second: float
+    requests_running: float
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
@@ -190,8 +242,10 @@ WORKLOADS: tuple[Workload, ...] = (
         model_label="llama",
         latency_shares=(0.5, 0.9, 0.98, 1.0, 1.0, 1.0),
         pods=(
-            Pod("llama-0", _gpu("node-a", 0, "llama0", 40.0, 200.0), 5.0, 3, 8),
-            Pod("llama-1", _gpu("node-a", 1, "llama1", 60.0, 300.0), 7.0, 4, 9),
+            Pod("llama-0", _gpu("node-a", 0, "llama0", 40.0, 200.0), 5.0, 3, 8,
+                prompt_tokens_per_second=5000.0, generation_tokens_per_second=1000.0, kv_cache_usage=0.5),
+            Pod("llama-1", _gpu("node-a", 1, "llama1", 60.0, 300.0), 7.0, 4, 9,
+                prompt_tokens_per_second=7700.0, generation_tokens_per_second=1540.0, kv_cache_usage=0.7),
         ),
     ),
     Workload(
@@ -200,9 +254,14 @@ WORKLOADS: tuple[Workload, ...] = (
         vllm_model_name="mistral",
         model_label=None,
         latency_shares=(0.3, 0.7, 0.95, 0.985, 0.995, 1.0),
+        itl_shares=(0.1, 0.5, 0.8, 0.97, 0.995, 1.0),
+        cache_names=("vllm:gpu_cache_usage_perc",),
+        itl_names=("vllm:time_per_output_token_seconds",),
         pods=(
-            Pod("mistral-0", _MISTRAL_GPU, 4.0, 0, 5),
-            Pod("mistral-1", _MISTRAL_GPU, 6.0, 2, 6),
+            Pod("mistral-0", _MISTRAL_GPU, 4.0, 0, 5,
+                prompt_tokens_per_second=2000.0, generation_tokens_per_second=800.0, kv_cache_usage=0.25),
+            Pod("mistral-1", _MISTRAL_GPU, 6.0, 2, 6,
+                prompt_tokens_per_second=3000.0, generation_tokens_per_second=1200.0, kv_cache_usage=0.45),
         ),
     ),
     Workload(
@@ -211,9 +270,13 @@ WORKLOADS: tuple[Workload, ...] = (
         vllm_model_name="phi",
         model_label=None,
         latency_shares=(0.6, 0.92, 0.97, 0.995, 1.0, 1.0),
+        cache_names=("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
+        itl_names=("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds"),
         pods=(
-            Pod("phi-0", _gpu("node-b", 0, "phi0", 30.0, 150.0), 1.0, 1, 2, Attribution.EXPORTED),
-            Pod("phi-1", _gpu("node-b", 1, "phi1", 50.0, 170.0), 2.0, 0, 3, Attribution.LEGACY),
+            Pod("phi-0", _gpu("node-b", 0, "phi0", 30.0, 150.0), 1.0, 1, 2, Attribution.EXPORTED,
+                prompt_tokens_per_second=300.0, generation_tokens_per_second=150.0, kv_cache_usage=0.1),
+            Pod("phi-1", _gpu("node-b", 1, "phi1", 50.0, 170.0), 2.0, 0, 3, Attribution.LEGACY,
+                prompt_tokens_per_second=600.0, generation_tokens_per_second=300.0, kv_cache_usage=0.3),
         ),
     ),
     Workload(
@@ -230,7 +293,27 @@ WORKLOADS: tuple[Workload, ...] = (
         vllm_model_name="llama",
         model_label="llama",
         latency_shares=(0.1, 0.2, 0.4, 0.8, 0.95, 1.0),
-        pods=(Pod("llama-0", _gpu("node-c", 0, "otherllama0", 99.0, 999.0), 100.0, 50, 30),),
+        pods=(Pod("llama-0", _gpu("node-c", 0, "otherllama0", 99.0, 999.0), 100.0, 50, 30,
+                prompt_tokens_per_second=90000.0, generation_tokens_per_second=20000.0, kv_cache_usage=0.99),),
+    ),
+    # Disaggregated serving: the prefill pool computes prompts and hands each request's KV cache
+    # to the decode pool, which generates its tokens.
+    Workload(
+        namespace="inference",
+        app="deepseek",
+        vllm_model_name="deepseek",
+        model_label=None,
+        latency_shares=(0.0, 0.2, 0.6, 0.9, 0.99, 1.0),
+        ttft_shares=(0.3, 0.8, 0.95, 1.0, 1.0, 1.0),
+        itl_shares=(0.5, 0.9, 0.995, 1.0, 1.0, 1.0),
+        pods=(
+            Pod("deepseek-prefill-0", _gpu("node-d", 0, "dsprefill0", 80.0, 600.0), 3.0, 1, 4,
+                prompt_tokens_per_second=9000.0, generation_tokens_per_second=3.0, kv_cache_usage=0.2, role="prefill"),
+            Pod("deepseek-prefill-1", _gpu("node-d", 1, "dsprefill1", 85.0, 620.0), 4.0, 2, 5,
+                prompt_tokens_per_second=12000.0, generation_tokens_per_second=4.0, kv_cache_usage=0.3, role="prefill"),
+            Pod("deepseek-decode-0", _gpu("node-d", 2, "dsdecode0", 60.0, 500.0), 7.0, 0, 40,
+                generation_tokens_per_second=2800.0, kv_cache_usage=0.9, role="decode"),
+        ),
     ),
 )
 
@@ -248,10 +331,13 @@ def workload(namespace: str, app: str) -> Workload:
     raise KeyError(f"no workload app={app} in namespace {namespace}")
 
 
-def ground_truth(namespace: str, app: str) -> GroundTruth:
-    """What the adapter should report for one workload, derived from its configuration."""
+def ground_truth(namespace: str, app: str, role: str | None = None) -> GroundTruth:
+    """What the adapter should report for one workload, or for its pods of one ``role``, derived
+    from its configuration."""
     config = workload(namespace, app)
-    pods = config.pods
+    pods = tuple(pod for pod in config.pods if role is None or pod.role == role)
+    if not pods:
+        raise KeyError(f"no pods of role {role!r} in app={app}")
     requests = sum(pod.requests_per_second for pod in pods)
     power = sum({pod.gpu.uuid: pod.gpu.power_watts for pod in pods}.values())
     return GroundTruth(
@@ -259,7 +345,7 @@ def ground_truth(namespace: str, app: str) -> GroundTruth:
         app=app,
         gpu_utilization=sum(pod.gpu.utilization_percent for pod in pods) / len(pods),
         requests_per_second=requests,
-        latency_p99_seconds=histogram_quantile(P99, config.latency_buckets()),
+        latency_p99_seconds=histogram_quantile(P99, config.latency_buckets(pods)),
         latency_mean_seconds=config.mean_latency_seconds if requests > 0 else None,
         queue_depth=float(sum(pod.requests_waiting for pod in pods)),
         gpu_power_watts=power,
@@ -272,10 +358,20 @@ def ground_truth(namespace: str, app: str) -> GroundTruth:
                     requests_per_second=pod.requests_per_second,
                     queue_depth=float(pod.requests_waiting),
                     latency_p99_seconds=histogram_quantile(P99, config.latency_buckets([pod])),
+                    kv_cache_utilization=pod.kv_cache_usage,
+                    prompt_tokens_per_second=pod.prompt_tokens_per_second,
+                    generation_tokens_per_second=pod.generation_tokens_per_second,
+                    requests_running=float(pod.requests_running),
                 )
                 for pod in pods
             }
         ),
+        kv_cache_utilization=sum(pod.kv_cache_usage for pod in pods) / len(pods),
+        ttft_p99_seconds=histogram_quantile(P99, config.ttft_buckets(pods)),
+        itl_p99_seconds=histogram_quantile(P99, config.itl_buckets(pods)),
+        prompt_tokens_per_second=sum(pod.prompt_tokens_per_second for pod in pods),
+        generation_tokens_per_second=sum(pod.generation_tokens_per_second for pod in pods),
+        requests_running=float(sum(pod.requests_running for pod in pods)),
     )
 
 
@@ -345,6 +441,17 @@ class _WorkloadCollector:
         )
         waiting = Metric("vllm:num_requests_waiting", "Number of requests waiting.", "gauge")
         running = Metric("vllm:num_requests_running", "Number of requests running.", "gauge")
+        prompt = Metric("vllm:prompt_tokens", "Number of prefill tokens processed.", "counter")
+        generation = Metric("vllm:generation_tokens", "Number of generation tokens processed.", "counter")
+        ttft = Metric("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", "histogram")
+        caches = {
+            name: Metric(name, "KV-cache usage. 1 means 100 percent usage.", "gauge")
+            for name in ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+        }
+        gaps = {
+            name: Metric(name, "Histogram of inter-token latency in seconds.", "histogram")
+            for name in ("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds")
+        }
         pod_labels = Metric("kube_pod_labels", "Kubernetes labels converted to Prometheus labels.", "gauge")
         for config in self._configs:
             for pod in config.pods:
@@ -364,6 +471,16 @@ class _WorkloadCollector:
                 latency.add_sample(f"{latency.name}_sum", vllm, requests * config.mean_latency_seconds, timestamp)
                 waiting.add_sample(waiting.name, vllm, pod.requests_waiting, timestamp)
                 running.add_sample(running.name, vllm, pod.requests_running, timestamp)
+                prompt.add_sample(f"{prompt.name}_total", vllm, pod.prompt_tokens_per_second * elapsed, timestamp)
+                generation.add_sample(
+                    f"{generation.name}_total", vllm, pod.generation_tokens_per_second * elapsed, timestamp
+                )
+                _histogram(ttft, vllm, config.ttft_buckets([pod]), elapsed, timestamp)
+                for name in config.cache_names:
+                    caches[name].add_sample(name, vllm, pod.kv_cache_usage, timestamp)
+                for index, name in enumerate(config.itl_names):
+                    shares = config.itl_shares if index == 0 else config.tpot_shares
+                    _histogram(gaps[name], vllm, config.itl_buckets([pod], shares), elapsed, timestamp)
 
                 kube = {
                     "namespace": config.namespace,
@@ -373,8 +490,21 @@ class _WorkloadCollector:
                 }
                 if config.model_label is not None:
                     kube["label_model"] = config.model_label
+                if pod.role is not None:
+                    kube[ROLE_KSM_LABEL] = pod.role
                 pod_labels.add_sample(pod_labels.name, kube, 1.0, timestamp)
-        return (util, power, energy, success, latency, waiting, running, pod_labels)
+        return (util, power, energy, success, latency, waiting, running, prompt, generation, ttft,
+                *caches.values(), *gaps.values(), pod_labels)
+
+
+def _histogram(
+    metric: Metric, labels: Mapping[str, str], buckets: Sequence[tuple[float, float]], elapsed: float,
+    timestamp: int | None,
+) -> None:
+    """Cumulative buckets and the count of a histogram whose buckets grow at the given rates."""
+    for bound, bucket_rate in buckets:
+        metric.add_sample(f"{metric.name}_bucket", dict(labels) | {"le": floatToGoString(bound)}, bucket_rate * elapsed, timestamp)
+    metric.add_sample(f"{metric.name}_count", dict(labels), buckets[-1][1] * elapsed, timestamp)
 
 
 def _openmetrics_labels(labels: Mapping[str, str]) -> str:
