@@ -27,6 +27,8 @@ _COUNTERS = (
     "vllm:time_to_first_token_seconds_bucket",
     "vllm:inter_token_latency_seconds_bucket",
     "vllm:time_per_output_token_seconds_bucket",
+    "sglang:num_requests_total",
+    "sglang:prompt_tokens_total",
 )
 
 

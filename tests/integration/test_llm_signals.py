@@ -2,7 +2,7 @@
 synthetic workload's ground truth through the real test Prometheus: vLLM's cache and inter-token
 series under their newer names (llama), their older names (mistral) and both at once (phi), and
 a disaggregated workload whose prefill and decode pools are selected by their role label
-(deepseek)."""
+(deepseek); and the SGLang preset on a workload that SGLang serves (qwen)."""
 
 from __future__ import annotations
 
@@ -86,3 +86,13 @@ async def test_the_token_latency_quantile_is_the_configured_one(prometheus: Prom
     assert median is not None and ground_truth("inference", "llama").ttft_p99_seconds != pytest.approx(median)
     async with running_adapter(settings, exact_rates_from=prometheus) as adapter:
         assert_close(await external_value(adapter, "ttft_p99_seconds", "inference", "app=llama"), median, RATE_TOLERANCE)
+
+
+async def test_the_sglang_preset_serves_every_signal_from_sglang_series(prometheus: PrometheusServer) -> None:
+    truth = ground_truth("sglang", "qwen")
+    settings = adapter_settings(prometheus.url, {"signals": {"server": "sglang"}})
+    async with running_adapter(settings, exact_rates_from=prometheus) as adapter:
+        await assert_llm_signals(adapter, truth, "app=qwen")
+        assert_close(await external_value(adapter, "queue_depth", "sglang", "app=qwen"), truth.queue_depth, EXACT_TOLERANCE)
+        for name in ("requests_per_second", "latency_p99_seconds"):
+            assert_close(await external_value(adapter, name, "sglang", "app=qwen"), getattr(truth, name), RATE_TOLERANCE)

@@ -220,7 +220,7 @@ def test_kube_pod_labels_list_every_pod_with_its_app_and_model(query: Query) -> 
     }
     expected = {
         (namespace, pod.name): (app, workload(namespace, app).model_label)
-        for namespace, app in workloads()
+        for namespace, app in workloads(server=None)
         for pod in workload(namespace, app).pods
     }
     assert labels == expected

@@ -7,7 +7,8 @@ real exporters produce, including the awkward ones the adapter must cope with: a
 pods, dcgm series attributed through ``exported_namespace``/``exported_pod``, the legacy
 ``pod_name`` label, an idle workload, a same-named pod in another namespace, vLLM's KV-cache and
 inter-token series under their older names (one workload) and under both names at once (another),
-and a disaggregated workload whose prefill and decode pools carry llm-d's ``llm-d.ai/role`` label.
+a disaggregated workload whose prefill and decode pools carry llm-d's ``llm-d.ai/role`` label,
+and a workload served by SGLang, under SGLang's names, in a namespace of its own.
 
 Each scrape is answered with samples stamped with the whole second it falls in (the text format's
 own timestamps, which Prometheus stores as given), and every value is computed for that timestamp.
@@ -44,6 +45,29 @@ TTFT_BUCKETS: tuple[float, ...] = (0.04, 0.1, 0.25, 0.5, 1.0, math.inf)
 
 #: Upper bounds of ``vllm:inter_token_latency_seconds`` buckets (a subset of vLLM's own).
 ITL_BUCKETS: tuple[float, ...] = (0.01, 0.025, 0.05, 0.075, 0.1, math.inf)
+
+#: The names each imitated inference server gives its series (counters without ``_total``);
+#: SGLang's from ``python/sglang/srt/metrics/collector.py``.
+SERIES_NAMES: Mapping[str, Mapping[str, str]] = {
+    "vllm": {
+        "requests": "vllm:request_success",
+        "latency": "vllm:e2e_request_latency_seconds",
+        "waiting": "vllm:num_requests_waiting",
+        "running": "vllm:num_requests_running",
+        "prompt": "vllm:prompt_tokens",
+        "generation": "vllm:generation_tokens",
+        "ttft": "vllm:time_to_first_token_seconds",
+    },
+    "sglang": {
+        "requests": "sglang:num_requests",
+        "latency": "sglang:e2e_request_latency_seconds",
+        "waiting": "sglang:num_queue_reqs",
+        "running": "sglang:num_running_reqs",
+        "prompt": "sglang:prompt_tokens",
+        "generation": "sglang:generation_tokens",
+        "ttft": "sglang:time_to_first_token_seconds",
+    },
+}
 
 #: The pod label naming a disaggregated worker's role, and its kube-state-metrics name.
 ROLE_LABEL = "llm-d.ai/role"
@@ -119,6 +143,8 @@ class Workload:
     cache_names: tuple[str, ...] = ("vllm:kv_cache_usage_perc",)
     #: vLLM's inter-token histogram names, likewise; a second name gets :attr:`tpot_shares`.
     itl_names: tuple[str, ...] = ("vllm:inter_token_latency_seconds",)
+    #: Which inference server's names the workload's series carry (:data:`SERIES_NAMES`).
+    server: str = "vllm"
     #: Shares of a differently shaped ``vllm:time_per_output_token_seconds`` exported beside
     #: ``vllm:inter_token_latency_seconds``, which the adapter must not read where the newer exists.
     tpot_shares: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
@@ -296,6 +322,24 @@ WORKLOADS: tuple[Workload, ...] = (
         pods=(Pod("llama-0", _gpu("node-c", 0, "otherllama0", 99.0, 999.0), 100.0, 50, 30,
                 prompt_tokens_per_second=90000.0, generation_tokens_per_second=20000.0, kv_cache_usage=0.99),),
     ),
+    # Served by SGLang, in a namespace of its own so the vLLM preset never sees it.
+    Workload(
+        namespace="sglang",
+        app="qwen",
+        vllm_model_name="qwen",
+        model_label=None,
+        latency_shares=(0.4, 0.8, 0.95, 0.99, 1.0, 1.0),
+        ttft_shares=(0.05, 0.3, 0.7, 0.9, 0.99, 1.0),
+        cache_names=("sglang:token_usage",),
+        itl_names=("sglang:inter_token_latency_seconds",),
+        server="sglang",
+        pods=(
+            Pod("qwen-0", _gpu("node-e", 0, "qwen0", 55.0, 280.0), 6.0, 2, 12,
+                prompt_tokens_per_second=4800.0, generation_tokens_per_second=1800.0, kv_cache_usage=0.65),
+            Pod("qwen-1", _gpu("node-e", 1, "qwen1", 45.0, 260.0), 4.0, 1, 10,
+                prompt_tokens_per_second=3200.0, generation_tokens_per_second=1200.0, kv_cache_usage=0.55),
+        ),
+    ),
     # Disaggregated serving: the prefill pool computes prompts and hands each request's KV cache
     # to the decode pool, which generates its tokens.
     Workload(
@@ -318,9 +362,9 @@ WORKLOADS: tuple[Workload, ...] = (
 )
 
 
-def workloads() -> list[tuple[str, str]]:
-    """Every ``(namespace, app)`` the exporter serves."""
-    return [(workload.namespace, workload.app) for workload in WORKLOADS]
+def workloads(server: str | None = "vllm") -> list[tuple[str, str]]:
+    """Every ``(namespace, app)`` the exporter serves with ``server``'s series (None: all)."""
+    return [(workload.namespace, workload.app) for workload in WORKLOADS if server in (None, workload.server)]
 
 
 def workload(namespace: str, app: str) -> Workload:
@@ -435,23 +479,13 @@ class _WorkloadCollector:
             "Total energy consumption since boot (in mJ).",
             "counter",
         )
-        success = Metric("vllm:request_success", "Count of successfully processed requests.", "counter")
-        latency = Metric(
-            "vllm:e2e_request_latency_seconds", "Histogram of end to end request latency.", "histogram"
-        )
-        waiting = Metric("vllm:num_requests_waiting", "Number of requests waiting.", "gauge")
-        running = Metric("vllm:num_requests_running", "Number of requests running.", "gauge")
-        prompt = Metric("vllm:prompt_tokens", "Number of prefill tokens processed.", "counter")
-        generation = Metric("vllm:generation_tokens", "Number of generation tokens processed.", "counter")
-        ttft = Metric("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", "histogram")
-        caches = {
-            name: Metric(name, "KV-cache usage. 1 means 100 percent usage.", "gauge")
-            for name in ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
-        }
-        gaps = {
-            name: Metric(name, "Histogram of inter-token latency in seconds.", "histogram")
-            for name in ("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds")
-        }
+        server: dict[str, Metric] = {}
+
+        def family(name: str, kind: str) -> Metric:
+            if name not in server:
+                server[name] = Metric(name, f"{name.split(':')[-1]}.", kind)
+            return server[name]
+
         pod_labels = Metric("kube_pod_labels", "Kubernetes labels converted to Prometheus labels.", "gauge")
         for config in self._configs:
             for pod in config.pods:
@@ -460,27 +494,26 @@ class _WorkloadCollector:
                 power.add_sample(power.name, dcgm, pod.gpu.power_watts, timestamp)
                 energy.add_sample(energy.name, dcgm, pod.gpu.power_watts * 1000.0 * elapsed, timestamp)
 
-                vllm = {"namespace": config.namespace, "pod": pod.name, "model_name": config.vllm_model_name}
+                names = SERIES_NAMES[config.server]
+                labels = {"namespace": config.namespace, "pod": pod.name, "model_name": config.vllm_model_name}
                 requests = pod.requests_per_second * elapsed
-                success.add_sample(f"{success.name}_total", vllm | {"finished_reason": "stop"}, requests, timestamp)
-                for bound, bucket_rate in config.latency_buckets([pod]):
-                    latency.add_sample(
-                        f"{latency.name}_bucket", vllm | {"le": floatToGoString(bound)}, bucket_rate * elapsed, timestamp
-                    )
-                latency.add_sample(f"{latency.name}_count", vllm, requests, timestamp)
-                latency.add_sample(f"{latency.name}_sum", vllm, requests * config.mean_latency_seconds, timestamp)
-                waiting.add_sample(waiting.name, vllm, pod.requests_waiting, timestamp)
-                running.add_sample(running.name, vllm, pod.requests_running, timestamp)
-                prompt.add_sample(f"{prompt.name}_total", vllm, pod.prompt_tokens_per_second * elapsed, timestamp)
-                generation.add_sample(
-                    f"{generation.name}_total", vllm, pod.generation_tokens_per_second * elapsed, timestamp
-                )
-                _histogram(ttft, vllm, config.ttft_buckets([pod]), elapsed, timestamp)
+                success = family(names["requests"], "counter")
+                success_labels = labels | {"finished_reason": "stop"} if config.server == "vllm" else labels
+                success.add_sample(f"{success.name}_total", success_labels, requests, timestamp)
+                latency = family(names["latency"], "histogram")
+                _histogram(latency, labels, config.latency_buckets([pod]), elapsed, timestamp)
+                latency.add_sample(f"{latency.name}_sum", labels, requests * config.mean_latency_seconds, timestamp)
+                family(names["waiting"], "gauge").add_sample(names["waiting"], labels, pod.requests_waiting, timestamp)
+                family(names["running"], "gauge").add_sample(names["running"], labels, pod.requests_running, timestamp)
+                for kind, per_second in (("prompt", pod.prompt_tokens_per_second),
+                                         ("generation", pod.generation_tokens_per_second)):
+                    family(names[kind], "counter").add_sample(f"{names[kind]}_total", labels, per_second * elapsed, timestamp)
+                _histogram(family(names["ttft"], "histogram"), labels, config.ttft_buckets([pod]), elapsed, timestamp)
                 for name in config.cache_names:
-                    caches[name].add_sample(name, vllm, pod.kv_cache_usage, timestamp)
+                    family(name, "gauge").add_sample(name, labels, pod.kv_cache_usage, timestamp)
                 for index, name in enumerate(config.itl_names):
                     shares = config.itl_shares if index == 0 else config.tpot_shares
-                    _histogram(gaps[name], vllm, config.itl_buckets([pod], shares), elapsed, timestamp)
+                    _histogram(family(name, "histogram"), labels, config.itl_buckets([pod], shares), elapsed, timestamp)
 
                 kube = {
                     "namespace": config.namespace,
@@ -493,8 +526,7 @@ class _WorkloadCollector:
                 if pod.role is not None:
                     kube[ROLE_KSM_LABEL] = pod.role
                 pod_labels.add_sample(pod_labels.name, kube, 1.0, timestamp)
-        return (util, power, energy, success, latency, waiting, running, prompt, generation, ttft,
-                *caches.values(), *gaps.values(), pod_labels)
+        return (util, power, energy, *server.values(), pod_labels)
 
 
 def _histogram(
