@@ -75,12 +75,12 @@ ROLE_LABEL = "llm-d.ai/role"
 ``label_llm_d_ai_role``."""
 ROLE_KSM_LABEL = "label_llm_d_ai_role"
 TOKEN_MIXES = {
-    "chat": TokenMix(prompt_mean=1020.0, output_mean=240.0),
-    "code": TokenMix(prompt_mean=2050.0, output_mean=28.0),
-    "long": TokenMix(prompt_mean=7600.0, output_mean=180.0),
+    "chat": TokenMix(prompt_mean=1155.0, output_mean=211.0),
+    "code": TokenMix(prompt_mean=2048.0, output_mean=28.0),
+    "long": TokenMix(prompt_mean=12035.0, output_mean=343.0),
 }
-"""Mean prompt and output lengths in tokens, as in the Azure LLM inference traces (conversation,
-code) and Mooncake's (long context)."""
+"""Mean prompt and output lengths in tokens of the Azure LLM inference traces of 2023
+(conversation, code) and of Mooncake's conversation trace (long context)."""
 _MAX_STEPS_PER_BLOCK = 50_000
 """Long ranges are generated in blocks so memory stays bounded; results do not depend on it."""
 
