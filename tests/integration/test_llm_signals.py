@@ -16,7 +16,8 @@ from adapter.quantity import parse_quantity
 from .adapter_client import RunningAdapter, adapter_settings, running_adapter
 from .prometheus import PrometheusServer
 from .test_signals import CUSTOM, EXACT_TOLERANCE, RATE_TOLERANCE, assert_close, external_value
-from .workload_exporter import ROLE_LABEL, GroundTruth, ground_truth, histogram_quantile, workload
+from .workload_exporter import ground_truth, workload
+from .workload_model import ROLE_LABEL, GroundTruth, histogram_quantile
 
 pytestmark = pytest.mark.integration
 GAUGES = ("kv_cache_utilization", "requests_running")

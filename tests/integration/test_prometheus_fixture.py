@@ -18,14 +18,8 @@ from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from .prometheus import PrometheusServer
-from .workload_exporter import (
-    P99,
-    TIMESTAMP_SERIES,
-    ground_truth,
-    histogram_quantile,
-    workload,
-    workloads,
-)
+from .workload_exporter import TIMESTAMP_SERIES, ground_truth, workload, workloads
+from .workload_model import P99, histogram_quantile
 
 pytestmark = pytest.mark.integration
 
