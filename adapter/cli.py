@@ -118,7 +118,10 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     backtest = add_command("backtest", help="walk-forward evaluation of every forecasting model on a trace")
-    backtest.add_argument("--trace", type=Path, required=True, help="timestamp,requests CSV trace")
+    backtest.add_argument("--trace", type=Path, required=True,
+                          help="timestamp,requests CSV trace (or timestamp,requests,prompt_tokens,generation_tokens)")
+    backtest.add_argument("--demand", choices=("requests", "prompt_tokens", "generation_tokens"), default="requests",
+                          help="the trace's column forecast: requests (default), prompt_tokens or generation_tokens")
     backtest.add_argument("--lead", default="5m", help="how far ahead to forecast (default 5m; at least one step)")
     backtest.add_argument("--window", default="5m",
                           help="window after the lead whose max the served bound must cover (default 5m)")
@@ -407,7 +410,7 @@ def _backtest(args: argparse.Namespace) -> int:
         raise UsageError(f"--window: {error}") from error
     for variable in SINGLE_THREAD_VARIABLES:  # before the model libraries start their thread pools
         os.environ.setdefault(variable, "1")
-    trace = read_trace(args.trace)
+    trace = read_trace(args.trace).demand(args.demand)
     series = Series(trace.rate_per_second(), trace.step_seconds, trace.start)
     progress = Progress(f"backtest {trace.name}")
     try:

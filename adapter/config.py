@@ -169,14 +169,18 @@ class GenericServer(_Frozen):
 class SignalSettings(_Frozen):
     gpu: Literal["dcgm", "none"] = "dcgm"
     """Where GPU series come from: dcgm-exporter or Foresight's NVML exporter (same names)."""
-    server: Literal["vllm", "triton", "tgi", "generic", "none"] = "vllm"
-    """Which inference server's metrics give demand, latency and queue."""
+    server: Literal["vllm", "sglang", "triton", "tgi", "generic", "none"] = "vllm"
+    """Which inference server's metrics give demand, latency and queue (and, for vLLM, SGLang and
+    TGI, the LLM signals: KV cache, TTFT, inter-token latency, tokens per second)."""
     workload_labels: Literal["pod_labels", "series"] = "pod_labels"
     """How an HPA selector picks series: ``pod_labels`` joins kube-state-metrics'
     ``kube_pod_labels`` (pod labels must be allowlisted there); ``series`` matches the labels the
     inference server's series carry themselves. GPU series always use the join."""
     window: Window = 60.0
     """Rate window of the preset queries."""
+    token_latency_quantile: float = Field(default=0.99, gt=0.0, lt=1.0)
+    """The quantile ``ttft_p99_seconds`` and ``itl_p99_seconds`` serve (the names stay, so HPAs
+    written against them need not change)."""
     carbon: CarbonIntensity | None = None
     """Grid carbon intensity; ``carbon_per_request_milligrams`` is served when set."""
     generic: GenericServer | None = None
@@ -313,8 +317,9 @@ class WorkloadForecast(_Frozen):
 
 
 class ForecastSettings(_Frozen):
-    signals: tuple[str, ...] = ("requests_per_second",)
-    """Signals served with a ``<signal>_forecast`` metric."""
+    signals: tuple[str, ...] = ("requests_per_second", "prompt_tokens_per_second", "generation_tokens_per_second")
+    """Signals served with a ``<signal>_forecast`` metric; by default demand in requests and in
+    tokens, where the server preset serves them."""
     lead: Lead = DEFAULT_LEAD_SECONDS
     """Default lead ``L``: how long a new pod takes to become ready; ``auto`` measures it for every
     workload (3m where kube-state-metrics has no start-up)."""

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from adapter.demo.demand import SyntheticDemand, TraceDemand
+from adapter.demo.llm import ITL_BUCKETS, TTFT_BUCKETS
 from adapter.demo.fleet import (
     IDLE_WATTS,
     MAX_WATTS,
@@ -37,13 +38,34 @@ EXPECTED_LABEL_KEYS = {
     "vllm:e2e_request_latency_seconds_count": VLLM_LABELS,
     "vllm:num_requests_waiting": VLLM_LABELS,
     "vllm:num_requests_running": VLLM_LABELS,
+    "vllm:prompt_tokens_total": VLLM_LABELS,
+    "vllm:generation_tokens_total": VLLM_LABELS,
+    "vllm:kv_cache_usage_perc": VLLM_LABELS,
+    "vllm:time_to_first_token_seconds_bucket": VLLM_LABELS | {"le"},
+    "vllm:time_to_first_token_seconds_sum": VLLM_LABELS,
+    "vllm:time_to_first_token_seconds_count": VLLM_LABELS,
+    "vllm:inter_token_latency_seconds_bucket": VLLM_LABELS | {"le"},
+    "vllm:inter_token_latency_seconds_sum": VLLM_LABELS,
+    "vllm:inter_token_latency_seconds_count": VLLM_LABELS,
 }
+BUCKETS_PER_POD = {
+    "vllm:e2e_request_latency_seconds_bucket": 12,
+    "vllm:time_to_first_token_seconds_bucket": len(TTFT_BUCKETS) + 1,
+    "vllm:inter_token_latency_seconds_bucket": len(ITL_BUCKETS) + 1,
+}
+ROLES = {"deepseek-prefill-0": "prefill", "deepseek-prefill-1": "prefill",
+         "deepseek-decode-0": "decode", "deepseek-decode-1": "decode", "deepseek-decode-2": "decode"}
 COUNTERS = (
     "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
     "vllm:request_success_total",
     "vllm:e2e_request_latency_seconds_bucket",
     "vllm:e2e_request_latency_seconds_sum",
     "vllm:e2e_request_latency_seconds_count",
+    "vllm:prompt_tokens_total",
+    "vllm:generation_tokens_total",
+    "vllm:time_to_first_token_seconds_bucket",
+    "vllm:inter_token_latency_seconds_bucket",
+    "vllm:inter_token_latency_seconds_count",
 )
 LE_VALUES = ["0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "20.0", "40.0", "80.0", "+Inf"]
 
@@ -108,17 +130,21 @@ def test_series_names_and_label_sets_are_exactly_the_exporters() -> None:
     for labels in recorder.label_sets():
         by_name.setdefault(labels["__name__"], []).append(labels)
     assert set(by_name) == set(EXPECTED_LABEL_KEYS)
-    pods = {"llama-0", "llama-1", "llama-2", "llama-3", "mistral-0", "mistral-1"}
+    pods = {"llama-0", "llama-1", "llama-2", "llama-3", "mistral-0", "mistral-1", *ROLES}
     for name, label_sets in by_name.items():
-        assert all(set(labels) == EXPECTED_LABEL_KEYS[name] for labels in label_sets), name
+        for labels in label_sets:
+            role = {"label_llm_d_ai_role"} if name == "kube_pod_labels" and labels["pod"] in ROLES else set()
+            assert set(labels) == EXPECTED_LABEL_KEYS[name] | role, name
         assert all(labels["namespace"] == "default" for labels in label_sets), name
-        per_pod = len(LE_VALUES) if name.endswith("_bucket") else 1
+        per_pod = BUCKETS_PER_POD.get(name, 1)
         assert Counter(labels["pod"] for labels in label_sets) == {pod: per_pod for pod in pods}, name
 
     kube = {labels["pod"]: labels for labels in by_name["kube_pod_labels"]}
     assert kube["llama-2"]["label_app"] == "llama"
     assert kube["llama-2"]["label_model"] == "llama-3.1-8b-instruct"
     assert kube["mistral-1"]["label_app"] == "mistral"
+    assert {pod: kube[pod]["label_llm_d_ai_role"] for pod in ROLES} == ROLES
+    assert {kube[pod]["label_app"] for pod in ROLES} == {"deepseek"}
     assert len({labels["uid"] for labels in kube.values()}) == len(pods)
 
     power = {labels["pod"]: labels for labels in by_name["DCGM_FI_DEV_POWER_USAGE"]}
@@ -214,8 +240,9 @@ def test_generating_in_chunks_gives_identical_samples() -> None:
 
     assert whole.chunks.keys() == pieces.chunks.keys()
     assert min(len(parts) for parts in pieces.chunks.values()) > 20
+    joined = pieces.series()
     for key, (timestamps, values) in whole.series().items():
-        other_timestamps, other_values = pieces.series()[key]
+        other_timestamps, other_values = joined[key]
         np.testing.assert_array_equal(other_timestamps, timestamps)
         np.testing.assert_array_equal(other_values, values, err_msg=str(dict(key)))
     assert one_go.current() == chunked.current()
@@ -263,7 +290,8 @@ def test_default_fleet_sizes_capacity_to_the_traces_90th_percentile(tmp_path: Pa
     fleet = default_fleet(start=THURSDAY, trace=trace)
     recorder = Recorder()
     fleet.generate(THURSDAY + 60, recorder)
-    capacity = sum(state.capacity_rps for state in fleet.current().values())
+    # a disaggregated workload's pools serve the same requests: each app counts once
+    capacity = sum({state.app: state.capacity_rps for state in fleet.current().values()}.values())
     assert capacity == pytest.approx(np.percentile(trace.rate_per_second(), 90))
 
 
