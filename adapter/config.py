@@ -157,8 +157,30 @@ class GenericServer(_Frozen):
     """Base name of a latency histogram in seconds (without ``_bucket``)."""
     queue_gauge: str | None = None
     """Gauge of waiting requests, when the server has one."""
+    kv_cache_gauge: str | None = None
+    """Gauge of KV-cache fill, 0 to 1, for ``kv_cache_utilization``."""
+    ttft_histogram: str | None = None
+    """Base name of a time-to-first-token histogram in seconds, for ``ttft_p99_seconds``."""
+    itl_histogram: str | None = None
+    """Base name of an inter-token latency histogram in seconds, for ``itl_p99_seconds``."""
+    prompt_tokens_total: str | None = None
+    """Counter of prompt tokens, for ``prompt_tokens_per_second``."""
+    generation_tokens_total: str | None = None
+    """Counter of generated tokens, for ``generation_tokens_per_second``."""
+    running_gauge: str | None = None
+    """Gauge of requests being served, for ``requests_running``."""
 
-    @field_validator("requests_total", "latency_histogram", "queue_gauge")
+    @field_validator(
+        "requests_total",
+        "latency_histogram",
+        "queue_gauge",
+        "kv_cache_gauge",
+        "ttft_histogram",
+        "itl_histogram",
+        "prompt_tokens_total",
+        "generation_tokens_total",
+        "running_gauge",
+    )
     @classmethod
     def _metric_name(cls, name: str | None) -> str | None:
         if name is not None and not PROMETHEUS_METRIC_NAME.match(name):
@@ -170,8 +192,9 @@ class SignalSettings(_Frozen):
     gpu: Literal["dcgm", "none"] = "dcgm"
     """Where GPU series come from: dcgm-exporter or Foresight's NVML exporter (same names)."""
     server: Literal["vllm", "sglang", "triton", "tgi", "generic", "none"] = "vllm"
-    """Which inference server's metrics give demand, latency and queue (and, for vLLM, SGLang and
-    TGI, the LLM signals: KV cache, TTFT, inter-token latency, tokens per second)."""
+    """Which inference server's metrics give demand, latency and queue, and the LLM signals (KV
+    cache, TTFT, inter-token latency, tokens per second) each server exports; ``generic`` names
+    its series in :attr:`generic`."""
     workload_labels: Literal["pod_labels", "series"] = "pod_labels"
     """How an HPA selector picks series: ``pod_labels`` joins kube-state-metrics'
     ``kube_pod_labels`` (pod labels must be allowlisted there); ``series`` matches the labels the

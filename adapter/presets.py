@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from adapter.config import MetricRule, Settings, SignalSettings
 from adapter.errors import ConfigError
 from adapter.forecast_names import parse_forecast_metric
-from adapter.llm_signals import LLM_SERVERS, llm_rules
+from adapter.llm_signals import LLM_SERVERS, generic_llm_series, llm_rules
 
 POD_JOIN = "and on(namespace, pod) kube_pod_labels{<<.PodLabelMatchers>>}"
 SECONDS_PER_KWH = 3_600_000.0
@@ -93,7 +93,8 @@ class _ServerRules:
         self.series = series
         self.mode = signals.workload_labels
         self.window = signals.window
-        self.llm = LLM_SERVERS.get(signals.server)
+        generic = signals.generic if signals.server == "generic" else None
+        self.llm = generic_llm_series(generic) if generic is not None else LLM_SERVERS.get(signals.server)
         self.token_latency_quantile = signals.token_latency_quantile
 
     def select(self, vector: str) -> str:

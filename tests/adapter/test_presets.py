@@ -15,6 +15,9 @@ SIGNAL_VARIANTS = [
     {"server": "tgi"},
     {"server": "triton"},
     {"server": "generic", "generic": {"requests_total": "http_requests_total", "latency_histogram": "http_duration_seconds", "queue_gauge": "queue"}},
+    {"server": "generic", "generic": {"requests_total": "r_total", "latency_histogram": "h", "kv_cache_gauge": "kv",
+                                      "ttft_histogram": "ttft", "itl_histogram": "itl", "prompt_tokens_total": "p_total",
+                                      "generation_tokens_total": "g_total", "running_gauge": "running"}},
     {"server": "vllm", "workload_labels": "series"},
     {"server": "vllm", "carbon": {"grams_per_kwh": 400}},
     {"server": "vllm", "carbon": {"query": 'grid_intensity{zone="DE"}'}},
@@ -93,6 +96,27 @@ def test_tgi_serves_the_llm_signals_it_exports_and_no_others() -> None:
     assert {"itl_p99_seconds", "prompt_tokens_per_second", "generation_tokens_per_second", "requests_running"} <= names
     assert not names & {"kv_cache_utilization", "ttft_p99_seconds"}
     assert "rate(tgi_request_input_length_sum{" in _rendered({"server": "tgi"}, "prompt_tokens_per_second")
+
+
+def test_triton_reads_tensorrt_llm_series_and_converts_first_response_milliseconds() -> None:
+    names = {rule.name for rule in preset_rules(SignalSettings(server="triton"))}
+    assert "itl_p99_seconds" not in names  # Triton exports no inter-token latency
+    cache = _rendered({"server": "triton"}, "kv_cache_utilization")
+    assert ('nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="used",namespace="ns"} / ignoring(kv_cache_block_type) '
+            'nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="max",namespace="ns"}') in cache
+    assert _rendered({"server": "triton"}, "ttft_p99_seconds").endswith(") * 0.001")
+    assert 'nv_trt_llm_request_metrics{request_type="active",namespace="ns"}' in _rendered({"server": "triton"}, "requests_running")
+    assert "rate(nv_llm_output_token_len_sum{" in _rendered({"server": "triton"}, "generation_tokens_per_second")
+
+
+def test_generic_serves_the_llm_signals_whose_series_it_names() -> None:
+    base = {"requests_total": "http_requests_total", "latency_histogram": "http_duration_seconds"}
+    assert not {rule.name for rule in preset_rules(SignalSettings.model_validate({"server": "generic", "generic": base}))} & {
+        "kv_cache_utilization", "ttft_p99_seconds", "itl_p99_seconds", "requests_running"}
+    named = {"server": "generic", "generic": {**base, "itl_histogram": "llm_itl_seconds", "running_gauge": "llm_running"}}
+    names = {rule.name for rule in preset_rules(SignalSettings.model_validate(named))}
+    assert {"itl_p99_seconds", "requests_running"} <= names and "kv_cache_utilization" not in names
+    assert "rate(llm_itl_seconds_bucket{" in _rendered(named, "itl_p99_seconds")
 
 
 def test_token_latency_quantile_comes_from_the_config() -> None:

@@ -61,7 +61,10 @@ EQUALITY_MATCHER = re.compile(r'(\w+)="([^"<]*)"')
 def _all_preset_rules() -> list[MetricRule]:
     """Every preset rule, for every server, selection mode and carbon setting."""
     generic = {"requests_total": "http_requests_total", "latency_histogram": "http_request_duration_seconds",
-               "queue_gauge": "http_queue_depth"}
+               "queue_gauge": "http_queue_depth", "kv_cache_gauge": "llm_kv_cache_fill",
+               "ttft_histogram": "llm_time_to_first_token_seconds", "itl_histogram": "llm_inter_token_seconds",
+               "prompt_tokens_total": "llm_prompt_tokens_total", "generation_tokens_total": "llm_generation_tokens_total",
+               "running_gauge": "llm_requests_running"}
     rules: dict[str, MetricRule] = {}
     servers = [server for server in get_args(SignalSettings.model_fields["server"].annotation) if server != "none"]
     modes = get_args(SignalSettings.model_fields["workload_labels"].annotation)
@@ -95,16 +98,17 @@ def _queries() -> list[str]:
     return sorted(queries)
 
 
-def _series_names() -> dict[str, dict[str, str]]:
-    """Every series the queries select, with the equality matchers they put on it besides the
-    workload's (a summary's ``quantile``)."""
-    names: dict[str, dict[str, str]] = {}
+def _series_names() -> dict[str, list[dict[str, str]]]:
+    """Every series the queries select, with each set of equality matchers they put on it besides
+    the workload's (a summary's ``quantile``, Triton's ``kv_cache_block_type``)."""
+    names: dict[str, list[dict[str, str]]] = {}
     for query in _queries():
         for match in SELECTOR_NAME.finditer(query):
             braces = query[match.end(): query.index("}", match.end())]
             fixed = {label: value for label, value in EQUALITY_MATCHER.findall(braces)
                      if label not in {"namespace", "app", "label_app"}}
-            names.setdefault(match[1], {}).update(fixed)
+            if fixed not in names.setdefault(match[1], []):
+                names[match[1]].append(fixed)
     return names
 
 
@@ -113,7 +117,7 @@ def _is_counter(name: str) -> bool:
                                                                               "nv_inference_request_success"}
 
 
-def _labels(name: str, fixed: dict[str, str], namespace: str, pod: str, app: str) -> Iterator[dict[str, str]]:
+def _labels(name: str, fixed: list[dict[str, str]], namespace: str, pod: str, app: str) -> Iterator[dict[str, str]]:
     """The label sets an exporter would give ``name`` for one pod."""
     if name.startswith("DCGM_"):
         # dcgm-exporter runs in its own namespace and names the workload's pod in exported_* labels
@@ -123,11 +127,12 @@ def _labels(name: str, fixed: dict[str, str], namespace: str, pod: str, app: str
     if name == "kube_pod_labels":
         yield {"namespace": namespace, "pod": pod, "label_app": app}
         return
-    base = {"namespace": namespace, "pod": pod, "app": app, **fixed}
-    if name.endswith("_bucket"):
-        yield from ({**base, "le": bound} for bound in BUCKETS)
-    else:
-        yield base
+    for matchers in fixed:
+        base = {"namespace": namespace, "pod": pod, "app": app, **matchers}
+        if name.endswith("_bucket"):
+            yield from ({**base, "le": bound} for bound in BUCKETS)
+        else:
+            yield base
 
 
 def _samples(rng: np.random.Generator, end: float) -> Iterator[tuple[dict[str, str], float, float]]:
@@ -192,7 +197,8 @@ def test_the_samples_cover_every_kind_of_series_the_presets_select() -> None:
     names = _series_names()
     assert "kube_pod_labels" in names and any(name.startswith("DCGM_") for name in names)
     assert any(name.endswith("_bucket") for name in names)
-    assert names.get("nv_inference_request_summary_us", {}).get("quantile") == "0.99"
+    assert {"quantile": "0.99"} in names.get("nv_inference_request_summary_us", [])
+    assert [{"kv_cache_block_type": "used"}, {"kv_cache_block_type": "max"}] == names["nv_trt_llm_kv_cache_block_metrics"]
     assert len(_readme_rules()) >= 1
 
 
