@@ -29,6 +29,8 @@ _COUNTERS = (
     "vllm:time_per_output_token_seconds_bucket",
     "sglang:num_requests_total",
     "sglang:prompt_tokens_total",
+    "nv_llm_input_token_len_sum",
+    "llm_prompt_tokens_total",
 )
 
 

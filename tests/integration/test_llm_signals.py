@@ -2,7 +2,10 @@
 synthetic workload's ground truth through the real test Prometheus: vLLM's cache and inter-token
 series under their newer names (llama), their older names (mistral) and both at once (phi), and
 a disaggregated workload whose prefill and decode pools are selected by their role label
-(deepseek); and the SGLang preset on a workload that SGLang serves (qwen)."""
+(deepseek); the SGLang preset on a workload that SGLang serves (qwen), the Triton preset on one that
+Triton serves through the TensorRT-LLM backend (gemma), and a generic server whose series only the
+config names (falcon). The Triton and generic servers are imitated by the synthetic exporter
+(tests/integration/triton_series.py); a real Triton would need a GPU."""
 
 from __future__ import annotations
 
@@ -97,3 +100,35 @@ async def test_the_sglang_preset_serves_every_signal_from_sglang_series(promethe
         assert_close(await external_value(adapter, "queue_depth", "sglang", "app=qwen"), truth.queue_depth, EXACT_TOLERANCE)
         for name in ("requests_per_second", "latency_p99_seconds"):
             assert_close(await external_value(adapter, name, "sglang", "app=qwen"), getattr(truth, name), RATE_TOLERANCE)
+
+
+async def test_the_triton_preset_serves_tensorrt_llm_series_and_ttft_in_seconds(prometheus: PrometheusServer) -> None:
+    truth = ground_truth("triton", "gemma")
+    settings = adapter_settings(prometheus.url, {"signals": {"server": "triton"}})
+    async with running_adapter(settings, exact_rates_from=prometheus) as adapter:
+        for name in GAUGES:  # used over max blocks; active requests, not this iteration's scheduled ones
+            assert_close(await external_value(adapter, name, "triton", "app=gemma"), getattr(truth, name), EXACT_TOLERANCE)
+        for name in (*RATES, "ttft_p99_seconds", "requests_per_second"):
+            expected = getattr(truth, name)
+            assert expected is not None, name
+            assert_close(await external_value(adapter, name, "triton", "app=gemma"), expected, RATE_TOLERANCE)
+        assert_close(await external_value(adapter, "queue_depth", "triton", "app=gemma"), truth.queue_depth, EXACT_TOLERANCE)
+
+
+GENERIC_NAMES = {
+    "requests_total": "llm_requests_total",
+    "latency_histogram": "llm_request_duration_seconds",
+    "queue_gauge": "llm_queue_depth",
+    "kv_cache_gauge": "llm_kv_cache_fill",
+    "ttft_histogram": "llm_time_to_first_token_seconds",
+    "itl_histogram": "llm_inter_token_seconds",
+    "prompt_tokens_total": "llm_prompt_tokens_total",
+    "generation_tokens_total": "llm_generation_tokens_total",
+    "running_gauge": "llm_requests_running",
+}
+
+
+async def test_a_generic_server_serves_the_llm_signals_of_the_series_its_config_names(prometheus: PrometheusServer) -> None:
+    settings = adapter_settings(prometheus.url, {"signals": {"server": "generic", "generic": GENERIC_NAMES}})
+    async with running_adapter(settings, exact_rates_from=prometheus) as adapter:
+        await assert_llm_signals(adapter, ground_truth("generic", "falcon"), "app=falcon")

@@ -8,7 +8,8 @@ pods, dcgm series attributed through ``exported_namespace``/``exported_pod``, th
 ``pod_name`` label, an idle workload, a same-named pod in another namespace, vLLM's KV-cache and
 inter-token series under their older names (one workload) and under both names at once (another),
 a disaggregated workload whose prefill and decode pools carry llm-d's ``llm-d.ai/role`` label,
-and a workload served by SGLang, under SGLang's names, in a namespace of its own.
+and workloads served by SGLang, by Triton with the TensorRT-LLM backend, and by a server only
+the config's ``generic`` section names, each under its own names in a namespace of its own.
 
 Each scrape is answered with samples stamped with the whole second it falls in (the text format's
 own timestamps, which Prometheus stores as given), and every value is computed for that timestamp.
@@ -32,6 +33,8 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.core import CollectorRegistry, Metric
 from prometheus_client.utils import floatToGoString
 
+from .exposition import add_histogram
+from .triton_series import add_triton_series
 from .workload_model import (
     P99,
     ROLE_KSM_LABEL,
@@ -138,6 +141,41 @@ WORKLOADS: tuple[Workload, ...] = (
                 prompt_tokens_per_second=4800.0, generation_tokens_per_second=1800.0, kv_cache_usage=0.65),
             Pod("qwen-1", _gpu("node-e", 1, "qwen1", 45.0, 260.0), 4.0, 1, 10,
                 prompt_tokens_per_second=3200.0, generation_tokens_per_second=1200.0, kv_cache_usage=0.55),
+        ),
+    ),
+    # Served by Triton with the TensorRT-LLM backend, under Triton's names (tests/integration/triton_series.py).
+    Workload(
+        namespace="triton",
+        app="gemma",
+        vllm_model_name="tensorrt_llm",
+        model_label=None,
+        latency_shares=(0.4, 0.8, 0.95, 0.99, 1.0, 1.0),
+        ttft_shares=(0.02, 0.4, 0.85, 0.97, 0.995, 1.0),
+        server="triton",
+        pods=(
+            Pod("gemma-0", _gpu("node-f", 0, "gemma0", 65.0, 310.0), 5.0, 3, 14,
+                prompt_tokens_per_second=4000.0, generation_tokens_per_second=1500.0, kv_cache_usage=0.35),
+            Pod("gemma-1", _gpu("node-f", 1, "gemma1", 75.0, 330.0), 3.0, 1, 9,
+                prompt_tokens_per_second=2700.0, generation_tokens_per_second=900.0, kv_cache_usage=0.6),
+        ),
+    ),
+    # A server the presets do not know, whose series the generic section of the config names.
+    Workload(
+        namespace="generic",
+        app="falcon",
+        vllm_model_name="falcon",
+        model_label=None,
+        latency_shares=(0.2, 0.6, 0.9, 0.99, 1.0, 1.0),
+        ttft_shares=(0.15, 0.6, 0.9, 0.985, 1.0, 1.0),
+        itl_shares=(0.3, 0.6, 0.9, 0.98, 0.999, 1.0),
+        cache_names=("llm_kv_cache_fill",),
+        itl_names=("llm_inter_token_seconds",),
+        server="generic",
+        pods=(
+            Pod("falcon-0", _gpu("node-g", 0, "falcon0", 35.0, 210.0), 2.0, 1, 6,
+                prompt_tokens_per_second=1600.0, generation_tokens_per_second=500.0, kv_cache_usage=0.4),
+            Pod("falcon-1", _gpu("node-g", 1, "falcon1", 45.0, 230.0), 4.0, 2, 7,
+                prompt_tokens_per_second=3400.0, generation_tokens_per_second=1100.0, kv_cache_usage=0.8),
         ),
     ),
     # Disaggregated serving: the prefill pool computes prompts and hands each request's KV cache
@@ -294,27 +332,6 @@ class _WorkloadCollector:
                 power.add_sample(power.name, dcgm, pod.gpu.power_watts, timestamp)
                 energy.add_sample(energy.name, dcgm, pod.gpu.power_watts * 1000.0 * elapsed, timestamp)
 
-                names = SERIES_NAMES[config.server]
-                labels = {"namespace": config.namespace, "pod": pod.name, "model_name": config.vllm_model_name}
-                requests = pod.requests_per_second * elapsed
-                success = family(names["requests"], "counter")
-                success_labels = labels | {"finished_reason": "stop"} if config.server == "vllm" else labels
-                success.add_sample(f"{success.name}_total", success_labels, requests, timestamp)
-                latency = family(names["latency"], "histogram")
-                _histogram(latency, labels, config.latency_buckets([pod]), elapsed, timestamp)
-                latency.add_sample(f"{latency.name}_sum", labels, requests * config.mean_latency_seconds, timestamp)
-                family(names["waiting"], "gauge").add_sample(names["waiting"], labels, pod.requests_waiting, timestamp)
-                family(names["running"], "gauge").add_sample(names["running"], labels, pod.requests_running, timestamp)
-                for kind, per_second in (("prompt", pod.prompt_tokens_per_second),
-                                         ("generation", pod.generation_tokens_per_second)):
-                    family(names[kind], "counter").add_sample(f"{names[kind]}_total", labels, per_second * elapsed, timestamp)
-                _histogram(family(names["ttft"], "histogram"), labels, config.ttft_buckets([pod]), elapsed, timestamp)
-                for name in config.cache_names:
-                    family(name, "gauge").add_sample(name, labels, pod.kv_cache_usage, timestamp)
-                for index, name in enumerate(config.itl_names):
-                    shares = config.itl_shares if index == 0 else config.tpot_shares
-                    _histogram(family(name, "histogram"), labels, config.itl_buckets([pod], shares), elapsed, timestamp)
-
                 kube = {
                     "namespace": config.namespace,
                     "pod": pod.name,
@@ -326,17 +343,31 @@ class _WorkloadCollector:
                 if pod.role is not None:
                     kube[ROLE_KSM_LABEL] = pod.role
                 pod_labels.add_sample(pod_labels.name, kube, 1.0, timestamp)
+
+                if config.server == "triton":
+                    add_triton_series(family, config, pod, {"namespace": config.namespace, "pod": pod.name}, elapsed, timestamp)
+                    continue
+                names = SERIES_NAMES[config.server]
+                labels = {"namespace": config.namespace, "pod": pod.name, "model_name": config.vllm_model_name}
+                requests = pod.requests_per_second * elapsed
+                success = family(names["requests"], "counter")
+                success_labels = labels | {"finished_reason": "stop"} if config.server == "vllm" else labels
+                success.add_sample(f"{success.name}_total", success_labels, requests, timestamp)
+                latency = family(names["latency"], "histogram")
+                add_histogram(latency, labels, config.latency_buckets([pod]), elapsed, timestamp)
+                latency.add_sample(f"{latency.name}_sum", labels, requests * config.mean_latency_seconds, timestamp)
+                family(names["waiting"], "gauge").add_sample(names["waiting"], labels, pod.requests_waiting, timestamp)
+                family(names["running"], "gauge").add_sample(names["running"], labels, pod.requests_running, timestamp)
+                for kind, per_second in (("prompt", pod.prompt_tokens_per_second),
+                                         ("generation", pod.generation_tokens_per_second)):
+                    family(names[kind], "counter").add_sample(f"{names[kind]}_total", labels, per_second * elapsed, timestamp)
+                add_histogram(family(names["ttft"], "histogram"), labels, config.ttft_buckets([pod]), elapsed, timestamp)
+                for name in config.cache_names:
+                    family(name, "gauge").add_sample(name, labels, pod.kv_cache_usage, timestamp)
+                for index, name in enumerate(config.itl_names):
+                    shares = config.itl_shares if index == 0 else config.tpot_shares
+                    add_histogram(family(name, "histogram"), labels, config.itl_buckets([pod], shares), elapsed, timestamp)
         return (util, power, energy, *server.values(), pod_labels)
-
-
-def _histogram(
-    metric: Metric, labels: Mapping[str, str], buckets: Sequence[tuple[float, float]], elapsed: float,
-    timestamp: int | None,
-) -> None:
-    """Cumulative buckets and the count of a histogram whose buckets grow at the given rates."""
-    for bound, bucket_rate in buckets:
-        metric.add_sample(f"{metric.name}_bucket", dict(labels) | {"le": floatToGoString(bound)}, bucket_rate * elapsed, timestamp)
-    metric.add_sample(f"{metric.name}_count", dict(labels), buckets[-1][1] * elapsed, timestamp)
 
 
 def _openmetrics_labels(labels: Mapping[str, str]) -> str:

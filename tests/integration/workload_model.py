@@ -25,7 +25,8 @@ TTFT_BUCKETS: tuple[float, ...] = (0.04, 0.1, 0.25, 0.5, 1.0, math.inf)
 ITL_BUCKETS: tuple[float, ...] = (0.01, 0.025, 0.05, 0.075, 0.1, math.inf)
 
 #: The names each imitated inference server gives its series (counters without ``_total``);
-#: SGLang's from ``python/sglang/srt/metrics/collector.py``.
+#: SGLang's from ``python/sglang/srt/metrics/collector.py``. Triton's differ in shape as well
+#: (tests/integration/triton_series.py).
 SERIES_NAMES: Mapping[str, Mapping[str, str]] = {
     "vllm": {
         "requests": "vllm:request_success",
@@ -44,6 +45,16 @@ SERIES_NAMES: Mapping[str, Mapping[str, str]] = {
         "prompt": "sglang:prompt_tokens",
         "generation": "sglang:generation_tokens",
         "ttft": "sglang:time_to_first_token_seconds",
+    },
+    # named by a ``generic`` section of the config
+    "generic": {
+        "requests": "llm_requests",
+        "latency": "llm_request_duration_seconds",
+        "waiting": "llm_queue_depth",
+        "running": "llm_requests_running",
+        "prompt": "llm_prompt_tokens",
+        "generation": "llm_generation_tokens",
+        "ttft": "llm_time_to_first_token_seconds",
     },
 }
 
