@@ -32,6 +32,7 @@ import numpy as np
 from adapter.demo.demand import (
     DemandModel,
     SyntheticDemand,
+    TokenLengths,
     TraceDemand,
     hash_normal,
     hash_uniform,
@@ -228,11 +229,13 @@ class DemoFleet:
         times = self.start + steps * dt
         times.flags.writeable = False
         total = np.where(steps == 0, 0.0, self.demand.requests(times - dt, dt))
+        lengths = self.demand.token_lengths(times - dt, dt)
         for workload in self._workloads:
-            self._generate_workload(workload, steps, times, total * workload.spec.share, emit)
+            self._generate_workload(workload, steps, times, total * workload.spec.share, lengths, emit)
 
     def _generate_workload(
-        self, workload: _Workload, steps: np.ndarray, times: np.ndarray, arrivals: np.ndarray, emit: Emit
+        self, workload: _Workload, steps: np.ndarray, times: np.ndarray, arrivals: np.ndarray,
+        lengths: TokenLengths | None, emit: Emit,
     ) -> None:
         spec, dt = workload.spec, self.scrape_interval
         drain_rps = spec.replicas * spec.capacity_rps_per_replica
@@ -277,7 +280,7 @@ class DemoFleet:
             for column, le in enumerate(LATENCY_BUCKETS):
                 emit({**pod.labels["bucket"], "le": repr(le)}, times, buckets[:, column])
             emit({**pod.labels["bucket"], "le": "+Inf"}, times, success)
-            for name, extra, values in pod.tokens.advance(pod_served, pool, pod.weight, steps):
+            for name, extra, values in pod.tokens.advance(pod_served, pool, pod.weight, steps, lengths):
                 emit({**pod.labels[name], **extra}, times, values)
 
             pod.success, pod.latency_sum, pod.energy_mj = float(success[-1]), float(latency_sum[-1]), float(energy[-1])

@@ -4,7 +4,8 @@ per pod and per scrape step, under vLLM's names.
 The model, given what a pod served in a step, its pool's utilisation ρ and the queue's wait:
 
 * prompt and output lengths: each step's mean is the workload's mean × a log-normal factor (a
-  mix of short and long requests, as in the Azure LLM and Mooncake traces); a prefill pool
+  mix of short and long requests, as in the Azure LLM and Mooncake traces), or, when a token
+  trace plays, the lengths that trace recorded for the step's requests; a prefill pool
   generates one token per request and a decode pool computes no prompt (the prefill pool did);
 * TTFT median = prefill time of the mean prompt × (1 + 0.8 ρ²) + the queue's wait, so a pool
   whose cache is full queues prompts and TTFT climbs; a decode pool's first token is one decode
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from adapter.demo.demand import hash_normal, stream_key
+from adapter.demo.demand import TokenLengths, hash_normal, stream_key
 from adapter.demo.series_math import accumulate, lognormal_cdf
 
 TTFT_BUCKETS = (0.02, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 20.0)
@@ -94,11 +95,16 @@ class PodTokens:
         default_factory=lambda: {name: _Histogram(np.zeros(len(bounds))) for name, bounds in HISTOGRAMS.items()}
     )
 
-    def advance(self, served: np.ndarray, pool: PoolStep, weight: float, steps: np.ndarray) -> list[Sample]:
-        """Every LLM series of the pod over ``steps``."""
+    def advance(
+        self, served: np.ndarray, pool: PoolStep, weight: float, steps: np.ndarray, lengths: TokenLengths | None = None
+    ) -> list[Sample]:
+        """Every LLM series of the pod over ``steps``; ``lengths``, where the demand counts tokens,
+        are the mean prompt and output lengths of each step's requests."""
         mix, rho = self.mix, pool.utilisation
-        prompt_len = mix.prompt_mean * _mix_factor(self.noise_key, 4, steps)
-        output_len = mix.output_mean * _mix_factor(self.noise_key, 5, steps)
+        if lengths is None:
+            lengths = (mix.prompt_mean * _mix_factor(self.noise_key, 4, steps),
+                       mix.output_mean * _mix_factor(self.noise_key, 5, steps))
+        prompt_len, output_len = lengths
         prompts = np.zeros_like(served) if mix.role == "decode" else served * prompt_len
         generated = served if mix.role == "prefill" else served * output_len
         slowdown = 1.0 + 0.8 * rho**2

@@ -161,7 +161,8 @@ def run_demo(
     workloads = ", ".join(state.selector for state in fleet.current().values())
     banner = BANNER.format(namespace=NAMESPACE, workloads=workloads)
     if trace is not None:
-        banner += f" Demand plays the trace {trace.name} from now, at {speed:g}x."
+        banner += f" Demand plays the trace {trace.name} from now, at {speed:g}x"
+        banner += ", with the prompt and output tokens it counts." if trace.tokens is not None else "."
     forecasts = ForecastSettings()
     adapter = assemble(
         rules=rules,

@@ -113,6 +113,9 @@ class ConstantDemand:
     def reference_rps(self) -> float:
         return self.rps
 
+    def token_lengths(self, starts: np.ndarray, duration: float) -> None:
+        return None
+
 
 def workloads(capacity: float) -> list[WorkloadSpec]:
     return [
@@ -281,6 +284,32 @@ def test_trace_demand_follows_the_trace(tmp_path: Path, trace_step: int) -> None
         assert aligned.sum() == len(per_row) * trace_step // max(trace_step, 15) + 1
         _, waiting = recorder.total(name="vllm:num_requests_waiting", model_name=spec.model)
         assert np.all(waiting == 0)
+
+
+@pytest.mark.parametrize("trace_step", [5, 30])
+def test_a_token_trace_drives_the_token_demand(tmp_path: Path, trace_step: int) -> None:
+    rows = [("10", "9000", "2000"), ("0", "0", "0"), ("", "", ""), ("40", "2000", "30000"), ("7", "70000", "70")]
+    path = tmp_path / "tokens.csv"
+    path.write_text("timestamp,requests,prompt_tokens,generation_tokens\n"
+                    + "".join(f"{i * trace_step},{','.join(row)}\n" for i, row in enumerate(rows)), encoding="utf-8")
+    trace = read_trace(path)
+    assert trace.tokens is not None
+    start = 1_700_000_010.0
+    fleet = DemoFleet(workloads(capacity=1e6), TraceDemand(trace, origin=start), start=start, scrape_interval=15.0)
+    recorder = Recorder()
+    loops = 2
+    fleet.generate(start + loops * trace.duration_seconds, recorder)
+
+    for counter, column in (("vllm:prompt_tokens_total", "prompt_tokens"), ("vllm:generation_tokens_total", "generation_tokens")):
+        # the lengths per request swing by 100x between rows: only the trace's token columns give these totals
+        per_row = np.tile(np.nan_to_num(trace.tokens[column]), loops)
+        expected_cumulative = np.concatenate(([0.0], np.cumsum(per_row)))
+        for spec in workloads(capacity=1e6):
+            timestamps, tokens = recorder.total(name=counter, model_name=spec.model)
+            elapsed = timestamps - start
+            aligned = elapsed % trace_step == 0
+            rows_done = (elapsed[aligned] // trace_step).astype(int)
+            np.testing.assert_allclose(tokens[aligned], spec.share * expected_cumulative[rows_done], rtol=1e-9, atol=1e-6)
 
 
 def test_default_fleet_sizes_capacity_to_the_traces_90th_percentile(tmp_path: Path) -> None:
