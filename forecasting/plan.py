@@ -69,3 +69,8 @@ class StepOutcome:
     """Why there is no forecast yet."""
     scores: tuple[tuple[str, float], ...] = ()
     """Selection losses by model, from the latest selection."""
+    chosen: str | None = None
+    """The series' selected model, which ``model`` differs from while the baseline stands in for it
+    or replaces its forecast."""
+    standing_in: bool = False
+    """Seasonal naive served while the known model of a restarted series waits for its fit."""
