@@ -1,28 +1,38 @@
 """How many tracked forecast series one adapter replica carries: the cost of each kind of pass
-through the forecasting workers, the memory it takes, and how long the event loop stalls.
+through the forecasting workers, how long a restart takes to serve again, the memory it all takes,
+and how long the event loop stalls.
 
 Runs the adapter's own worker pool and jobs (``adapter.forecast_pool``) over synthetic series of
-7 days at a 1-minute step (a daily cycle, a weekly one, noise and bursts), in three passes that
-follow the schedule a tracker follows:
+7 days at a 1-minute step (a daily cycle, a weekly one, noise and bursts), sent with the six hours
+more the tracker keeps, in passes that follow the schedule a tracker follows:
 
-1. first step: model selection and a fit of the chosen model, for every series;
-2. a minute later: only an update and a forecast (what every minute costs);
-3. at the next hourly boundary: a refit without selection.
+1. a cold restart: fresh worker processes, nothing known, so every series selects a model and
+   fits it (on the first ``--cold`` series only, where selecting all of them would take too long);
+2. a warm restart of all the series: fresh worker processes, every series' selected model known
+   (as read back from Prometheus; beyond the ``--cold`` series, those chosen for them, repeated).
+   Its first pass serves seasonal naive where the known model costs a fit; the next, a tick after
+   the first began (at once when the first took longer), fits the known models. Restart-to-ready
+   and restart-to-selected are printed against the cold restart, measured in the same run;
+3. a minute later: only an update and a forecast (what every minute costs);
+4. an hour later: a refit without selection (the passes are placed so that no selection deadline
+   falls between them, and the bench stops if one selects). The memory of every process together
+   is taken after it.
 
 Then the freshness of the steady state: new series, each with the phase the tracker gives it
 (:func:`forecasting.schedule.phase_for`), so selections and refits spread over their periods. After
 their first step (a restart: everything selects at once) they are stepped through the
 ``--minutes`` busiest consecutive minutes of the six-hour phase cycle, each pass with the selections
 and refits whose deadlines fall in it. A pass must finish within its minute, or series skip a step
-and their forecasts age.
+and their forecasts age. ``--minutes 0`` skips it.
 
-A ticking coroutine measures the longest event-loop stall meanwhile. Figures are printed, and
-scaled linearly to ``--target`` series (1,000 by default) when fewer were run. The busiest minute
-does not scale linearly (a thousand phases spread more evenly than a hundred), so for the target
-it is estimated from the phases of as many keys and this run's cost per selection, refit and
-update.
+A ticking coroutine measures the longest event-loop stall meanwhile. Memory is the resident memory
+of every process together (the server's and each worker's), now and at peak. Figures are printed,
+and scaled linearly to ``--target`` series (1,000 by default) when fewer were run. The busiest
+minute does not scale linearly (a thousand phases spread more evenly than a hundred), so for the
+target it is estimated from the phases of as many keys and this run's cost per selection, refit
+and update.
 
-    python bench/forecast_scale.py [--series 100] [--workers 2] [--target 1000] [--minutes 10]
+    python bench/forecast_scale.py [--series 100] [--cold 100] [--workers 2] [--target 1000] [--minutes 10]
 """
 
 from __future__ import annotations
@@ -31,7 +41,6 @@ import argparse
 import asyncio
 import math
 import os
-import resource
 import sys
 import time
 from collections import Counter
@@ -43,17 +52,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from adapter import forecast_worker  # noqa: E402
 from adapter.forecast_pool import ForecastPool  # noqa: E402
 from adapter.forecast_worker import Job  # noqa: E402
-from forecasting.plan import Plan  # noqa: E402
+from adapter.tracker import CATCH_UP, FIRST_SELECTION, STEADY  # noqa: E402
+from forecasting.plan import DEFAULT_CALIBRATION, Plan, StepOutcome  # noqa: E402
 from forecasting.schedule import DEFAULT_SCHEDULE, phase_for  # noqa: E402
 
 STEP = 60.0
 POINTS = 7 * 1440
-PLAN = Plan(lead_steps=3, window_steps=5, slack_steps=5)
+SENT = POINTS + round(DEFAULT_SCHEDULE.select_every_seconds / STEP)
+"""Points a job carries: the tracker keeps a selection period more than models see."""
+PLAN = Plan(lead_steps=3, window_steps=5, slack_steps=5, calibration=DEFAULT_CALIBRATION)
+HOUR = 3600.0
+TICK = STEP
+"""The tracker's pause between the starts of two passes, unless a pass takes longer."""
 
 
-def synthetic(index: int, end: float, points: int = POINTS) -> np.ndarray:
+def synthetic(index: int, end: float, points: int = SENT) -> np.ndarray:
     """``points`` minutes of a demand-like series: daily and weekly cycles, noise, a few bursts."""
     rng = np.random.default_rng(index)
     t = end - STEP * np.arange(points - 1, -1, -1)
@@ -64,6 +80,21 @@ def synthetic(index: int, end: float, points: int = POINTS) -> np.ndarray:
     for start in rng.integers(0, points - 30, 3):
         values[start : start + 20] *= 2.5
     return values
+
+
+def job_at(index: int, key: str, now: float, plan: Plan = PLAN, known: str | None = None) -> Job:
+    """The job the tracker sends for series ``index`` at ``now``: the points up to the step before."""
+    start = now - SENT * STEP
+    return Job(key, synthetic(index, now - STEP), STEP, start, now, plan, known)
+
+
+def pass_times(wall: float) -> tuple[float, float]:
+    """When the first pass and the refit pass run: a minute into a selection period (of a series of
+    phase 0, as :data:`PLAN`'s) and an hour later, so a refit deadline lies between them and no
+    selection deadline does. Both in the past of ``wall``."""
+    period = DEFAULT_SCHEDULE.select_every_seconds
+    first = (math.floor(wall / period) - 1) * period + STEP
+    return first, first + HOUR
 
 
 class StallMeter:
@@ -90,29 +121,84 @@ class StallMeter:
         self._task.cancel()
 
 
-def rss_mib(pid: int) -> float:
-    """Peak resident memory of a process (VmHWM), MiB."""
+def memory_mib(pid: int, field: str) -> float:
+    """Resident memory of a process, MiB: ``VmRSS`` now, ``VmHWM`` at peak."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return math.nan
+
+
+def worker_pids(pool: ForecastPool) -> list[int]:
+    return [process.pid for executor in pool._executors if executor is not None  # noqa: SLF001
+            for process in (executor._processes or {}).values() if process.pid is not None]  # noqa: SLF001
 
 
 @dataclass(frozen=True)
 class Pass:
     seconds: float
-    models: Counter[str]
-    selected: int
-    refitted: int
+    outcomes: tuple[StepOutcome, ...]
+
+    @property
+    def models(self) -> Counter[str]:
+        return Counter(outcome.model or "warming" for outcome in self.outcomes)
+
+    @property
+    def selected(self) -> int:
+        return sum(outcome.selected for outcome in self.outcomes)
+
+    @property
+    def refitted(self) -> int:
+        return sum(outcome.refitted for outcome in self.outcomes)
+
+    @property
+    def standing_in(self) -> int:
+        return sum(outcome.standing_in for outcome in self.outcomes)
 
 
-async def one_pass(pool: ForecastPool, series: list[np.ndarray], start: float, now: float,
-                   plans: Sequence[Plan], keys: Sequence[str]) -> Pass:
+async def one_pass(pool: ForecastPool, jobs: Sequence[Job], priorities: Sequence[int] | None = None) -> Pass:
+    """Every job at once, as a tracker's pass sends them, each with its priority in the worker."""
     begun = time.perf_counter()
-    outcomes = await asyncio.gather(*(pool.run(Job(key, values, STEP, start, now, plan))
-                                      for key, values, plan in zip(keys, series, plans, strict=True)))
-    return Pass(time.perf_counter() - begun, Counter(outcome.model or "warming" for outcome in outcomes),
-                sum(outcome.selected for outcome in outcomes), sum(outcome.refitted for outcome in outcomes))
+    outcomes = await asyncio.gather(*(pool.run(job, priority=priority) for job, priority
+                                      in zip(jobs, priorities or [STEADY] * len(jobs), strict=True)))
+    return Pass(time.perf_counter() - begun, tuple(outcomes))
+
+
+@dataclass(frozen=True)
+class Restart:
+    """A warm restart: how long until every series serves a ready forecast, and its selected model."""
+
+    startup: float
+    """Until every worker has imported the model libraries: paid once, whatever the count."""
+    to_ready: float
+    to_selected: float
+    first: Pass
+    catch_up: Pass
+
+    def at(self, scale: float) -> tuple[float, float]:
+        """Restart-to-ready and restart-to-selected with ``scale`` times the series: the start-up
+        once, the passes' work scaled."""
+        ready = self.startup + (self.to_ready - self.startup) * scale
+        return ready, max(TICK, ready) + self.catch_up.seconds * scale
+
+
+async def warm_restart(pool: ForecastPool, workers: int, keys: Sequence[str], known: Sequence[str],
+                       now: float) -> Restart:
+    """``pool``'s fresh workers (a restarted replica) given every series' known model: the first
+    pass, then the catch-up pass a tick after the first began (at once when the first took longer)."""
+    begun = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(*(loop.run_in_executor(pool._executor(index), forecast_worker.warm_up)  # noqa: SLF001
+                           for index in range(workers)))
+    startup = time.perf_counter() - begun
+    first = await one_pass(pool, [job_at(index, key, now, known=model)
+                                  for index, (key, model) in enumerate(zip(keys, known, strict=True))])
+    to_ready = time.perf_counter() - begun
+    await asyncio.sleep(max(0.0, TICK - to_ready))
+    priorities = [CATCH_UP if outcome.standing_in else STEADY for outcome in first.outcomes]
+    catch_up = await one_pass(pool, [job_at(index, key, now + STEP, known=model)
+                                     for index, (key, model) in enumerate(zip(keys, known, strict=True))], priorities)
+    return Restart(startup, to_ready, time.perf_counter() - begun, first, catch_up)
 
 
 def phased_key(index: int) -> str:
@@ -158,73 +244,103 @@ async def steady_state(pool: ForecastPool, count: int, minutes: int, select_cost
     cycle = DEFAULT_SCHEDULE.select_every_seconds
     offset = busiest_start(np.array([plan.phase_seconds for plan in plans]), minutes, select_cost, refit_cost)
     restart = (math.floor(time.time() / cycle) - 1) * cycle + offset * STEP
-    start = restart - (POINTS - 1) * STEP
-    grown = [synthetic(count + index, restart + minutes * STEP, POINTS + minutes) for index in range(count)]
-    first = await one_pass(pool, [values[:POINTS] for values in grown], start, restart, plans, keys)
+    first = await one_pass(pool, [job_at(count + index, key, restart, plan)
+                                  for index, (key, plan) in enumerate(zip(keys, plans, strict=True))])
     passes = []
     with StallMeter() as stall:
         for minute in range(1, minutes + 1):
-            passes.append(await one_pass(pool, [values[: POINTS + minute] for values in grown], start,
-                                         restart + minute * STEP, plans, keys))
+            passes.append(await one_pass(pool, [job_at(count + index, key, restart + minute * STEP, plan)
+                                                for index, (key, plan) in enumerate(zip(keys, plans, strict=True))]))
     return first, passes, stall.longest
+
+
+def memory_of(pool: ForecastPool) -> tuple[float, float]:
+    """Resident memory of this process and the pool's workers together, MiB: now, and the sum of
+    each one's peak."""
+    pids = [os.getpid(), *worker_pids(pool)]
+    return sum(memory_mib(pid, "VmRSS") for pid in pids), sum(memory_mib(pid, "VmHWM") for pid in pids)
 
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=100)
+    parser.add_argument("--cold", type=int, default=None, help="series of the cold restart (default: all)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--target", type=int, default=1000)
-    parser.add_argument("--minutes", type=int, default=10, help="busiest minutes stepped in the steady state")
+    parser.add_argument("--minutes", type=int, default=10, help="busiest minutes stepped in the steady state (0: none)")
     args = parser.parse_args()
+    cold_count = min(args.cold or args.series, args.series)
 
-    hour = 3600.0
-    first = math.floor(time.time() / hour) * hour + 60  # a minute past an hour
-    start = first - (POINTS - 1) * STEP
-    series = [synthetic(index, first) for index in range(args.series)]
+    first, refit_at = pass_times(time.time())
     keys = [f"series-{index}" for index in range(args.series)]
-    plans = [PLAN] * args.series
-    pool = ForecastPool(args.workers)
     scale = args.target / args.series
-    later = [np.append(values[1:], values[-1]) for values in series]
     stalls: list[float] = []
+    cold_pool = ForecastPool(args.workers)
     try:
         with StallMeter() as stall:
-            selection = await one_pass(pool, series, start, first, plans, keys)
+            selection = await one_pass(cold_pool, [job_at(index, key, first) for index, key in enumerate(keys[:cold_count])],
+                                       [FIRST_SELECTION] * cold_count)
+        stalls.append(stall.longest)
+        if args.minutes:
+            select_estimate = selection.seconds / cold_count
+            restart, minutes, minutes_stall = await steady_state(cold_pool, cold_count, args.minutes, select_estimate, 0.0)
+    finally:
+        cold_pool.close()
+    chosen = [outcome.chosen or "seasonal_naive" for outcome in selection.outcomes]
+    known = [chosen[index % cold_count] for index in range(args.series)]
+    pool = ForecastPool(args.workers)
+    try:
+        with StallMeter() as stall:
+            warm = await warm_restart(pool, args.workers, keys, known, first + STEP)
         stalls.append(stall.longest)
         with StallMeter() as stall:
-            update = await one_pass(pool, later, start + STEP, first + STEP, plans, keys)
+            update = await one_pass(pool, [job_at(index, key, first + 3 * STEP) for index, key in enumerate(keys)])
         stalls.append(stall.longest)
         with StallMeter() as stall:
-            refit = await one_pass(pool, series, start, first + hour, plans, keys)
+            refit = await one_pass(pool, [job_at(index, key, refit_at) for index, key in enumerate(keys)])
         stalls.append(stall.longest)
-        select_cost = max(selection.seconds - update.seconds, 0.0) / args.series
-        refit_cost = max(refit.seconds - update.seconds, 0.0) / args.series
-        restart, minutes, minutes_stall = await steady_state(pool, args.series, args.minutes, select_cost, refit_cost)
-        workers = [process.pid for executor in pool._executors if executor is not None for process in executor._processes.values()]  # noqa: SLF001
-        worker_mib = [rss_mib(pid) for pid in workers]
+        if refit.selected or warm.first.selected or warm.catch_up.selected:
+            raise SystemExit("a pass that should not select did: its figures would be a selection's")
+        memory_now, memory_peak = memory_of(pool)
     finally:
         pool.close()
-    parent_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{args.series} series of 7 days at 1 min, {args.workers} worker processes "
-          f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}); scaled ×{scale:g} to {args.target} series")
-    print(f"{'pass':<34}{'measured':>12}{f'at {args.target}':>14}{'longest stall':>16}")
-    passes = (("select + fit (first step)", selection.seconds),
-              ("update + forecast (every minute)", update.seconds),
-              ("refit (hourly)", refit.seconds))
-    for (label, seconds), longest in zip(passes, stalls, strict=True):
-        print(f"{label:<34}{seconds:>11.1f}s{seconds * scale:>13.1f}s{longest * 1000:>13.1f} ms")
-    print("(the first pass also starts the worker processes)")
-    print(f"peak memory: server process {parent_mib:.0f} MiB, workers {', '.join(f'{m:.0f}' for m in worker_mib)} MiB")
-    print(f"models chosen: {', '.join(f'{name} ×{count}' for name, count in sorted(selection.models.items()))}")
-    print(f"\nsteady state of {args.series} series phased as the tracker phases them: a restart (everything "
-          f"selects) took {restart.seconds:.1f} s ({restart.seconds * scale:.0f} s at {args.target}); their busiest "
-          f"{args.minutes} minutes:")
-    print(f"{'minute':<8}{'selections':>11}{'refits':>8}{'pass':>9}")
-    for index, minute in enumerate(minutes, start=1):
-        print(f"{index:<8}{minute.selected:>11}{minute.refitted:>8}{minute.seconds:>8.2f}s")
-    longest = max(minute.seconds for minute in minutes)
-    print(f"longest pass {longest:.2f} s, longest stall {minutes_stall * 1000:.1f} ms")
-    selections, refits, estimate = busiest_minute_at(args.target, update.seconds / args.series, select_cost, refit_cost)
+    update_cost = update.seconds / args.series
+    select_cost = max(selection.seconds / cold_count - update_cost, 0.0)
+    refit_cost = max(refit.seconds - update.seconds, 0.0) / args.series
+    cold_scale = args.target / cold_count
+    print(f"{args.series} series of 7 days at 1 min ({cold_count} of them in the cold restart), {args.workers} worker "
+          f"processes (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}); scaled to {args.target} series")
+    print(f"{'pass':<36}{'series':>7}{'measured':>10}{f'at {args.target}':>12}{'longest stall':>16}")
+    passes = (("cold restart: select + fit", cold_count, selection.seconds, cold_scale),
+              ("warm restart: to ready", args.series, warm.to_ready, None),
+              ("warm restart: to selected model", args.series, warm.to_selected, None),
+              ("update + forecast (every minute)", args.series, update.seconds, scale),
+              ("refit (hourly; no selection)", args.series, refit.seconds, scale))
+    ready_at, selected_at = warm.at(scale)
+    for (label, count, seconds, factor), longest in zip(passes, [stalls[0], stalls[1], stalls[1], *stalls[2:]],
+                                                         strict=True):
+        at_target = seconds * factor if factor is not None else (ready_at if "ready" in label else selected_at)
+        print(f"{label:<36}{count:>7}{seconds:>9.1f}s{at_target:>11.0f}s{longest * 1000:>13.1f} ms")
+    print("(the cold restart and the warm one each start their worker processes: "
+          f"{warm.startup:.1f} s of the warm one, counted once at {args.target})")
+    print(f"models chosen: {', '.join(f'{name} ×{count}' for name, count in sorted(selection.models.items()))}; "
+          f"{warm.first.standing_in} of {args.series} served seasonal naive standing in at the warm restart")
+    print(f"\nrestart to ready:    warm / cold = {warm.to_ready:.1f} s / {selection.seconds * args.series / cold_count:.1f} s"
+          f" = {warm.to_ready / (selection.seconds * args.series / cold_count):.3f} (goal at 1000 series: 60 s)")
+    print(f"restart to selected: warm / cold = {warm.to_selected:.1f} s / {selection.seconds * args.series / cold_count:.1f} s"
+          f" = {warm.to_selected / (selection.seconds * args.series / cold_count):.3f} (goal at 1000 series: 300 s)")
+    print(f"full refit: {refit.seconds:.1f} s for {args.series} series (goal at 1000 series: 600 s)")
+    print(f"memory of every process together (server and {args.workers} workers, {args.series} series) after the "
+          f"refit: {memory_now:.0f} MiB now, {memory_peak:.0f} MiB summing each one's peak (goal at 1000 series: 1024 MiB)")
+    if args.minutes:
+        print(f"\nsteady state of {cold_count} series phased as the tracker phases them: a restart (everything "
+              f"selects) took {restart.seconds:.1f} s; their busiest {args.minutes} minutes:")
+        print(f"{'minute':<8}{'selections':>11}{'refits':>8}{'pass':>9}")
+        for index, minute in enumerate(minutes, start=1):
+            print(f"{index:<8}{minute.selected:>11}{minute.refitted:>8}{minute.seconds:>8.2f}s")
+        longest = max(minute.seconds for minute in minutes)
+        print(f"longest pass {longest:.2f} s, longest stall {minutes_stall * 1000:.1f} ms")
+    selections, refits, estimate = busiest_minute_at(args.target, update_cost, select_cost, refit_cost)
     verdict = (f"every series steps each minute, so a served forecast is from the latest minute and at most "
                f"{STEP + estimate:.0f} s old" if estimate < STEP else "series fall behind and skip steps")
     print(f"busiest minute of {args.target} series: {selections} selections and {refits} refits, about {estimate:.1f} s "
