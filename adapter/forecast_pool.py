@@ -109,6 +109,9 @@ class ForecastPool:
     async def _run(self, index: int, job: Job) -> StepOutcome:
         loop = asyncio.get_running_loop()
         for _ in range(TRIES_PER_JOB):
+            if self._executors[index] is None and not self._closed:
+                # The first submit spawns the process: a tenth of a second and more, not on the loop.
+                await asyncio.to_thread(self._executor(index).submit, os.getpid)
             if self._closed:
                 raise WorkerLost("the forecast workers are stopped")
             executor = self._executor(index)

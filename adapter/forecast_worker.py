@@ -9,6 +9,7 @@ Nothing here touches the network or the event loop.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,9 @@ class Job:
     known_model: str | None = None
     """The model last selected for the series (by this process, or read back from Prometheus);
     a new forecaster starts from it instead of selecting."""
+    fit_by: float | None = None
+    """Wall-clock time after which a known model's first fit is put off to the series' next step
+    (seasonal naive serves once more): the pass that sent the job must end within its tick."""
 
 
 def run(job: Job) -> StepOutcome:
@@ -49,7 +53,8 @@ def run(job: Job) -> StepOutcome:
     forecaster = _FORECASTERS.get(job.key)
     if forecaster is None or forecaster.plan != job.plan:
         forecaster = _FORECASTERS[job.key] = SeriesForecaster(job.plan, known=job.known_model)
-    return forecaster.step(Series(job.values, job.step_seconds, job.start), now=job.now)
+    late = job.fit_by is not None and time.time() > job.fit_by
+    return forecaster.step(Series(job.values, job.step_seconds, job.start), now=job.now, put_off_fit=late)
 
 
 def warm_up() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ HORIZON_SLACK_STEPS = 5
 SETTLE_STEPS = 1
 """A point joins the history this many steps after its time: read sooner, a scrape it sums may
 not have landed yet, and the point would be kept short (and differ from another replica's)."""
+CATCH_UP_SHARE = 0.8
+"""Share of a tick, from the start of a pass, in which the fit of a known model may start; later
+ones are put off to the series' next step, so a pass after a restart still ends within its tick
+and every series' forecast stays fresh while the fits catch up."""
 STEADY, CATCH_UP, FIRST_SELECTION = 0, 1, 2
 """Priorities of a series' step in its worker: an update (or a restarted series' first, cheap
 step), the fit of a known model, a selection of every candidate."""
@@ -284,7 +289,8 @@ class ForecastTracker:
         self._untrack(idle)
         await self._look_up_known_models()
         await self.measure_leads()
-        tasks = [self._start(key, entry) for key, entry in self._tracked.items()]
+        fit_by = time.time() + CATCH_UP_SHARE * self._tick
+        tasks = [self._start(key, entry, fit_by) for key, entry in self._tracked.items()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self.refreshed()
@@ -310,18 +316,20 @@ class ForecastTracker:
         series' step to 80 s."""
         return max(0.0, self._tick - elapsed)
 
-    def _start(self, key: ForecastKey, entry: _Tracked) -> asyncio.Task[None]:
+    def _start(self, key: ForecastKey, entry: _Tracked, fit_by: float) -> asyncio.Task[None]:
         if entry.inflight is None or entry.inflight.done():
-            entry.inflight = asyncio.create_task(self._advance(key, entry), name=f"forecast {key}")
+            entry.inflight = asyncio.create_task(self._advance(key, entry, fit_by), name=f"forecast {key}")
         return entry.inflight
 
-    async def _advance(self, key: ForecastKey, entry: _Tracked) -> None:
+    async def _advance(self, key: ForecastKey, entry: _Tracked, fit_by: float) -> None:
         try:
-            await self._step(key, entry)
+            await self._step(key, entry, fit_by)
         finally:
             self.progress()
 
-    async def _step(self, key: ForecastKey, entry: _Tracked) -> None:
+    async def _step(self, key: ForecastKey, entry: _Tracked, fit_by: float) -> None:
+        """One step of the series; ``fit_by`` (wall-clock) is when its pass stops starting the fits
+        of known models."""
         step = self._settings.step
         now = self.clock()
         settled = (math.floor(now / step) - SETTLE_STEPS) * step
@@ -342,7 +350,7 @@ class ForecastTracker:
             phase_seconds=phase_for(_worker_key(key), self._schedule),
             calibration=self._settings.calibration,
         )
-        job = Job(_worker_key(key), entry.values, step, entry.start, settled + step, plan, entry.known)
+        job = Job(_worker_key(key), entry.values, step, entry.start, settled + step, plan, entry.known, fit_by)
         try:
             outcome = await self.pool.run(job, priority=_priority(entry))
         except WorkerLost as error:  # the pool has logged the death once, for all its series

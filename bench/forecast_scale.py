@@ -10,8 +10,8 @@ more the tracker keeps, in passes that follow the schedule a tracker follows:
    fits it (on the first ``--cold`` series only, where selecting all of them would take too long);
 2. a warm restart of all the series: fresh worker processes, every series' selected model known
    (as read back from Prometheus; beyond the ``--cold`` series, those chosen for them, repeated).
-   Its first pass serves seasonal naive where the known model costs a fit; the next, a tick after
-   the first began (at once when the first took longer), fits the known models. Restart-to-ready
+   Its first pass serves seasonal naive where the known model costs a fit; the next ones, a tick
+   apart as the tracker's, fit the known models while time is left in their tick. Restart-to-ready
    and restart-to-selected are printed against the cold restart, measured in the same run;
 3. a minute later: only an update and a forecast (what every minute costs);
 4. an hour later: a refit without selection (the passes are placed so that no selection deadline
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import math
 import os
 import sys
@@ -55,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from adapter import forecast_worker  # noqa: E402
 from adapter.forecast_pool import ForecastPool  # noqa: E402
 from adapter.forecast_worker import Job  # noqa: E402
-from adapter.tracker import CATCH_UP, FIRST_SELECTION, STEADY  # noqa: E402
+from adapter.tracker import CATCH_UP, CATCH_UP_SHARE, FIRST_SELECTION, STEADY  # noqa: E402
 from forecasting.plan import DEFAULT_CALIBRATION, Plan, StepOutcome  # noqa: E402
 from forecasting.schedule import DEFAULT_SCHEDULE, phase_for  # noqa: E402
 
@@ -66,6 +67,7 @@ SENT = POINTS + round(DEFAULT_SCHEDULE.select_every_seconds / STEP)
 PLAN = Plan(lead_steps=3, window_steps=5, slack_steps=5, calibration=DEFAULT_CALIBRATION)
 HOUR = 3600.0
 TICK = STEP
+HISTORY_END = 1_800_000_000.0
 """The tracker's pause between the starts of two passes, unless a pass takes longer."""
 
 
@@ -82,10 +84,16 @@ def synthetic(index: int, end: float, points: int = SENT) -> np.ndarray:
     return values
 
 
+@functools.cache
+def history(index: int) -> np.ndarray:
+    """Series ``index``, made once: each pass sends the same points, as of its own time (what a
+    fit costs does not depend on which week it sees), and making them never stalls a pass."""
+    return synthetic(index, HISTORY_END)
+
+
 def job_at(index: int, key: str, now: float, plan: Plan = PLAN, known: str | None = None) -> Job:
     """The job the tracker sends for series ``index`` at ``now``: the points up to the step before."""
-    start = now - SENT * STEP
-    return Job(key, synthetic(index, now - STEP), STEP, start, now, plan, known)
+    return Job(key, history(index), STEP, now - SENT * STEP, now, plan, known)
 
 
 def pass_times(wall: float) -> tuple[float, float]:
@@ -172,33 +180,41 @@ class Restart:
     """Until every worker has imported the model libraries: paid once, whatever the count."""
     to_ready: float
     to_selected: float
-    first: Pass
-    catch_up: Pass
+    passes: tuple[Pass, ...]
+    """The first pass, then those that caught up on the known models' fits, a tick apart."""
 
     def at(self, scale: float) -> tuple[float, float]:
         """Restart-to-ready and restart-to-selected with ``scale`` times the series: the start-up
-        once, the passes' work scaled."""
+        once, the work scaled, the catch-up fits at the share of each tick they may start in."""
         ready = self.startup + (self.to_ready - self.startup) * scale
-        return ready, max(TICK, ready) + self.catch_up.seconds * scale
+        catch_up = sum(one.seconds for one in self.passes[1:])
+        return ready, max(TICK, ready) + catch_up * scale / CATCH_UP_SHARE
 
 
 async def warm_restart(pool: ForecastPool, workers: int, keys: Sequence[str], known: Sequence[str],
                        now: float) -> Restart:
-    """``pool``'s fresh workers (a restarted replica) given every series' known model: the first
-    pass, then the catch-up pass a tick after the first began (at once when the first took longer)."""
+    """``pool``'s fresh workers (a restarted replica) given every series' known model, stepped as the
+    tracker steps them: a pass a tick (or the pass, when longer) after the last began, each starting
+    known models' fits in the first :data:`CATCH_UP_SHARE` of its tick, until every series serves
+    its known model."""
     begun = time.perf_counter()
-    loop = asyncio.get_running_loop()
-    await asyncio.gather(*(loop.run_in_executor(pool._executor(index), forecast_worker.warm_up)  # noqa: SLF001
-                           for index in range(workers)))
+    spawned = await asyncio.gather(*(asyncio.to_thread(pool._executor(index).submit, forecast_worker.warm_up)  # noqa: SLF001
+                                     for index in range(workers)))
+    await asyncio.gather(*(asyncio.wrap_future(future) for future in spawned))
     startup = time.perf_counter() - begun
-    first = await one_pass(pool, [job_at(index, key, now, known=model)
-                                  for index, (key, model) in enumerate(zip(keys, known, strict=True))])
-    to_ready = time.perf_counter() - begun
-    await asyncio.sleep(max(0.0, TICK - to_ready))
-    priorities = [CATCH_UP if outcome.standing_in else STEADY for outcome in first.outcomes]
-    catch_up = await one_pass(pool, [job_at(index, key, now + STEP, known=model)
-                                     for index, (key, model) in enumerate(zip(keys, known, strict=True))], priorities)
-    return Restart(startup, to_ready, time.perf_counter() - begun, first, catch_up)
+    passes: list[Pass] = []
+    to_ready = 0.0
+    while not passes or any(outcome.standing_in for outcome in passes[-1].outcomes):
+        started = time.perf_counter()
+        fit_by = time.time() + CATCH_UP_SHARE * TICK
+        priorities = [CATCH_UP if outcome.standing_in else STEADY for outcome in passes[-1].outcomes] if passes else None
+        jobs = [replace(job_at(index, key, now + len(passes) * STEP, known=model), fit_by=fit_by)
+                for index, (key, model) in enumerate(zip(keys, known, strict=True))]
+        passes.append(await one_pass(pool, jobs, priorities))
+        to_ready = to_ready or time.perf_counter() - begun
+        if any(outcome.standing_in for outcome in passes[-1].outcomes):
+            await asyncio.sleep(max(0.0, TICK - (time.perf_counter() - started)))
+    return Restart(startup, to_ready, time.perf_counter() - begun, tuple(passes))
 
 
 def phased_key(index: int) -> str:
@@ -241,6 +257,8 @@ async def steady_state(pool: ForecastPool, count: int, minutes: int, select_cost
     event-loop stall over the minutes."""
     keys = [phased_key(index) for index in range(count)]
     plans = [replace(PLAN, phase_seconds=phase_for(key, DEFAULT_SCHEDULE)) for key in keys]
+    for index in range(count):
+        history(count + index)
     cycle = DEFAULT_SCHEDULE.select_every_seconds
     offset = busiest_start(np.array([plan.phase_seconds for plan in plans]), minutes, select_cost, refit_cost)
     restart = (math.floor(time.time() / cycle) - 1) * cycle + offset * STEP
@@ -273,6 +291,8 @@ async def main() -> int:
 
     first, refit_at = pass_times(time.time())
     keys = [f"series-{index}" for index in range(args.series)]
+    for index in range(args.series):
+        history(index)
     scale = args.target / args.series
     stalls: list[float] = []
     cold_pool = ForecastPool(args.workers)
@@ -299,7 +319,7 @@ async def main() -> int:
         with StallMeter() as stall:
             refit = await one_pass(pool, [job_at(index, key, refit_at) for index, key in enumerate(keys)])
         stalls.append(stall.longest)
-        if refit.selected or warm.first.selected or warm.catch_up.selected:
+        if refit.selected or any(one.selected for one in warm.passes):
             raise SystemExit("a pass that should not select did: its figures would be a selection's")
         memory_now, memory_peak = memory_of(pool)
     finally:
@@ -324,7 +344,9 @@ async def main() -> int:
     print("(the cold restart and the warm one each start their worker processes: "
           f"{warm.startup:.1f} s of the warm one, counted once at {args.target})")
     print(f"models chosen: {', '.join(f'{name} ×{count}' for name, count in sorted(selection.models.items()))}; "
-          f"{warm.first.standing_in} of {args.series} served seasonal naive standing in at the warm restart")
+          f"{warm.passes[0].standing_in} of {args.series} served seasonal naive standing in at the warm restart, "
+          f"on their known models after {len(warm.passes) - 1} more passes "
+          f"({', '.join(f'{one.seconds:.0f} s' for one in warm.passes)})")
     print(f"\nrestart to ready:    warm / cold = {warm.to_ready:.1f} s / {selection.seconds * args.series / cold_count:.1f} s"
           f" = {warm.to_ready / (selection.seconds * args.series / cold_count):.3f} (goal at 1000 series: 60 s)")
     print(f"restart to selected: warm / cold = {warm.to_selected:.1f} s / {selection.seconds * args.series / cold_count:.1f} s"

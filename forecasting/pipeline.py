@@ -7,7 +7,8 @@ latest refit deadline, then updated with what came since. So a forecaster create
 deadlines (a restarted replica, a second one) holds the same model as one that has run all along,
 and serves the same values from the same history. A forecaster told the series' known model (read
 back after a restart) does not select before the next deadline; where that model is costly to fit,
-its first step serves seasonal naive, cheap at once, and says so.
+its first step serves seasonal naive, cheap at once, and says so, as do later steps told to put the
+fit off (the caller's pass has no time left for it).
 
 This is what a forecasting worker runs for every tracked series each step; the backtest scores
 the same schedule. A forecast that fails the guard (non-finite, negative, absurd) is replaced by
@@ -45,8 +46,9 @@ class SeriesForecaster:
         self.plan = plan
         self._factories = factories
         self._known = known if known in factories else None
-        self._stand_in = self._known is not None and self._known not in CHEAP_MODELS
-        """The next step serves seasonal naive while the known model waits for its fit."""
+        self._awaiting_known = self._known is not None and self._known not in CHEAP_MODELS
+        """Seasonal naive serves while the known model waits for its first fit."""
+        self._stepped = False
         self._chosen: str | None = None
         self._scores: tuple[tuple[str, float], ...] = ()
         self._selected_anchor: float | None = None
@@ -55,12 +57,14 @@ class SeriesForecaster:
         self._fitted_anchor: float | None = None
         self._bound = ConformalBound(plan.lead_steps, plan.window_steps) if plan.calibration == "conformal" else None
 
-    def step(self, series: Series, *, now: float) -> StepOutcome:
-        (outcome,), _ = self.step_quantiles(series, now=now, quantiles=(self.plan.quantile,))
+    def step(self, series: Series, *, now: float, put_off_fit: bool = False) -> StepOutcome:
+        """``put_off_fit``: where the known model still waits for its fit, seasonal naive serves
+        once more instead (the first step always serves it)."""
+        (outcome,), _ = self.step_quantiles(series, now=now, quantiles=(self.plan.quantile,), put_off_fit=put_off_fit)
         return outcome
 
-    def step_quantiles(self, series: Series, *, now: float,
-                       quantiles: Sequence[float]) -> tuple[tuple[StepOutcome, ...], SeriesForecaster | None]:
+    def step_quantiles(self, series: Series, *, now: float, quantiles: Sequence[float],
+                       put_off_fit: bool = False) -> tuple[tuple[StepOutcome, ...], SeriesForecaster | None]:
         """One step that fits or updates the model once and forecasts each of ``quantiles`` from
         it: each outcome is what :meth:`step` gives with that quantile in the plan.
 
@@ -78,7 +82,8 @@ class SeriesForecaster:
             return (waiting,) * len(quantiles), None
         selected = self._select_if_due(series, now)
         chosen = self._chosen or SeasonalNaive.name
-        stand_in, self._stand_in = self._stand_in, False
+        stand_in = self._awaiting_known and not selected and (put_off_fit or not self._stepped)
+        self._awaiting_known, self._stepped = stand_in, True
         serving = SeasonalNaive.name if stand_in else chosen
         anchor = self._anchor(series, now, schedule.refit_every_seconds)
         refit = self._model is None or self._model_name != serving or self._fitted_anchor != anchor

@@ -106,6 +106,15 @@ def test_a_known_model_is_served_without_selection_after_seasonal_naive_stands_i
     assert (second.model, second.standing_in, second.selected, second.refitted) == ("level", False, False, True)
 
 
+def test_a_known_model_whose_fit_is_put_off_leaves_seasonal_naive_serving_until_it_is_fit() -> None:
+    forecaster = SeriesForecaster(plan(), factories={**BASELINES, "level": _FittedLevel}, known="level")
+    steps = [forecaster.step(until(10 * HOUR + 60 * minute), now=10 * HOUR + 60 * minute, put_off_fit=put_off)
+             for minute, put_off in ((1, False), (2, True), (3, False), (4, True))]
+    assert [(outcome.model, outcome.standing_in) for outcome in steps] == [
+        ("seasonal_naive", True), ("seasonal_naive", True), ("level", False), ("level", False)]
+    assert not any(outcome.selected for outcome in steps)
+
+
 def test_an_unknown_known_model_selects_as_usual() -> None:
     outcome = SeriesForecaster(plan(), factories=BASELINES, known="gone").step(until(10 * HOUR + 60), now=10 * HOUR + 60)
     assert outcome.selected and not outcome.standing_in

@@ -26,6 +26,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from adapter.cli import SHUTDOWN_GRACE_SECONDS
+
 from .local import foresight_command, foresight_environment, free_port
 from .prometheus import PrometheusServer
 
@@ -119,7 +121,8 @@ def _wait(what: str, check: Any, log: Path) -> Any:
 
 @contextmanager
 def _replica(config: Path, log_path: Path) -> Iterator[int]:
-    """A ``foresight serve`` process on ``config``; its port. Killed and reaped on the way out."""
+    """A ``foresight serve`` process on ``config``; its port. Stopped with SIGTERM on the way out, as
+    the kubelet stops it, so it stops its forecasting workers too (killed only if it hangs)."""
     port = free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -129,8 +132,12 @@ def _replica(config: Path, log_path: Path) -> Iterator[int]:
         try:
             yield port
         finally:
-            process.kill()
-            process.wait()
+            process.terminate()
+            try:
+                process.wait(timeout=SHUTDOWN_GRACE_SECONDS + HANG_GUARD_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def test_a_replica_started_later_serves_the_same_forecast_within_a_step(

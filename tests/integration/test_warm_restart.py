@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -63,23 +63,34 @@ def planted(workload_exporter: WorkloadExporter, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture
-async def tracker(planted: PrometheusServer) -> AsyncIterator[ForecastTracker]:
-    """A tracker of :data:`KEY` on the planted Prometheus, as a restarted adapter starts it."""
+async def trackers(planted: PrometheusServer) -> AsyncIterator[Callable[..., ForecastTracker]]:
+    """Trackers of :data:`KEY` on the planted Prometheus, as a restarted adapter starts them."""
     settings = adapter_settings(planted.url, {"forecasts": {"workers": 1}})
     assert settings.prometheus is not None
     rules = resolve_rules(settings, source="test config")
     source = PrometheusSource.open(settings.prometheus, max_concurrency=2)
     forecasts: ForecastSettings = settings.forecasts
-    tracker = ForecastTracker(source, ForecastPool(1), settings=forecasts,
-                              schedule=Schedule(history_seconds=forecasts.history), clock=ManualClock(),
-                              idle_after=600.0)
-    rule: MetricRule = rules[KEY.signal]
-    tracker.track(KEY, rule, QueryScope(KEY.namespace, parse_selector(KEY.selector)), pinned=True)
+    made: list[ForecastTracker] = []
+
+    def make(tick_seconds: float | None = None) -> ForecastTracker:
+        made.append(ForecastTracker(source, ForecastPool(1), settings=forecasts,
+                                    schedule=Schedule(history_seconds=forecasts.history), clock=ManualClock(),
+                                    idle_after=600.0, tick_seconds=tick_seconds))
+        rule: MetricRule = rules[KEY.signal]
+        made[-1].track(KEY, rule, QueryScope(KEY.namespace, parse_selector(KEY.selector)), pinned=True)
+        return made[-1]
+
     try:
-        yield tracker
+        yield make
     finally:
-        tracker.pool.close()
+        for tracker in made:
+            tracker.pool.close()
         await source.close()
+
+
+@pytest.fixture
+def tracker(trackers: Callable[..., ForecastTracker]) -> ForecastTracker:
+    return trackers()
 
 
 async def test_a_restarted_tracker_serves_seasonal_naive_then_refits_the_latest_published_model(
@@ -95,6 +106,21 @@ async def test_a_restarted_tracker_serves_seasonal_naive_then_refits_the_latest_
     second = tracker.view(KEY)
     assert (second.state, second.model, second.selected) == ("ready", NEWER, NEWER), second.reason
     assert tracker.selections == 0 and tracker.refits == 2
+
+
+async def test_a_pass_with_no_time_left_puts_the_fit_off_and_seasonal_naive_keeps_serving(
+    trackers: Callable[..., ForecastTracker],
+) -> None:
+    """A tick so short that no fit may start in it: each pass still gives a fresh forecast."""
+    tracker = trackers(tick_seconds=1e-6)
+    await tracker.refresh_now()
+    tracker.clock.offset = 60.0  # type: ignore[attr-defined]
+    second_pass = tracker.clock()
+    await tracker.refresh_now()
+    view = tracker.view(KEY)
+    assert (view.state, view.model, view.selected) == ("ready", "seasonal_naive", NEWER)
+    assert view.made_at is not None and view.made_at >= second_pass
+    assert tracker.selections == 0 and tracker.refits == 1
 
 
 async def test_with_prometheus_down_at_the_read_back_the_series_selects_as_on_a_first_start(
