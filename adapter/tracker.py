@@ -289,7 +289,7 @@ class ForecastTracker:
         self._untrack(idle)
         await self._look_up_known_models()
         await self.measure_leads()
-        fit_by = time.time() + CATCH_UP_SHARE * self._tick
+        fit_by = time.time() + CATCH_UP_SHARE * self._tick  # the workers' clock: a tick is real seconds
         tasks = [self._start(key, entry, fit_by) for key, entry in self._tracked.items()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
