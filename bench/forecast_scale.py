@@ -281,11 +281,29 @@ def row(label: str, series: int, seconds: float, at_target: float, stall: float)
     say(f"{label:<36}{series:>7}{seconds:>9.1f}s{at_target:>11.0f}s{stall * 1000:>13.1f} ms")
 
 
-def memory_of(pool: ForecastPool) -> tuple[float, float]:
-    """Resident memory of this process and the pool's workers together, MiB: now, and the sum of
-    each one's peak."""
-    pids = [os.getpid(), *worker_pids(pool)]
-    return sum(memory_mib(pid, "VmRSS") for pid in pids), sum(memory_mib(pid, "VmHWM") for pid in pids)
+@dataclass(frozen=True)
+class Memory:
+    """Resident memory, MiB, of this process (the server's part: the histories and the jobs) and
+    of each of the pool's workers (the fitted models)."""
+
+    server: float
+    workers: tuple[float, ...]
+    peak: float
+    """The sum of each one's peak."""
+
+    @property
+    def total(self) -> float:
+        return self.server + sum(self.workers)
+
+    def __str__(self) -> str:
+        return (f"{self.total:.0f} MiB (server {self.server:.0f}, workers "
+                f"{', '.join(f'{worker:.0f}' for worker in self.workers)})")
+
+
+def memory_of(pool: ForecastPool) -> Memory:
+    pids = worker_pids(pool)
+    return Memory(memory_mib(os.getpid(), "VmRSS"), tuple(memory_mib(pid, "VmRSS") for pid in pids),
+                  sum(memory_mib(pid, "VmHWM") for pid in [os.getpid(), *pids]))
 
 
 async def main() -> int:
@@ -332,13 +350,13 @@ async def main() -> int:
         with StallMeter() as stall:
             update = await one_pass(pool, [job_at(index, key, first + 3 * STEP) for index, key in enumerate(keys)])
         row("update + forecast (every minute)", args.series, update.seconds, update.seconds * scale, stall.longest)
-        fitted_now, fitted_peak = memory_of(pool)
+        fitted = memory_of(pool)
         with StallMeter() as stall:
             refit = await one_pass(pool, [job_at(index, key, refit_at) for index, key in enumerate(keys)])
         row("refit (hourly; no selection)", args.series, refit.seconds, refit.seconds * scale, stall.longest)
         if refit.selected or any(one.selected for one in warm.passes):
             raise SystemExit("a pass that should not select did: its figures would be a selection's")
-        memory_now, memory_peak = memory_of(pool)
+        refitted = memory_of(pool)
     finally:
         pool.close()
     update_cost = update.seconds / args.series
@@ -357,8 +375,8 @@ async def main() -> int:
         "after the first pass, which dominates at a few series)")
     say(f"full refit: {refit.seconds:.1f} s for {args.series} series (goal at 1000 series: 600 s)")
     say(f"memory of every process together (server and {args.workers} workers, {args.series} series): "
-        f"{fitted_now:.0f} MiB with every model fit, {memory_now:.0f} MiB after the refit, "
-        f"{memory_peak:.0f} MiB summing each one's peak (goal at 1000 series: 1024 MiB)")
+        f"{fitted} with every model fit, {refitted} after the refit, "
+        f"{refitted.peak:.0f} MiB summing each one's peak (goal at 1000 series: 1024 MiB)")
     if args.minutes:
         say(f"\nsteady state of {cold_count} series phased as the tracker phases them: a restart (everything "
             f"selects) took {restart.seconds:.1f} s; their busiest {args.minutes} minutes:")
