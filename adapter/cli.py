@@ -22,7 +22,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from adapter import __version__, listener, replay_command
+from adapter import __version__, listener, replay_command, report_command
 from adapter.access import AccessControl
 from adapter.assembly import assemble
 from adapter.authentication_source import (
@@ -124,6 +124,10 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = add_command("replay", help="replay a trace through reactive, predictive and ideal autoscaling")
     replay_command.add_arguments(replay)
+
+    report = add_command("report", help="a capacity forecast report: GPUs, energy and the HPA to run, from a trace "
+                         "or Prometheus")
+    report_command.add_arguments(report)
 
     check = add_command("check-config", help="validate a config and print every metric's PromQL")
     check.add_argument("config", type=Path)
@@ -439,6 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check-config": _check_config,
         "nvml-exporter": _nvml_exporter,
         "replay": replay_command.run,
+        "report": report_command.run,
     }
     try:
         return handlers[args.command](args)

@@ -75,12 +75,15 @@ class Trace:
         return len(self) * self.step_seconds
 
 
-def read_trace(path: str | os.PathLike[str]) -> Trace:
-    """Read one trace CSV; raises :class:`TraceError` for anything that is not a valid trace."""
+def read_trace(path: str | os.PathLike[str], *, value_column: str = "requests") -> Trace:
+    """Read one trace CSV; raises :class:`TraceError` for anything that is not a valid trace.
+
+    ``value_column`` names the second column for other series on a trace's grid (e.g. a grid's
+    carbon intensity, ``timestamp,grams_per_kwh``); its values land in ``requests``."""
     where = os.fspath(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
-            return _parse(file, where, Path(path).stem)
+            return _parse(file, where, Path(path).stem, (HEADER[0], value_column))
     except OSError as error:
         raise TraceError(f"{where}: cannot read: {error.strerror or error}") from error
     except UnicodeDecodeError as error:
@@ -123,12 +126,12 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _parse(file: TextIO, where: str, name: str) -> Trace:
+def _parse(file: TextIO, where: str, name: str, expected: tuple[str, str] = HEADER) -> Trace:
     rows = csv.reader(file)
     header = next(rows, None)
-    if header is None or tuple(cell.strip() for cell in header) != HEADER:
+    if header is None or tuple(cell.strip() for cell in header) != expected:
         got = "an empty file" if header is None else f'"{",".join(header)}"'
-        raise TraceError(f'{where}:1: header: expected "timestamp,requests", got {got}')
+        raise TraceError(f'{where}:1: header: expected "{",".join(expected)}", got {got}')
 
     counts: list[float] = []
     parse_time: _TimestampParser | None = None
@@ -140,14 +143,14 @@ def _parse(file: TextIO, where: str, name: str) -> Trace:
         if not row:
             continue
         if len(row) != 2:
-            raise TraceError(f"{where}:{line}: row: expected 2 fields (timestamp,requests), got {len(row)}")
+            raise TraceError(f"{where}:{line}: row: expected 2 fields ({','.join(expected)}), got {len(row)}")
         time_text, count_text = row[0].strip(), row[1].strip()
         if parse_time is None:
             parse_time = _TimestampParser(time_text)
         time = parse_time(time_text)
         if time is None:
             raise TraceError(f'{where}:{line}: timestamp: "{time_text}" is not {parse_time.describe()}')
-        count = _parse_count(count_text, where, line)
+        count = _parse_count(count_text, where, line, expected[1])
 
         if not counts:
             first_time = time
@@ -192,17 +195,17 @@ def _parse(file: TextIO, where: str, name: str) -> Trace:
     )
 
 
-def _parse_count(text: str, where: str, line: int) -> float:
+def _parse_count(text: str, where: str, line: int, column: str) -> float:
     if not text:
         return math.nan
     try:
         count = float(text)
     except ValueError:
-        raise TraceError(f'{where}:{line}: requests: "{text}" is not a number') from None
+        raise TraceError(f'{where}:{line}: {column}: "{text}" is not a number') from None
     if not math.isfinite(count):
-        raise TraceError(f'{where}:{line}: requests: "{text}" is not a finite number')
+        raise TraceError(f'{where}:{line}: {column}: "{text}" is not a finite number')
     if count < 0:
-        raise TraceError(f'{where}:{line}: requests: "{text}" is negative')
+        raise TraceError(f'{where}:{line}: {column}: "{text}" is negative')
     return count
 
 
