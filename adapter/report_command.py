@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import math
 import os
 import sys
@@ -134,6 +135,8 @@ def _prometheus_histories(args: argparse.Namespace) -> tuple[list[WorkloadHistor
     from adapter.errors import SourceError
     from adapter.report_history import HistoryQuery, read_histories
 
+    # the command reports a failed query itself, in one line; the source's own warning would repeat it
+    logging.getLogger("adapter.prometheus").setLevel(logging.ERROR)
     query = HistoryQuery(namespace=args.namespace, selectors=tuple(args.workload or ()),
                          history_seconds=_duration(args.history, "--history"),
                          step_seconds=_duration(args.history_step, "--history-step"))
