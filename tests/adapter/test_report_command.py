@@ -1,6 +1,6 @@
-"""``foresight report`` on a real trace: two days of ServeGen's m-large LLM service (the clone's
-copy of ``../shared/traces/servegen_language_m-large_10min.csv``, byte for byte), planned one day
-ahead. The command runs once, as a user runs it, and the tests read what it wrote: the figures of
+"""``foresight report`` on a real trace: a day and a half of ServeGen's m-large LLM service (the
+clone's copy of ``../shared/traces/servegen_language_m-large_10min.csv``, byte for byte), planned
+half a day ahead. The command runs once, as a user runs it, and the tests read what it wrote: the figures of
 ``report.json`` recomputed here from its own forecast, the recommended HPA read back and replayed,
 the HTML opened in a real headless Chromium. Bad input is refused before any fit."""
 
@@ -18,9 +18,11 @@ import pytest
 import yaml
 
 from adapter.cli import main
+from adapter.durations import parse_duration
 from forecasting.hpa.manifest import hpa_from_manifest
 from forecasting.replay import ReplaySettings, ServiceSettings
 from forecasting.replay.simulation import Stage, simulate_hpa
+from forecasting.replay.sweep import TableForecast, forecast_table
 from forecasting.traces import read_trace
 
 from ..browser import drawn_share, visit
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TRACE = ROOT / "tests" / "data" / "traces" / "servegen_language_m-large_10min.csv"
 DAY_STEPS = 144
 """Ten-minute steps in a day."""
+HISTORY_STEPS, HORIZON_STEPS = 3 * DAY_STEPS // 2, DAY_STEPS // 2
 CAPACITY, GPUS, CARBON, PRICE = 10.0, 2, 300.0, 2.5
 IDLE_WATTS, MAX_WATTS = 100.0, 700.0
 """The report's default power model."""
@@ -44,17 +47,17 @@ def _slice(path: Path, steps: int, *, every: int = 1) -> Path:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The report folder of two days of the trace, one day ahead."""
+    """The report folder of a day and a half of the trace, half a day ahead."""
     directory = tmp_path_factory.mktemp("report")
-    trace = _slice(directory / "two-days.csv", 2 * DAY_STEPS)
+    trace = _slice(directory / "history.csv", HISTORY_STEPS)
     out = directory / "out"
     result = subprocess.run(
         [sys.executable, "-m", "adapter.cli", "report", "--trace", str(trace), "--capacity-per-replica", str(CAPACITY),
-         "--gpus-per-replica", str(GPUS), "--horizon", "1d", "--carbon-intensity", str(CARBON),
+         "--gpus-per-replica", str(GPUS), "--horizon", "12h", "--carbon-intensity", str(CARBON),
          "--gpu-hour-price", str(PRICE), "--workers", "2", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "report two-days:" in result.stderr  # progress is shown
+    assert "report history:" in result.stderr  # progress is shown
     return out
 
 
@@ -72,7 +75,7 @@ def test_the_report_holds_html_markdown_with_its_images_and_json(report: Path) -
     assert page.count('src="data:image/svg+xml;base64,') == len(FIGURES)
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     document = _json(report)
-    assert [row["workload"] for row in document["summary"]] == ["two-days"]
+    assert [row["workload"] for row in document["summary"]] == ["history"]
     assert "kind: HorizontalPodAutoscaler" in markdown and "kind: HorizontalPodAutoscaler" in page
 
 
@@ -82,7 +85,7 @@ def test_the_json_figures_are_what_its_forecast_gives(report: Path) -> None:
     workload = document["workloads"][0]
     forecast, target = workload["forecast"], workload["target_per_replica"]
     assert target == pytest.approx(workload["target_share"] * CAPACITY)
-    assert len(forecast["mean"]) == DAY_STEPS and forecast["step_seconds"] == 600
+    assert len(forecast["mean"]) == HORIZON_STEPS and forecast["step_seconds"] == 600
     hours = forecast["step_seconds"] / 3600
     replicas = [max(1, math.ceil(mean / target - 1e-9)) for mean in forecast["mean"]]
     assert workload["replicas"] == replicas
@@ -95,8 +98,8 @@ def test_the_json_figures_are_what_its_forecast_gives(report: Path) -> None:
     assert totals["energy_kwh"] == pytest.approx(kwh)
     assert totals["carbon_kg"] == pytest.approx(kwh * CARBON / 1000)
     assert totals["cost"] == pytest.approx(gpu_hours * PRICE)
-    [peak] = workload["daily_peaks"]  # one day ahead
-    top = max(range(DAY_STEPS), key=lambda step: forecast["upper"][step])
+    [peak] = workload["daily_peaks"]  # half a day ahead
+    top = max(range(HORIZON_STEPS), key=lambda step: forecast["upper"][step])
     assert peak["upper_requests_per_second"] == pytest.approx(forecast["upper"][top])
     assert peak["peak_time"] == forecast["start"] + top * forecast["step_seconds"]
     assert peak["replicas"] == math.ceil(forecast["upper"][top] / target)
@@ -110,16 +113,27 @@ def test_the_json_figures_are_what_its_forecast_gives(report: Path) -> None:
 
 
 def test_the_recommended_yaml_is_an_hpa_that_replays_to_the_figures_shown(report: Path, tmp_path: Path) -> None:
+    """The manifest, and for a predictive HPA the forecast its settings serve (fitted walk-forward as
+    the sweep fits it), replayed on the same history: the GPU-hours and the share over the SLO the
+    report shows."""
     recommendation = _json(report)["workloads"][0]["frontier"]["recommendation"]
-    assert recommendation["meets_budget"] and recommendation["family"] == "reactive", recommendation["reason"]
+    assert recommendation["meets_budget"], recommendation["reason"]
     manifest = yaml.safe_load(recommendation["hpa_yaml"])
     assert (manifest["apiVersion"], manifest["kind"]) == ("autoscaling/v2", "HorizontalPodAutoscaler")
-    hpa = hpa_from_manifest(manifest)
-    trace = read_trace(_slice(tmp_path / "two-days.csv", 2 * DAY_STEPS))
+    config = recommendation["config"]
+    forecast = recommendation["forecast_settings"]
+    served = {} if forecast is None else forecast["workloads"][0]
+    assert served.get("lead", "3m") == "3m"  # the start-up: the lead run_replay forecasts at
+    trace = read_trace(_slice(tmp_path / "history.csv", HISTORY_STEPS))
     settings = ReplaySettings(ServiceSettings(CAPACITY, 180.0, gpus_per_replica=GPUS),
                               span_seconds=trace.duration_seconds / 3)
-    target = recommendation["config"]["target_share"] * CAPACITY
-    replayed = simulate_hpa(Stage.of(trace, settings), hpa, target)
+    stage = Stage.of(trace, settings)
+    forecast = None
+    if served:
+        window = parse_duration(served["window"])
+        table = forecast_table(trace, settings, stage, [served["quantile"]], windows=[window])
+        forecast = TableForecast(stage, table.served(served["quantile"], window))
+    replayed = simulate_hpa(stage, hpa_from_manifest(manifest), config["target_share"] * CAPACITY, forecast)
     assert replayed.gpu_hours == pytest.approx(recommendation["gpu_hours"])
     assert replayed.slo_violation_share == pytest.approx(recommendation["slo_violation_share"])
     assert replayed.slo_violation_share <= recommendation["max_slo_violation_share"] == 0.01
