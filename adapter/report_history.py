@@ -27,9 +27,11 @@ from forecasting.traces import Trace
 
 MAX_POINTS = 10_000
 APP_LABEL = "label_app"
-REPLICAS = MetricRule(name="replicas", query="count(kube_pod_labels{<<.PodLabelMatchers>>})",
-                      workload_selector="pod_labels")
-"""The workload's pods as kube-state-metrics sees them, joined the way the presets join."""
+REPLICAS = MetricRule(
+    name="replicas", workload_selector="pod_labels",
+    query='sum(kube_pod_status_ready{condition="true"} and on(namespace, pod) kube_pod_labels{<<.PodLabelMatchers>>})')
+"""The workload's ready pods as kube-state-metrics sees them, joined the way the presets join: the
+replicas that serve, which starting ones do not."""
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,13 @@ async def _history(source: Source, rules: dict[str, MetricRule], query: HistoryQ
     if known.size == 0:
         raise ReportError(f"{name}: the selector matches no series in namespace {query.namespace} over the last "
                           f"{query.history_seconds / 86400:g} days")
-    first = int(known[0])
+    kept = slice(int(known[0]), int(known[-1]) + 1)  # from the first value to the last: no gap at either end
     latency = await _series(source, render(rules["latency_p99_seconds"].query, rules["latency_p99_seconds"], scope),
                             start, steps, query.step_seconds)
     replicas = await _series(source, render(REPLICAS.query, REPLICAS, scope), start, steps, query.step_seconds)
-    trace = Trace(name=name, step_seconds=query.step_seconds, start=start + first * query.step_seconds,
-                  wall_clock=True, requests=demand[first:] * query.step_seconds)
-    return WorkloadHistory(name, trace, latency[first:], replicas[first:])
+    trace = Trace(name=name, step_seconds=query.step_seconds, start=start + kept.start * query.step_seconds,
+                  wall_clock=True, requests=demand[kept] * query.step_seconds)
+    return WorkloadHistory(name, trace, latency[kept], replicas[kept])
 
 
 async def _series(source: Source, promql: str, start: float, steps: int, step: float) -> np.ndarray:
