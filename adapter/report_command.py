@@ -23,6 +23,7 @@ from adapter.durations import parse_duration
 from adapter.errors import AdapterError, ConfigError
 from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
 from adapter.progress import Progress
+from forecasting.core import ForecastError
 
 if TYPE_CHECKING:
     from forecasting.report import CarbonIntensity, ReportSettings, Workload, WorkloadHistory
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     except _UsageError as error:
         print(f"{COMMAND}: {error}", file=sys.stderr)
         return 2
-    except (ValueError, OSError, AdapterError, ConfigError) as error:  # bad input, an unusable history
+    except (ValueError, OSError, AdapterError, ConfigError, ForecastError) as error:  # bad input, an unusable history
         print(f"{COMMAND}: {error}", file=sys.stderr)
         return 1
     except BrokenExecutor:

@@ -43,8 +43,8 @@ class HistoryQuery:
     step_seconds: float
 
 
-async def read_histories(query: HistoryQuery, *, url: str | None, config: Path | None,
-                         now: float | None = None) -> tuple[list[WorkloadHistory], list[Workload]]:
+async def read_histories(query: HistoryQuery, *, url: str | None,
+                         config: Path | None) -> tuple[list[WorkloadHistory], list[Workload]]:
     """Each workload's history and what its manifests name; raises ReportError for a selector that
     matches nothing, SourceError when Prometheus fails."""
     settings = load_settings(config) if config is not None else settings_from_mapping(
@@ -57,7 +57,7 @@ async def read_histories(query: HistoryQuery, *, url: str | None, config: Path |
                               f"(signals.server) or a rule of that name")
     source = PrometheusSource.open(prometheus, max_concurrency=4)
     try:
-        end = math.floor((time.time() if now is None else now) / query.step_seconds) * query.step_seconds
+        end = math.floor(time.time() / query.step_seconds) * query.step_seconds
         selectors = query.selectors or await _apps(source, query.namespace)
         histories = [await _history(source, rules, query, selector, end) for selector in selectors]
     finally:

@@ -20,8 +20,9 @@ def document(reports: Sequence[WorkloadReport], settings: ReportSettings,
              targets: Sequence[Workload]) -> dict[str, Any]:
     """The whole ``report.json``; ``targets`` are what each report's manifests name."""
     workloads = [workload_json(report, target) for report, target in zip(reports, targets, strict=True)]
-    return _finite({"schema_version": SCHEMA_VERSION, "settings": settings_json(settings),
-                    "summary": [summary_row(report) for report in reports], "workloads": workloads})
+    whole: dict[str, Any] = _finite({"schema_version": SCHEMA_VERSION, "settings": settings_json(settings),
+                                     "summary": [summary_row(report) for report in reports], "workloads": workloads})
+    return whole
 
 
 def dumps(data: dict[str, Any]) -> str:

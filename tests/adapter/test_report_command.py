@@ -213,3 +213,15 @@ def test_a_prometheus_that_is_down_is_one_line_naming_it(tmp_path: Path, capsys:
                      "--out", str(tmp_path / "out")], capsys)
     assert "http://127.0.0.1:9" in line and "unreachable" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_carbon_intensity_that_is_no_number_nor_series_is_refused(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    trace = _slice(tmp_path / "t.csv", 2 * DAY_STEPS)
+    common = ["--trace", str(trace), "--capacity-per-replica", "10", "--out", str(tmp_path / "out")]
+    assert "neither a number nor a CSV file" in _refused([*common, "--carbon-intensity", "lots"], capsys)
+    grid = tmp_path / "grid.csv"
+    grid.write_text("timestamp,requests\n0,300\n3600,250\n", encoding="utf-8")
+    line = _refused([*common, "--carbon-intensity", str(grid)], capsys)
+    assert f'{grid}:1: header: expected "timestamp,grams_per_kwh"' in line
+    assert not (tmp_path / "out").exists()
