@@ -13,20 +13,22 @@ import argparse
 import asyncio
 import logging
 import math
+import multiprocessing
 import os
 import sys
-from concurrent.futures import BrokenExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapter.durations import parse_duration
 from adapter.errors import AdapterError, ConfigError
 from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
+from adapter.logs import LogFormat, configure_logging
 from adapter.progress import Progress
 from forecasting.core import ForecastError
 
 if TYPE_CHECKING:
-    from forecasting.report import CarbonIntensity, ReportSettings, Workload, WorkloadHistory
+    from forecasting.report import CarbonIntensity, ReportSettings, Workload, WorkloadHistory, WorkloadReport
 
 COMMAND = "foresight report"
 
@@ -81,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     for variable in SINGLE_THREAD_VARIABLES:  # before the model libraries start their thread pools
         os.environ.setdefault(variable, "1")
     # the model libraries load only for this command
-    from forecasting.report import ReportSettings, build_report, check_output, report_files, write_folder
+    from forecasting.report import ReportSettings, check_history, check_output, report_files, write_folder
 
     from_prometheus = args.prometheus is not None or args.config is not None
     if (args.trace is not None) == from_prometheus:
@@ -112,16 +114,27 @@ def _run(args: argparse.Namespace) -> int:
         raise _UsageError(str(error)) from error
     check_output(args.out)
     histories, targets = _trace_history(args.trace) if args.trace is not None else _prometheus_histories(args)
-    reports = []
-    for history in histories:
-        progress = Progress(f"report {history.name}")
-        try:
-            reports.append(build_report(history, settings, progress=progress))
-        finally:
-            progress.close()
+    for history in histories:  # every history is checked before the first fit
+        check_history(history, settings)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        reports = [pool.submit(_build, history, settings, args.log_level, args.log_format).result()
+                   for history in histories]
     write_folder(args.out, report_files(reports, settings, targets))
     print(f"{COMMAND}: wrote {args.out}/report.html, report.md and report.json", file=sys.stderr)
     return 0
+
+
+def _build(history: WorkloadHistory, settings: ReportSettings, log_level: str, log_format: LogFormat) -> WorkloadReport:
+    """One workload's report, built in a worker process: the model fits never run in the process
+    that reads Prometheus and writes the report, as the adapter's never run on its event loop."""
+    from forecasting.report import build_report
+
+    configure_logging(log_level, log_format)
+    progress = Progress(f"report {history.name}")
+    try:
+        return build_report(history, settings, progress=progress)
+    finally:
+        progress.close()
 
 
 def _trace_history(path: Path) -> tuple[list[WorkloadHistory], list[Workload]]:

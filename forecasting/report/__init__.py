@@ -14,13 +14,13 @@ from forecasting.replay.recommend import Workload
 from forecasting.report.build import WorkloadReport, build_report
 from forecasting.report.content import content
 from forecasting.report.document import document, dumps
-from forecasting.report.history import WorkloadHistory
+from forecasting.report.history import WorkloadHistory, check_history
 from forecasting.report.output import check_output, write_folder
 from forecasting.report.render import html_page, images, markdown
 from forecasting.report.settings import CarbonIntensity, ReportError, ReportSettings
 
 __all__ = ["CarbonIntensity", "ReportError", "ReportSettings", "Workload", "WorkloadHistory", "WorkloadReport",
-           "build_report", "check_output", "report_files", "write_folder"]
+           "build_report", "check_history", "check_output", "report_files", "write_folder"]
 
 
 def report_files(reports: Sequence[WorkloadReport], settings: ReportSettings,
