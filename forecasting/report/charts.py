@@ -59,6 +59,8 @@ class Chart:
     def bars(self, xs: Sequence[float], ys: Sequence[float], *, width: float, colour: str, label: str,
              notes: Sequence[str] = ()) -> None:
         for index, (x, y) in enumerate(zip(xs, ys, strict=True)):
+            if not (math.isfinite(x) and math.isfinite(y)):
+                continue  # an unknown value is no bar, never a broken one
             left, right, top = self.x(x - width / 2), self.x(x + width / 2), self.y(y)
             note = notes[index] if index < len(notes) else ""
             self._parts.append(f'<rect class="bar" x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" '
