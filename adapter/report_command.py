@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--startup", default="3m", help="from a replica asked for to it serving (default 3m)")
     parser.add_argument("--carbon-intensity", metavar="G_PER_KWH_OR_CSV",
                         help="grid carbon intensity in gCO2e/kWh: a number, or a timestamp,grams_per_kwh CSV "
-                        "covering the horizon")
+                        "whose latest value at or before each forecast step applies to it")
     parser.add_argument("--gpu-hour-price", metavar="PRICE", help="price of one GPU-hour, for the cost")
     parser.add_argument("--workers", help="worker processes of the replay's sweep (default: one per core)")
 
