@@ -20,6 +20,10 @@ from forecasting.report.settings import ReportError, ReportSettings
 
 BACKTEST_ORIGINS = 100
 """Origins the backtest scores: enough for a stable mean error at a planning step."""
+PLANNING_LEAD_SECONDS = DAY_SECONDS
+"""The models are scored, and one selected, a day ahead (or the horizon ahead, when shorter): a
+plan is read days ahead, and the model best a pod start-up ahead is often persistence, whose
+forecast of a week is its last value seven times over."""
 REPLAY_SHARE = 1 / 3
 MAX_REPLAY_SECONDS = 7 * DAY_SECONDS
 """The replay covers the last third of the history, at most a week; the history before it warms
@@ -65,7 +69,8 @@ def build_report(history: WorkloadHistory, settings: ReportSettings, *,
     stage = _Stages(progress)
     series = history.series(settings.step_seconds)
     try:
-        backtest = run_backtest(series, name=history.name, lead_seconds=settings.startup_seconds,
+        backtest = run_backtest(series, name=history.name,
+                                lead_seconds=min(settings.horizon_seconds, PLANNING_LEAD_SECONDS),
                                 max_origins=BACKTEST_ORIGINS, progress=stage.reporter("backtest"))
     except NotEnoughData as error:
         raise ReportError(f"{history.name}: too little history to backtest the models: {error}") from error

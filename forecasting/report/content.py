@@ -96,7 +96,8 @@ def _workload(report: WorkloadReport, target: Workload, prefix: str) -> list[Blo
     fallback = "" if plan.fallback_reason is None else f" (replaced by seasonal naive: {plan.fallback_reason})"
     blocks += [
         Heading(3, "Forecast"),
-        Text(f"Model {plan.forecast.model}{fallback}, selected by backtest. Replicas are counted at the recommended "
+        Text(f"Model {plan.forecast.model}{fallback}, selected by a backtest "
+             f"{report.backtest.lead_seconds / 3600:.3g} h ahead. Replicas are counted at the recommended "
              f"HPA's target of {plan.target_per_replica:.4g} requests/s per replica."),
         Table(("day", "peak at", "mean (req/s)", "upper bound (req/s)", "replicas", "GPUs"),
               tuple((str(index + 1), f"+{(day.peak_time - plan.forecast.start) / 3600:.1f} h",
