@@ -95,11 +95,16 @@ async def _browser(directory: Path, width: int) -> AsyncIterator[int]:
         chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
         f"--user-data-dir={directory / 'chromium-profile'}", f"--window-size={width},1000", "about:blank",
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    stderr = process.stderr
+    drain: asyncio.Task[bytes] | None = None
     try:
-        assert process.stderr is not None
-        port = await asyncio.wait_for(_devtools_port(process.stderr), LAUNCH_TIMEOUT_S)
+        port = await asyncio.wait_for(_devtools_port(stderr), LAUNCH_TIMEOUT_S)
+        drain = asyncio.get_running_loop().create_task(stderr.read())  # a full pipe would stall Chromium
         yield port
     finally:
+        if drain is not None:
+            drain.cancel()
         if process.returncode is None:
             process.terminate()
             try:
