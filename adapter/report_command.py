@@ -62,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="grid carbon intensity in gCO2e/kWh: a number, or a timestamp,grams_per_kwh CSV "
                         "whose latest value at or before each forecast step applies to it")
     parser.add_argument("--gpu-hour-price", metavar="PRICE", help="price of one GPU-hour, for the cost")
+    parser.add_argument("--idle-watts", default="100", help="power of an idle GPU (default 100)")
+    parser.add_argument("--max-watts", default="700", help="power of a fully used GPU (default 700)")
     parser.add_argument("--workers", help="worker processes of the replay's sweep (default: one per core)")
 
 
@@ -109,6 +111,8 @@ def _run(args: argparse.Namespace) -> int:
             carbon_intensity=None if args.carbon_intensity is None else _carbon(args.carbon_intensity),
             gpu_hour_price=None if args.gpu_hour_price is None else _number(args.gpu_hour_price, "--gpu-hour-price"),
             workers=None if args.workers is None else _whole(args.workers, "--workers"),
+            idle_watts=_number(args.idle_watts, "--idle-watts"),
+            max_watts=_number(args.max_watts, "--max-watts"),
         )
     except ValueError as error:
         raise _UsageError(str(error)) from error

@@ -80,5 +80,7 @@ class ReportSettings:
             raise ValueError(f"the capacity per replica must be positive, not {self.capacity_per_replica}")
         if self.gpus_per_replica < 1:
             raise ValueError(f"a replica has at least one GPU, not {self.gpus_per_replica}")
+        if not 0 <= self.idle_watts <= self.max_watts:
+            raise ValueError(f"need 0 ≤ idle watts ≤ max watts, not {self.idle_watts} and {self.max_watts}")
         if self.gpu_hour_price is not None and not (math.isfinite(self.gpu_hour_price) and self.gpu_hour_price >= 0):
             raise ValueError(f"the GPU-hour price must be a non-negative number, not {self.gpu_hour_price}")

@@ -33,8 +33,7 @@ DAY_STEPS = 144
 """Ten-minute steps in a day."""
 HISTORY_STEPS, HORIZON_STEPS = 3 * DAY_STEPS // 2, DAY_STEPS // 2
 CAPACITY, GPUS, CARBON, PRICE = 10.0, 2, 300.0, 2.5
-IDLE_WATTS, MAX_WATTS = 100.0, 700.0
-"""The report's default power model."""
+IDLE_WATTS, MAX_WATTS = 80.0, 650.0
 FIGURES = ("forecast", "peaks", "backtest", "replay", "frontier")
 
 
@@ -54,7 +53,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = subprocess.run(
         [sys.executable, "-m", "adapter.cli", "report", "--trace", str(trace), "--capacity-per-replica", str(CAPACITY),
          "--gpus-per-replica", str(GPUS), "--horizon", "12h", "--carbon-intensity", str(CARBON),
-         "--gpu-hour-price", str(PRICE), "--workers", "2", "--out", str(out)],
+         "--gpu-hour-price", str(PRICE), "--idle-watts", str(IDLE_WATTS), "--max-watts", str(MAX_WATTS),
+         "--workers", "2", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "report history:" in result.stderr  # progress is shown
@@ -125,7 +125,8 @@ def test_the_recommended_yaml_is_an_hpa_that_replays_to_the_figures_shown(report
     served = {} if forecast is None else forecast["workloads"][0]
     assert served.get("lead", "3m") == "3m"  # the start-up: the lead run_replay forecasts at
     trace = read_trace(_slice(tmp_path / "history.csv", HISTORY_STEPS))
-    settings = ReplaySettings(ServiceSettings(CAPACITY, 180.0, gpus_per_replica=GPUS),
+    settings = ReplaySettings(ServiceSettings(CAPACITY, 180.0, gpus_per_replica=GPUS, idle_watts=IDLE_WATTS,
+                                              max_watts=MAX_WATTS),
                               span_seconds=trace.duration_seconds / 3)
     stage = Stage.of(trace, settings)
     forecast = None
