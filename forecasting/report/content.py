@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from forecasting.core import duration_text
 from forecasting.replay.recommend import Workload, forecast_settings, hpa_document
 from forecasting.report.build import WorkloadReport
 from forecasting.report.figures import figures
@@ -49,10 +50,10 @@ Block = Heading | Text | Table | Figure | Code
 
 
 def content(reports: Sequence[WorkloadReport], settings: ReportSettings, targets: Sequence[Workload]) -> list[Block]:
-    horizon_days = settings.horizon_seconds / 86400
     blocks: list[Block] = [
         Heading(1, "Foresight capacity forecast"),
-        Text(f"Horizon {horizon_days:g} days at a {settings.step_seconds / 60:g}-minute step; latency SLO "
+        Text(f"Horizon {duration_text(settings.horizon_seconds)} at a {duration_text(settings.step_seconds)} step; "
+             f"latency SLO "
              f"{settings.slo_latency_seconds * 1000:g} ms, at most {settings.max_slo_violation_share:.3g} of requests "
              f"over it; {settings.gpus_per_replica} GPU(s) per replica; start-up {settings.startup_seconds:g} s."),
         Heading(2, "Summary"),
