@@ -85,7 +85,14 @@ def _run(args: argparse.Namespace) -> int:
     for variable in SINGLE_THREAD_VARIABLES:  # before the model libraries start their thread pools
         os.environ.setdefault(variable, "1")
     # the model libraries load only for this command
-    from forecasting.report import ReportSettings, check_history, check_output, report_files, write_folder
+    from forecasting.report import (
+        ReportSettings,
+        capacity_of,
+        check_history,
+        check_output,
+        report_files,
+        write_folder,
+    )
 
     from_prometheus = args.prometheus is not None or args.config is not None
     if (args.trace is not None) == from_prometheus:
@@ -118,8 +125,9 @@ def _run(args: argparse.Namespace) -> int:
         raise _UsageError(str(error)) from error
     check_output(args.out)
     histories, targets = _trace_history(args.trace) if args.trace is not None else _prometheus_histories(args)
-    for history in histories:  # every history is checked before the first fit
+    for history in histories:  # every history is checked, and every capacity measured, before the first fit
         check_history(history, settings)
+        capacity_of(history, settings)
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         reports = [pool.submit(_build, history, settings, args.log_level, args.log_format).result()
                    for history in histories]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from forecasting.replay.recommend import Workload
-from forecasting.report.build import WorkloadReport, build_report
+from forecasting.report.build import WorkloadReport, build_report, capacity_of
 from forecasting.report.content import content
 from forecasting.report.document import document, dumps
 from forecasting.report.history import WorkloadHistory, check_history
@@ -20,7 +20,7 @@ from forecasting.report.render import html_page, images, markdown
 from forecasting.report.settings import CarbonIntensity, ReportError, ReportSettings
 
 __all__ = ["CarbonIntensity", "ReportError", "ReportSettings", "Workload", "WorkloadHistory", "WorkloadReport",
-           "build_report", "check_history", "check_output", "report_files", "write_folder"]
+           "build_report", "capacity_of", "check_history", "check_output", "report_files", "write_folder"]
 
 
 def report_files(reports: Sequence[WorkloadReport], settings: ReportSettings,

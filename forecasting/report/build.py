@@ -57,15 +57,7 @@ def build_report(history: WorkloadHistory, settings: ReportSettings, *,
                  progress: Callable[[int, int], None] | None = None) -> WorkloadReport:
     """The report of one workload; raises ReportError for a history that cannot give one."""
     check_history(history, settings)
-    measured = None
-    capacity = settings.capacity_per_replica
-    if capacity is None:
-        if history.latency_p99_seconds is None or history.replicas is None:
-            raise ReportError(f"{history.name}: a trace has no latency history to measure the capacity from; "
-                              f"give --capacity-per-replica")
-        measured = measure_capacity(history.demand.rate_per_second(), history.replicas, history.latency_p99_seconds,
-                                    slo_latency_seconds=settings.slo_latency_seconds, name=history.name)
-        capacity = measured.requests_per_second
+    capacity, measured = capacity_of(history, settings)
     stage = _Stages(progress)
     series = history.series(settings.step_seconds)
     try:
@@ -88,6 +80,20 @@ def build_report(history: WorkloadHistory, settings: ReportSettings, *,
                          target_share=shown.config.target_share)
     return WorkloadReport(history, settings, capacity, measured, backtest, frontier, recommendation,
                           replay_settings, replay, plan)
+
+
+def capacity_of(history: WorkloadHistory, settings: ReportSettings) -> tuple[float, MeasuredCapacity | None]:
+    """The capacity per replica given, or measured from the history (with how); raises ReportError
+    when it is neither given nor shown by the history. Cheap: callers check every workload's before
+    any fit."""
+    if settings.capacity_per_replica is not None:
+        return settings.capacity_per_replica, None
+    if history.latency_p99_seconds is None or history.replicas is None:
+        raise ReportError(f"{history.name}: a trace has no latency history to measure the capacity from; "
+                          f"give --capacity-per-replica")
+    measured = measure_capacity(history.demand.rate_per_second(), history.replicas, history.latency_p99_seconds,
+                                slo_latency_seconds=settings.slo_latency_seconds, name=history.name)
+    return measured.requests_per_second, measured
 
 
 class _Stages:

@@ -8,6 +8,7 @@ are refused in one line, with no report."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -127,4 +128,21 @@ def test_a_prometheus_that_does_not_answer_is_one_line_and_no_report(tmp_path: P
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"foresight report: {config}: Prometheus did not answer within 1s"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_history_whose_p99_never_crosses_the_slo_is_refused_before_any_fit(capacity_prometheus: PrometheusServer,
+                                                                             tmp_path: Path) -> None:
+    """At a one-second SLO no step was slow, so the history does not show the capacity: the report
+    says which workload and what to give instead, and writes nothing."""
+    result = _report(capacity_prometheus.url, tmp_path / "out", "--slo-latency", "1s")
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    match = re.fullmatch(
+        rf"foresight report: {NAMESPACE}/app=llama: the p99 latency stayed within the SLO of 1000 ms up to "
+        r"([\d.]+) requests/s per replica, so the history does not show the capacity; give --capacity-per-replica",
+        line)
+    assert match is not None, line
+    # the most a replica served: 1.45 times its capacity at the five-hour swing's top, give or take a step
+    assert float(match[1]) == pytest.approx(1.45 * WORKLOADS[0].capacity_per_replica, rel=0.01)
     assert not (tmp_path / "out").exists()
