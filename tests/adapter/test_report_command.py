@@ -37,10 +37,10 @@ IDLE_WATTS, MAX_WATTS = 80.0, 650.0
 FIGURES = ("forecast", "peaks", "backtest", "replay", "frontier")
 
 
-def _slice(path: Path, steps: int, *, every: int = 1) -> Path:
-    """The trace's first ``steps`` rows (each ``every``-th), as a file of its own."""
+def _slice(path: Path, steps: int) -> Path:
+    """The trace's first ``steps`` rows, as a file of its own."""
     lines = TRACE.read_text(encoding="utf-8").splitlines()
-    path.write_text("\n".join([lines[0], *lines[1:1 + steps * every:every]]) + "\n", encoding="utf-8")
+    path.write_text("\n".join([lines[0], *lines[1:1 + steps]]) + "\n", encoding="utf-8")
     return path
 
 
@@ -182,13 +182,13 @@ def test_a_malformed_trace_names_its_file_line_and_field(rows: str, problem: str
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize(("steps", "every", "horizon", "problem"), [
-    (DAY_STEPS // 2, 1, "1h", "a report needs at least 24 h"),
-    (2 * DAY_STEPS, 1, "7d", "a horizon of 168 h is longer than the 48.0 h of history"),
+@pytest.mark.parametrize(("steps", "horizon", "problem"), [
+    (DAY_STEPS // 2, "1h", "a report needs at least 24 h"),
+    (2 * DAY_STEPS, "7d", "a horizon of 168 h is longer than the 48.0 h of history"),
 ])
-def test_a_history_too_short_is_refused_before_any_fit(steps: int, every: int, horizon: str, problem: str,
+def test_a_history_too_short_is_refused_before_any_fit(steps: int, horizon: str, problem: str,
                                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    trace = _slice(tmp_path / "short.csv", steps, every=every)
+    trace = _slice(tmp_path / "short.csv", steps)
     line = _refused(["--trace", str(trace), "--capacity-per-replica", "10", "--horizon", horizon,
                      "--out", str(tmp_path / "out")], capsys)
     assert problem in line and "short" in line
