@@ -167,6 +167,12 @@ class _ServerRules:
         return None
 
 
+def gpu_watts_query() -> str:
+    """The workload's GPU power in watts. dcgm-exporter repeats a shared GPU's power for every pod
+    on it: one value per GPU UUID."""
+    return f'sum(max by (UUID) ({_dcgm("DCGM_FI_DEV_POWER_USAGE")}))'
+
+
 def _gpu_rules(signals: SignalSettings, server: _ServerRules | None) -> list[MetricRule]:
     util = _dcgm("DCGM_FI_DEV_GPU_UTIL")
     built = [
@@ -181,9 +187,7 @@ def _gpu_rules(signals: SignalSettings, server: _ServerRules | None) -> list[Met
     ]
     if server is None:
         return built
-    # dcgm-exporter repeats a shared GPU's power for every pod on it: one value per GPU UUID.
-    watts = f'sum(max by (UUID) ({_dcgm("DCGM_FI_DEV_POWER_USAGE")}))'
-    energy = f"{watts} / sum({server.request_rate()})"
+    energy = f"{gpu_watts_query()} / sum({server.request_rate()})"
     no_load = {"on_nan": "zero", "on_inf": "zero"}
     built.append(
         MetricRule.model_validate(

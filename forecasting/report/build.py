@@ -16,6 +16,7 @@ from forecasting.replay.sweep import FrontierResult, run_frontier
 from forecasting.report.capacity import MeasuredCapacity, measure_capacity
 from forecasting.report.history import WorkloadHistory, check_history
 from forecasting.report.plan import CapacityPlan, plan_capacity
+from forecasting.report.power import PowerModel, power_model
 from forecasting.report.settings import ReportError, ReportSettings
 
 BACKTEST_ORIGINS = 100
@@ -39,6 +40,7 @@ class WorkloadReport:
     capacity_per_replica: float
     measured: MeasuredCapacity | None
     """How the capacity was measured; None when it was given."""
+    power: PowerModel
     backtest: BacktestReport
     frontier: FrontierResult
     recommendation: Recommendation
@@ -58,6 +60,7 @@ def build_report(history: WorkloadHistory, settings: ReportSettings, *,
     """The report of one workload; raises ReportError for a history that cannot give one."""
     check_history(history, settings)
     capacity, measured = capacity_of(history, settings)
+    power = power_model(history, settings, capacity)
     stage = _Stages(progress)
     series = history.series(settings.step_seconds)
     try:
@@ -68,8 +71,8 @@ def build_report(history: WorkloadHistory, settings: ReportSettings, *,
         raise ReportError(f"{history.name}: too little history to backtest the models: {error}") from error
     replay_settings = ReplaySettings(
         ServiceSettings(capacity, settings.startup_seconds, slo_latency_seconds=settings.slo_latency_seconds,
-                        gpus_per_replica=settings.gpus_per_replica, idle_watts=settings.idle_watts,
-                        max_watts=settings.max_watts),
+                        gpus_per_replica=settings.gpus_per_replica, idle_watts=power.idle_watts,
+                        max_watts=power.max_watts),
         span_seconds=min(MAX_REPLAY_SECONDS, REPLAY_SHARE * history.demand.duration_seconds))
     frontier = run_frontier(history.demand, replay_settings, workers=settings.workers,
                             progress=stage.reporter("frontier"))
@@ -77,8 +80,8 @@ def build_report(history: WorkloadHistory, settings: ReportSettings, *,
     replay = run_replay(history.demand, replay_settings, progress=stage.reporter("replay"))
     shown = recommendation.chosen or recommendation.closest
     plan = plan_capacity(series, backtest.selected, settings, capacity_per_replica=capacity,
-                         target_share=shown.config.target_share)
-    return WorkloadReport(history, settings, capacity, measured, backtest, frontier, recommendation,
+                         target_share=shown.config.target_share, power=power)
+    return WorkloadReport(history, settings, capacity, measured, power, backtest, frontier, recommendation,
                           replay_settings, replay, plan)
 
 

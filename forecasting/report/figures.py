@@ -1,5 +1,5 @@
-"""The report's figures, one SVG each, by file name: the history and its forecast, the daily peaks,
-the measured capacity, the backtest, the replay and the frontier (the last two as ``foresight
+"""The report's figures, one SVG each, by file name: the history and its forecast, the GPUs'
+utilisation beside it, the daily peaks, the measured capacity and power model, the backtest, the replay and the frontier (the last two as ``foresight
 replay`` draws them)."""
 
 from __future__ import annotations
@@ -22,10 +22,15 @@ def figures(report: WorkloadReport) -> dict[str, tuple[str, str]]:
     """``{file stem: (caption, svg)}`` in the order the report shows them."""
     shown = {
         "forecast": ("History and forecast with its 10-90 % interval", forecast_svg(report)),
-        "peaks": ("Daily forecast peaks and the replicas they need", peaks_svg(report)),
     }
+    utilisation = report.history.gpu_utilization_percent
+    if utilisation is not None and np.isfinite(utilisation).any():
+        shown["utilisation"] = ("GPU utilisation over the same history", utilisation_svg(report))
+    shown["peaks"] = ("Daily forecast peaks and the replicas they need", peaks_svg(report))
     if report.measured is not None:
         shown["capacity"] = ("Measured capacity: p99 latency against requests per replica", capacity_svg(report))
+    if report.power.measured:
+        shown["power"] = ("Measured power model: watts per GPU against load", power_svg(report))
     shown["backtest"] = ("Backtest: mean absolute error of each model", backtest_svg(report))
     shown["replay"] = ("Replay of recent history: reactive, predictive and oracle", replay_svg(report.replay))
     shown["frontier"] = ("Cost against SLO: the reactive and predictive frontiers", frontier_svg(report.frontier))
@@ -47,6 +52,30 @@ def forecast_svg(report: WorkloadReport) -> str:
                label="forecast 10-90 %")
     chart.line(list(history_days), list(series.values[past]), colour=COLOURS["demand"], label="history")
     chart.line(list(ahead), list(np.maximum(forecast.mean, 0.0)), colour=MODEL_COLOUR, label="forecast mean")
+    return chart.svg()
+
+
+def utilisation_svg(report: WorkloadReport) -> str:
+    """The GPUs' utilisation on the forecast figure's history axis, so the two read together."""
+    history, origin = report.history, report.plan.forecast.start
+    utilisation = history.gpu_utilization_percent
+    assert utilisation is not None
+    days = (history.demand.start + np.arange(len(utilisation)) * history.demand.step_seconds - origin) / DAY_SECONDS
+    past = days >= -HISTORY_SHOWN_SECONDS / DAY_SECONDS
+    chart = Chart(f"{history.name}: mean GPU utilisation", x_label="days from the end of the history",
+                  y_label="GPU utilisation (%)", x_range=(float(days[past][0]), 0.0), y_top=100.0)
+    chart.line(list(days[past]), list(utilisation[past]), colour=COLOURS["demand"], label="GPU utilisation")
+    return chart.svg()
+
+
+def power_svg(report: WorkloadReport) -> str:
+    power = report.power
+    chart = Chart(f"{report.history.name}: {power.idle_watts:.4g} W idle + {power.slope_watts:.4g} W × load per GPU",
+                  x_label="load (share of the capacity per replica)", y_label="watts per GPU",
+                  x_range=(0.0, 1.05), y_top=max(float(np.max(power.watts_per_gpu)), power.max_watts))
+    chart.points(list(power.load), list(power.watts_per_gpu), colour=COLOURS["demand"], label="each step")
+    chart.line([0.0, 1.0], [power.idle_watts, power.max_watts], colour=MODEL_COLOUR, label="least-squares fit",
+               width=2.5)
     return chart.svg()
 
 

@@ -1,5 +1,6 @@
 """One workload's history as a report reads it: its demand as a trace, and where Prometheus has
-them, its p99 latency and replica count at the same steps (what the capacity is measured from)."""
+them, its p99 latency and replica count at the same steps (what the capacity is measured from)
+and its GPUs' utilisation and power (what the power model is measured from)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,14 @@ class WorkloadHistory:
     """p99 latency at each step of ``demand``, NaN where unknown; None without latency history."""
     replicas: FloatArray | None = None
     """Replicas serving at each step of ``demand``, NaN where unknown."""
+    gpu_utilization_percent: FloatArray | None = None
+    """Mean utilisation of the workload's GPUs at each step, NaN where unknown."""
+    gpu_watts: FloatArray | None = None
+    """Power of all the workload's GPUs together at each step, NaN where unknown."""
 
     def __post_init__(self) -> None:
-        for label, values in (("latency", self.latency_p99_seconds), ("replicas", self.replicas)):
+        for label, values in (("latency", self.latency_p99_seconds), ("replicas", self.replicas),
+                              ("GPU utilisation", self.gpu_utilization_percent), ("GPU power", self.gpu_watts)):
             if values is not None and len(values) != len(self.demand):
                 raise ValueError(f"{self.name}: the {label} history has {len(values)} steps, demand {len(self.demand)}")
 

@@ -4,8 +4,9 @@ energy, carbon and money.
 
 Replicas at each forecast step are the HPA's: ``ceil(demand / target per replica)``, at least one,
 for the forecast's mean (what is expected to run) and, at each day's peak, for the upper bound too
-(what must be available). Their GPUs draw power as the replay's service model says: idle watts plus
-the share of capacity they serve of the span to maximum watts.
+(what must be available). Their GPUs draw power as the replay's service model says, with the
+report's power model (:mod:`.power`): idle watts plus the share of capacity they serve of the span
+to maximum watts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from forecasting.guard import guarded
 from forecasting.registry import create
 from forecasting.replay.metrics import JOULES_PER_KWH
 from forecasting.replay.service import ServiceSettings
+from forecasting.report.power import PowerModel
 from forecasting.report.settings import ReportSettings
 from forecasting.schedule import DEFAULT_SCHEDULE
 
@@ -61,7 +63,7 @@ def replicas_for(demand: FloatArray, target_per_replica: float) -> FloatArray:
 
 
 def plan_capacity(series: Series, model: str, settings: ReportSettings, *, capacity_per_replica: float,
-                  target_share: float) -> CapacityPlan:
+                  target_share: float, power: PowerModel) -> CapacityPlan:
     """Fit ``model`` on the schedule's history of ``series`` and plan the horizon after it."""
     horizon = steps_for(settings.horizon_seconds, series.step_seconds)
     recent = series.tail(series.steps_per(DEFAULT_SCHEDULE.history_seconds))
@@ -73,7 +75,7 @@ def plan_capacity(series: Series, model: str, settings: ReportSettings, *, capac
     replicas = replicas_for(mean, target)
     hours = series.step_seconds / 3600
     service = ServiceSettings(capacity_per_replica, settings.startup_seconds, gpus_per_replica=settings.gpus_per_replica,
-                              idle_watts=settings.idle_watts, max_watts=settings.max_watts)
+                              idle_watts=power.idle_watts, max_watts=power.max_watts)
     utilisation = np.minimum(mean / (replicas * capacity_per_replica), 1.0)
     watts = replicas * settings.gpus_per_replica * np.array([service.gpu_watts(float(u)) for u in utilisation])
     kwh_per_step = watts * series.step_seconds / JOULES_PER_KWH
