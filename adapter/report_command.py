@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import math
 import multiprocessing
@@ -61,9 +62,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--carbon-intensity", metavar="G_PER_KWH_OR_CSV",
                         help="grid carbon intensity in gCO2e/kWh: a number, or a timestamp,grams_per_kwh CSV "
                         "whose latest value at or before each forecast step applies to it")
+    parser.add_argument("--carbon-intensity-query", metavar="PROMQL",
+                        help="grid carbon intensity in gCO2e/kWh as PromQL (with --prometheus or --config; the max "
+                        "of its series): its mean in each UTC hour of the day over --history applies to that hour "
+                        "of the horizon (default with --config: its signals.carbon)")
     parser.add_argument("--gpu-hour-price", metavar="PRICE", help="price of one GPU-hour, for the cost")
-    parser.add_argument("--idle-watts", default="100", help="power of an idle GPU (default 100)")
-    parser.add_argument("--max-watts", default="700", help="power of a fully used GPU (default 700)")
+    parser.add_argument("--idle-watts", default="100", help="power of an idle GPU (default 100); where Prometheus "
+                        "has the GPUs' power history the power model is measured from it instead, and these stand "
+                        "only without it (a trace, no dcgm-exporter)")
+    parser.add_argument("--max-watts", default="700", help="power of a GPU serving its capacity (default 700); "
+                        "as --idle-watts, the fallback to a measured power model")
     parser.add_argument("--workers", help="worker processes of the replay's sweep (default: one per core)")
 
 
@@ -103,6 +111,10 @@ def _run(args: argparse.Namespace) -> int:
         raise _UsageError("--namespace: the workloads' namespace is needed with --prometheus or --config")
     if not from_prometheus and (args.namespace is not None or args.workload):
         raise _UsageError("--namespace and --workload select workloads in Prometheus, not in a trace")
+    if args.carbon_intensity_query is not None and not from_prometheus:
+        raise _UsageError("--carbon-intensity-query reads Prometheus: give --prometheus or --config")
+    if args.carbon_intensity_query is not None and args.carbon_intensity is not None:
+        raise _UsageError("--carbon-intensity and --carbon-intensity-query both give the carbon intensity; give one")
     if args.trace is not None and args.capacity_per_replica is None:
         raise _UsageError("--capacity-per-replica: a trace has no latency history to measure it from")
     try:
@@ -124,7 +136,12 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise _UsageError(str(error)) from error
     check_output(args.out)
-    histories, targets = _trace_history(args.trace) if args.trace is not None else _prometheus_histories(args)
+    if args.trace is not None:
+        histories, targets = _trace_history(args.trace)
+    else:
+        histories, targets, carbon = _prometheus_histories(args)
+        if settings.carbon_intensity is None and carbon is not None:
+            settings = dataclasses.replace(settings, carbon_intensity=carbon)
     for history in histories:  # every history is checked, and every capacity measured, before the first fit
         check_history(history, settings)
         capacity_of(history, settings)
@@ -157,7 +174,8 @@ def _trace_history(path: Path) -> tuple[list[WorkloadHistory], list[Workload]]:
     return [WorkloadHistory(trace.name, trace)], [Workload()]
 
 
-def _prometheus_histories(args: argparse.Namespace) -> tuple[list[WorkloadHistory], list[Workload]]:
+def _prometheus_histories(args: argparse.Namespace
+                          ) -> tuple[list[WorkloadHistory], list[Workload], CarbonIntensity | None]:
     from adapter.errors import SourceError
     from adapter.report_history import HistoryQuery, read_histories
 
@@ -165,7 +183,8 @@ def _prometheus_histories(args: argparse.Namespace) -> tuple[list[WorkloadHistor
     logging.getLogger("adapter.prometheus").setLevel(logging.ERROR)
     query = HistoryQuery(namespace=args.namespace, selectors=tuple(args.workload or ()),
                          history_seconds=_duration(args.history, "--history"),
-                         step_seconds=_duration(args.history_step, "--history-step"))
+                         step_seconds=_duration(args.history_step, "--history-step"),
+                         carbon_query=args.carbon_intensity_query)
     try:
         return asyncio.run(read_histories(query, url=args.prometheus, config=args.config))
     except SourceError as error:

@@ -12,7 +12,7 @@ from forecasting.core import duration_text
 from forecasting.replay.recommend import Workload, forecast_settings, hpa_document
 from forecasting.report.build import WorkloadReport
 from forecasting.report.figures import figures
-from forecasting.report.settings import ReportSettings
+from forecasting.report.settings import CarbonIntensity, ReportSettings
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ def content(reports: Sequence[WorkloadReport], settings: ReportSettings, targets
              f"latency SLO "
              f"{settings.slo_latency_seconds * 1000:g} ms, at most {settings.max_slo_violation_share:.3g} of requests "
              f"over it; {settings.gpus_per_replica} GPU(s) per replica; start-up {settings.startup_seconds:g} s."),
+        *([] if settings.carbon_intensity is None else [Text(_carbon_text(settings.carbon_intensity))]),
         Heading(2, "Summary"),
         Table(("workload", "capacity/replica (req/s)", "peak (req/s)", "peak replicas", "peak GPUs", "GPU-hours",
                "energy (kWh)", "carbon (kg CO2e)", "cost", "recommended"),
@@ -64,6 +65,16 @@ def content(reports: Sequence[WorkloadReport], settings: ReportSettings, targets
     for index, (report, target) in enumerate(zip(reports, targets, strict=True)):
         blocks += _workload(report, target, f"{index + 1}")
     return blocks
+
+
+def _carbon_text(carbon: CarbonIntensity) -> str:
+    if carbon.constant is not None:
+        return f"Grid carbon intensity: {carbon.constant:g} gCO2e/kWh."
+    if carbon.daily_profile:
+        return (f"Grid carbon intensity: the daily profile of its history (the mean of each UTC hour of the day), "
+                f"{min(carbon.daily_profile):.4g} to {max(carbon.daily_profile):.4g} gCO2e/kWh, repeated over the "
+                f"horizon.")
+    return f"Grid carbon intensity: a series of {len(carbon.times)} values, the latest at or before each step."
 
 
 def _number(value: float | None, form: str = ".4g") -> str:
@@ -81,6 +92,15 @@ def _summary_row(report: WorkloadReport) -> tuple[str, ...]:
             family if report.recommendation.chosen is not None else f"none within budget (closest: {family})")
 
 
+def _power_text(report: WorkloadReport) -> str:
+    power = report.power
+    model = (f"GPU power: {power.idle_watts:.4g} W idle + {power.slope_watts:.4g} W × load per GPU "
+             f"(up to {power.max_watts:.4g} W at the capacity per replica)")
+    if not power.measured:
+        return f"{model}: {power.reason}."
+    return f"{model}, measured: {power.reason}, root-mean-square error {power.rms_error_watts:.3g} W."
+
+
 def _workload(report: WorkloadReport, target: Workload, prefix: str) -> list[Block]:
     plan, recommendation, measured = report.plan, report.recommendation, report.measured
     pictures = figures(report)
@@ -94,6 +114,7 @@ def _workload(report: WorkloadReport, target: Workload, prefix: str) -> list[Blo
                    Table(("requests/s per replica", "steps", "median p99 (ms)"),
                          tuple((f"{b.low:.4g}-{b.high:.4g}", str(b.samples), f"{b.median_p99_seconds * 1000:.4g}")
                                for b in measured.bins))]
+    blocks.append(Text(_power_text(report)))
     fallback = "" if plan.fallback_reason is None else f" (replaced by seasonal naive: {plan.fallback_reason})"
     blocks += [
         Heading(3, "Forecast"),

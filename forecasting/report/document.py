@@ -11,7 +11,7 @@ from typing import Any
 from forecasting.replay.recommend import Workload
 from forecasting.replay.report import frontier_json, recommendation_json, to_json
 from forecasting.report.build import WorkloadReport
-from forecasting.report.settings import ReportSettings
+from forecasting.report.settings import CarbonIntensity, ReportSettings
 
 SCHEMA_VERSION = 1
 
@@ -36,10 +36,16 @@ def settings_json(settings: ReportSettings) -> dict[str, Any]:
             "max_slo_violation_share": settings.max_slo_violation_share,
             "gpus_per_replica": settings.gpus_per_replica, "startup_seconds": settings.startup_seconds,
             "idle_watts": settings.idle_watts, "max_watts": settings.max_watts,
-            "carbon_intensity_grams_per_kwh": None if carbon is None else (
-                carbon.constant if carbon.constant is not None
-                else {"times": list(carbon.times), "values": list(carbon.values)}),
+            "carbon_intensity_grams_per_kwh": None if carbon is None else _carbon_json(carbon),
             "gpu_hour_price": settings.gpu_hour_price}
+
+
+def _carbon_json(carbon: CarbonIntensity) -> float | dict[str, list[float]]:
+    if carbon.constant is not None:
+        return carbon.constant
+    if carbon.daily_profile:
+        return {"hourly_profile": list(carbon.daily_profile)}
+    return {"times": list(carbon.times), "values": list(carbon.values)}
 
 
 def summary_row(report: WorkloadReport) -> dict[str, Any]:
@@ -56,7 +62,7 @@ def summary_row(report: WorkloadReport) -> dict[str, Any]:
 
 def workload_json(report: WorkloadReport, workload: Workload) -> dict[str, Any]:
     history, plan, forecast = report.history, report.plan, report.plan.forecast
-    measured = report.measured
+    measured, power = report.measured, report.power
     return {
         "name": history.name,
         "history": {"start": history.demand.start, "step_seconds": history.demand.step_seconds,
@@ -69,6 +75,9 @@ def workload_json(report: WorkloadReport, workload: Workload) -> dict[str, Any]:
                 "bins": [{"low": b.low, "high": b.high, "samples": b.samples, "median_p99_seconds": b.median_p99_seconds}
                          for b in measured.bins]},
         },
+        "power": {"source": "measured" if power.measured else "options", "idle_watts": power.idle_watts,
+                  "max_watts": power.max_watts, "slope_watts": power.slope_watts, "samples": len(power.load),
+                  "rms_error_watts": power.rms_error_watts, "reason": power.reason},
         "forecast": {"model": forecast.model, "fallback_reason": plan.fallback_reason, "start": forecast.start,
                      "step_seconds": forecast.step_seconds, "quantile": forecast.quantile,
                      "mean": [max(value, 0.0) for value in forecast.mean.tolist()],

@@ -8,25 +8,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecasting.core import FloatArray
+from forecasting.core import DAY_SECONDS, FloatArray
 
 
 class ReportError(ValueError):
     """The input cannot give a report; the message names what is wrong."""
 
 
+HOURS_PER_DAY = 24
+
+
 @dataclass(frozen=True)
 class CarbonIntensity:
-    """Grid carbon intensity in gCO2e/kWh: a constant, or a series (times, values) read at each
-    forecast step as the latest value at or before it."""
+    """Grid carbon intensity in gCO2e/kWh: a constant; a series (times, values) read at each
+    forecast step as the latest value at or before it; or a daily profile, the mean of each UTC
+    hour of the day over a history, which a grid's daily cycle repeats over any horizon."""
 
     constant: float | None = None
     times: tuple[float, ...] = ()
     values: tuple[float, ...] = ()
+    daily_profile: tuple[float, ...] = ()
+    """gCO2e/kWh in each UTC hour of the day, from midnight."""
 
     def __post_init__(self) -> None:
-        if (self.constant is None) == (not self.times):
-            raise ValueError("a carbon intensity is a constant or a series, one of the two")
+        if [self.constant is not None, bool(self.times), bool(self.daily_profile)].count(True) != 1:
+            raise ValueError("a carbon intensity is a constant, a series or a daily profile, one of the three")
+        if self.daily_profile and len(self.daily_profile) != HOURS_PER_DAY:
+            raise ValueError(f"a daily profile has {HOURS_PER_DAY} hourly values, not {len(self.daily_profile)}")
+        if any(not (math.isfinite(value) and value >= 0) for value in self.daily_profile):
+            raise ValueError("a carbon intensity profile holds non-negative numbers only")
         if self.constant is not None and not (math.isfinite(self.constant) and self.constant >= 0):
             raise ValueError(f"the carbon intensity must be a non-negative number, not {self.constant}")
         if len(self.times) != len(self.values) or list(self.times) != sorted(set(self.times)):
@@ -38,6 +48,10 @@ class CarbonIntensity:
         """gCO2e/kWh at each of ``times``; raises ReportError where the series does not reach."""
         if self.constant is not None:
             return np.full(len(times), self.constant)
+        if self.daily_profile:
+            hours = np.floor(np.mod(times, DAY_SECONDS) / 3600).astype(int)
+            profile: FloatArray = np.array(self.daily_profile)[hours]
+            return profile
         known = np.array(self.times)
         index = np.searchsorted(known, times, side="right") - 1
         if (index < 0).any():

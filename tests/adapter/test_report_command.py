@@ -226,3 +226,16 @@ def test_a_carbon_intensity_that_is_no_number_nor_series_is_refused(tmp_path: Pa
     line = _refused([*common, "--carbon-intensity", str(grid)], capsys)
     assert f'{grid}:1: header: expected "timestamp,grams_per_kwh"' in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_carbon_intensity_query_needs_prometheus_and_no_other_intensity(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    trace = _slice(tmp_path / "t.csv", 2 * DAY_STEPS)
+    query = ["--carbon-intensity-query", "grid_carbon_intensity_grams_per_kwh"]
+    line = _refused(["--trace", str(trace), "--capacity-per-replica", "10", "--out", str(tmp_path / "out"), *query],
+                    capsys)
+    assert "--carbon-intensity-query reads Prometheus" in line
+    line = _refused(["--prometheus", "http://127.0.0.1:9", "--namespace", "inference", "--carbon-intensity", "300",
+                     "--out", str(tmp_path / "out"), *query], capsys)
+    assert "give one" in line
+    assert not (tmp_path / "out").exists()

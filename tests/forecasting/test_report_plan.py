@@ -35,8 +35,16 @@ def test_a_carbon_series_applies_its_latest_value_at_or_before_each_step() -> No
     assert CarbonIntensity(constant=350.0).at(np.array([1.0, 2.0])).tolist() == [350.0, 350.0]
 
 
+def test_a_daily_profile_applies_each_utc_hours_value_on_every_day() -> None:
+    intensity = CarbonIntensity(daily_profile=tuple(100.0 + hour for hour in range(24)))
+    times = np.array([0.0, 3599.0, 3600.0, 23 * 3600.0 + 1, 86400.0 + 5 * 3600.0, 7 * 86400.0 + 12 * 3600.0])
+    assert intensity.at(times).tolist() == [100.0, 100.0, 101.0, 123.0, 105.0, 112.0]
+
+
 @pytest.mark.parametrize("arguments", [{}, {"constant": 1.0, "times": (0.0,), "values": (1.0,)},
-                                       {"constant": -1.0}, {"times": (1.0, 0.0), "values": (1.0, 1.0)}])
+                                       {"constant": -1.0}, {"times": (1.0, 0.0), "values": (1.0, 1.0)},
+                                       {"daily_profile": (1.0,) * 23}, {"daily_profile": (-1.0,) * 24},
+                                       {"constant": 1.0, "daily_profile": (1.0,) * 24}])
 def test_a_carbon_intensity_is_one_non_negative_constant_or_series(arguments: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         CarbonIntensity(**arguments)  # type: ignore[arg-type]

@@ -15,6 +15,17 @@ written at every minute, 1 while it serves and 0 otherwise, so a pod scaled away
 for the five minutes Prometheus looks back for a sample. The ready state of a minute is stamped
 30 s into it, so an instant query at a minute's end reads that minute's replicas, as a rate over
 the minute reads its requests.
+
+Each pod has one GPU, whose dcgm-exporter power follows a known law, ``idle + slope · min(x, 1)``
+watts while the pod serves (the ground truth of the report's power model), and 0 W once it is
+scaled away, so it adds nothing while Prometheus still looks back at it; its utilisation is
+``100 · min(x, 1)`` percent, written while it serves. A workload may have no GPU series at all.
+
+The grid's carbon intensity, ``grid_carbon_intensity_grams_per_kwh{zone="test"}``, is constant
+over each UTC hour at :func:`carbon_intensity` of that hour, stamped at the start of each minute
+so a query on the hour reads the new hour's value: the daily profile the report must recover. It
+ends with a sample on the last whole hour: Prometheus reads a series' last sample for five minutes
+after it, which then stay within that sample's hour.
 """
 
 from __future__ import annotations
@@ -41,6 +52,11 @@ class CapacityWorkload:
     capacity_per_replica: float
     """Requests per second one replica serves at the SLO: the ground truth."""
     phase_hours: float = 0.0
+    idle_watts: float = 90.0
+    slope_watts: float = 510.0
+    """Watts per GPU over idle at a load of one: the power law's ground truth."""
+    gpu_series: bool = True
+    """False: no dcgm-exporter series, as where none runs."""
 
     def replicas(self, minute: int) -> int:
         hours = minute / 60 + self.phase_hours
@@ -50,6 +66,9 @@ class CapacityWorkload:
         """x: what each replica serves as a multiple of its capacity, 0.7 to 1.45."""
         hours = minute / 60 + self.phase_hours
         return 1.075 + 0.375 * math.sin(2 * math.pi * hours / 5)
+
+    def gpu_watts(self, minute: int) -> float:
+        return self.idle_watts + self.slope_watts * min(self.load(minute), 1.0)
 
     def demand(self, minute: int) -> float:
         return self.capacity_per_replica * self.replicas(minute) * self.load(minute)
@@ -67,6 +86,14 @@ def bucket_shares(load: float) -> tuple[float, ...]:
     return (LOW_SHARE, at_slo, 1.0, 1.0, 1.0, 1.0)
 
 
+CARBON_SERIES = 'grid_carbon_intensity_grams_per_kwh{zone="test"}'
+
+
+def carbon_intensity(hour: int) -> float:
+    """gCO2e/kWh in UTC hour ``hour`` of the day: low at noon's solar peak, high at night."""
+    return 300.0 - 150.0 * math.cos(2 * math.pi * (hour - 12) / 24)
+
+
 def openmetrics(workloads: list[CapacityWorkload], *, end: int, minutes: int) -> str:
     """``minutes`` of every workload up to ``end`` (Unix seconds on a whole minute), in time order."""
     return "\n".join([*_lines(workloads, end=end, minutes=minutes), "# EOF", ""])
@@ -77,6 +104,9 @@ def _lines(workloads: list[CapacityWorkload], *, end: int, minutes: int) -> Iter
     counts = {workload.app: [0.0] * len(LATENCY_BUCKETS) for workload in workloads}
     totals = dict.fromkeys(counts, 0.0)
     for minute in range(minutes):
+        minute_start = start + minute * 60
+        if minute_start <= (end - 60) // 3600 * 3600:  # the last whole hour among the minutes
+            yield f"{CARBON_SERIES} {carbon_intensity(minute_start % 86400 // 3600)!r} {minute_start}"
         for workload in workloads:
             labels = f'namespace="{workload.namespace}"'
             for pod in range(MAX_REPLICAS):
@@ -85,6 +115,13 @@ def _lines(workloads: list[CapacityWorkload], *, end: int, minutes: int) -> Iter
                 ready = int(pod < workload.replicas(minute))
                 yield (f'kube_pod_status_ready{{{labels},pod="{name}",condition="true"}} {ready} '
                        f"{start + minute * 60 + 30}")
+                if not workload.gpu_series:
+                    continue
+                gpu = f'{labels},pod="{name}",UUID="GPU-{name}"'
+                yield f"DCGM_FI_DEV_POWER_USAGE{{{gpu}}} {workload.gpu_watts(minute) * ready!r} {start + minute * 60 + 30}"
+                if ready:
+                    utilisation = 100 * min(workload.load(minute), 1.0)
+                    yield f"DCGM_FI_DEV_GPU_UTIL{{{gpu}}} {utilisation!r} {start + minute * 60 + 30}"
         for tick in range(60 // COUNTER_STEP_S):
             when = start + minute * 60 + (tick + 1) * COUNTER_STEP_S
             for workload in workloads:

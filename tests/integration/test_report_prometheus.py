@@ -1,9 +1,11 @@
 """``foresight report`` from a real Prometheus: thirty hours of two synthetic workloads whose
 capacity per replica is known (:mod:`.capacity_history`), backfilled with promtool into a
 Prometheus that also scrapes the suite's workload exporter. The report finds both workloads of
-the namespace, measures each capacity from its latency and throughput history, and is checked
-against the ground truth; a selector that matches nothing and a Prometheus that does not answer
-are refused in one line, with no report."""
+the namespace, measures each capacity from its latency and throughput history and the GPUs' power
+model from their power history (where one workload has it), and is checked against the ground
+truth, as is the grid carbon intensity's daily profile read from its query; a selector or a carbon
+query that matches nothing and a Prometheus that does not answer are refused in one line, with no
+report."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 
 from ..browser import drawn_share, visit
-from .capacity_history import SLO_SECONDS, CapacityWorkload, openmetrics
+from .capacity_history import CARBON_SERIES, SLO_SECONDS, CapacityWorkload, carbon_intensity, openmetrics
 from .local import REPOSITORY, foresight_command, foresight_environment
 from .prometheus import PrometheusServer
 from .workload_exporter import WorkloadExporter
@@ -26,7 +28,11 @@ from .workload_exporter import WorkloadExporter
 pytestmark = pytest.mark.integration
 
 NAMESPACE = "capacity"
-WORKLOADS = [CapacityWorkload(NAMESPACE, "llama", 12.0), CapacityWorkload(NAMESPACE, "mistral", 5.0, phase_hours=7.0)]
+WORKLOADS = [CapacityWorkload(NAMESPACE, "llama", 12.0),
+             CapacityWorkload(NAMESPACE, "mistral", 5.0, phase_hours=7.0, gpu_series=False)]
+MEASURED, UNMEASURED = WORKLOADS
+OPTIONS_WATTS = (80.0, 400.0)
+"""--idle-watts and --max-watts, which stand where no power history is."""
 HISTORY_MINUTES = 30 * 60
 TOLERANCE = 0.03
 """The measurement's error bound: the p99 is linear in the load, so interpolating between two
@@ -50,14 +56,15 @@ def _report(prometheus: str, out: Path, *extra: str) -> subprocess.CompletedProc
     return subprocess.run(
         foresight_command("report", "--prometheus", prometheus, "--namespace", NAMESPACE, "--history", "30h",
                           "--history-step", "10m", "--horizon", "6h", "--slo-latency", f"{SLO_SECONDS * 1000:g}ms",
-                          "--workers", "2", "--out", str(out), *extra),
+                          "--workers", "2", "--idle-watts", f"{OPTIONS_WATTS[0]:g}",
+                          "--max-watts", f"{OPTIONS_WATTS[1]:g}", "--out", str(out), *extra),
         cwd=REPOSITORY, env=foresight_environment(), capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.fixture(scope="module")
 def report(capacity_prometheus: PrometheusServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("capacity-report") / "out"
-    result = _report(capacity_prometheus.url, out)
+    result = _report(capacity_prometheus.url, out, "--carbon-intensity-query", CARBON_SERIES)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 
@@ -96,11 +103,60 @@ def test_the_measured_capacity_is_where_the_p99_crosses_the_slo(report: Path, wo
     assert all(b["median_p99_seconds"] > SLO_SECONDS for b in over)
 
 
-async def test_the_capacity_figure_is_drawn_in_a_browser(report: Path, tmp_path: Path) -> None:
+def test_the_power_model_is_measured_from_the_gpus_power_history(report: Path) -> None:
+    """The fit recovers the synthetic GPUs' law: idle and full-load watts per GPU within 3 %. The
+    loads it rests on are shares of the measured capacity, itself within 3 % of the truth, and
+    the idle end is extrapolated from loads of 0.7 to 1."""
+    power = _workloads(report)[f"{NAMESPACE}/app={MEASURED.app}"]["power"]
+    assert power["source"] == "measured"
+    assert power["idle_watts"] == pytest.approx(MEASURED.idle_watts, rel=TOLERANCE)
+    assert power["max_watts"] == pytest.approx(MEASURED.idle_watts + MEASURED.slope_watts, rel=TOLERANCE)
+    assert power["samples"] >= 50  # the steps under capacity, a third of thirty hours at ten minutes
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert f"least squares over {power['samples']} steps of GPU power history under capacity" in page
+
+
+def test_a_workload_without_power_history_falls_back_to_the_options_and_says_so(report: Path) -> None:
+    power = _workloads(report)[f"{NAMESPACE}/app={UNMEASURED.app}"]["power"]
+    assert power["source"] == "options" and power["samples"] == 0
+    assert (power["idle_watts"], power["max_watts"]) == OPTIONS_WATTS
+    assert power["reason"] == "no GPU power history; the fixed --idle-watts and --max-watts apply"
+    assert power["reason"] in (report / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_carbon_intensity_is_the_daily_profile_of_its_query(report: Path) -> None:
+    document = json.loads((report / "report.json").read_text(encoding="utf-8"))
+    profile = document["settings"]["carbon_intensity_grams_per_kwh"]["hourly_profile"]
+    assert profile == pytest.approx([carbon_intensity(hour) for hour in range(24)], rel=1e-9)
+
+
+@pytest.mark.parametrize("workload", WORKLOADS, ids=lambda workload: workload.app)
+def test_energy_and_carbon_are_recomputed_from_the_power_model(report: Path, workload: CapacityWorkload) -> None:
+    """kWh over the horizon from report.json's replicas, forecast and power model alone (each GPU
+    at idle watts plus its share of the capacity served of the span to maximum watts), and the
+    carbon from the known intensity of each step's UTC hour."""
+    data = _workloads(report)[f"{NAMESPACE}/app={workload.app}"]
+    power, capacity, forecast = data["power"], data["capacity"]["requests_per_second_per_replica"], data["forecast"]
+    kwh = grams = 0.0
+    for index, (replicas, mean) in enumerate(zip(data["replicas"], forecast["mean"], strict=True)):
+        load = min(mean / (replicas * capacity), 1.0)
+        watts = replicas * (power["idle_watts"] + (power["max_watts"] - power["idle_watts"]) * load)
+        step_kwh = watts * forecast["step_seconds"] / 3600 / 1000
+        kwh += step_kwh
+        hour = int((forecast["start"] + index * forecast["step_seconds"]) % 86400 // 3600)
+        grams += step_kwh * carbon_intensity(hour)
+    assert data["totals"]["energy_kwh"] == pytest.approx(kwh, rel=1e-9)
+    assert data["totals"]["carbon_kg"] == pytest.approx(grams / 1000, rel=1e-9)
+
+
+async def test_the_figures_are_drawn_in_a_browser(report: Path, tmp_path: Path) -> None:
     seen = await visit(report / "report.html", tmp_path, screenshot=tmp_path / "report.png")
     assert seen.console_errors == [] and seen.requests == []
     for index in (1, 2):
         assert drawn_share(seen.figures[f"{index}-capacity"]) > 0.02
+    for stem in ("utilisation", "power"):  # the first workload's GPU history, which the second has none of
+        assert drawn_share(seen.figures[f"1-{stem}"]) > 0.02
+        assert f"2-{stem}" not in seen.figures
 
 
 def test_a_selector_that_matches_nothing_is_one_line_and_no_report(capacity_prometheus: PrometheusServer,
@@ -111,6 +167,17 @@ def test_a_selector_that_matches_nothing_is_one_line_and_no_report(capacity_prom
         f"foresight report: {NAMESPACE}/app=nothing: the selector matches no series in namespace {NAMESPACE} "
         f"over the last 1.25 days")
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_carbon_query_that_returns_nothing_is_one_line_and_no_report(capacity_prometheus: PrometheusServer,
+                                                                       tmp_path: Path) -> None:
+    query = 'grid_carbon_intensity_grams_per_kwh{zone="nowhere"}'
+    result = _report(capacity_prometheus.url, tmp_path / "out", "--workload", "app=llama",
+                     "--carbon-intensity-query", query)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"foresight report: --carbon-intensity-query: {query} returned no data over the last 1.25 days"]
     assert not (tmp_path / "out").exists()
 
 
