@@ -57,6 +57,9 @@ class Recommendation:
             if self.predictive is None:
                 return f"no predictive configuration kept within {budget}"
             saving = 1 - self.predictive.metrics.gpu_hours / self.reactive.metrics.gpu_hours
+            if saving <= 0:
+                return (f"the cheapest predictive configuration within {budget} costs {-saving:.1%} more GPU-hours "
+                        f"than the cheapest reactive HPA")
             return (f"the cheapest predictive configuration within {budget} saves {saving:.1%} of the GPU-hours, "
                     f"less than the {MIN_SAVING:.0%} a forecast must save to be worth serving")
         saving = 1 - self.chosen.metrics.gpu_hours / self.reactive.metrics.gpu_hours

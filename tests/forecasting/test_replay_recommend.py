@@ -63,6 +63,13 @@ def test_predictive_saving_less_than_the_minimum_is_not_worth_serving() -> None:
     assert recommend(result(REACTIVE_WITHIN, enough), 0.01).chosen is enough
 
 
+def test_a_dearer_predictive_configuration_is_said_to_cost_more_not_to_save_less() -> None:
+    dearer = predictive(REACTIVE_WITHIN.metrics.gpu_hours * 1.044, 0.005)
+    chosen = recommend(result(REACTIVE_WITHIN, dearer), 0.01)
+    assert chosen.chosen is REACTIVE_WITHIN
+    assert "costs 4.4% more GPU-hours than the cheapest reactive HPA" in chosen.reason and "saves" not in chosen.reason
+
+
 def test_when_nothing_meets_the_budget_nothing_is_recommended_and_the_closest_is_shown() -> None:
     chosen = recommend(result(REACTIVE_CHEAP, REACTIVE_SAFE, predictive(150.0, 0.001)), 0.0001)
     assert chosen.chosen is None and chosen.reactive is None and chosen.predictive is None
