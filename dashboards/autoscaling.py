@@ -1,5 +1,6 @@
 """GPU inference autoscaling: one workload's demand and the forecast served for it, its signals
-against the HPA's targets and the alerts' thresholds, and the HPA's replicas."""
+against the HPA's targets and the alerts' thresholds, its LLM serving signals (KV cache, time to
+first token, inter-token latency, token demand), and the HPA's replicas."""
 
 from __future__ import annotations
 
@@ -137,6 +138,50 @@ def _signals() -> Row:
     return Row("Signals", [(gpu, 12, 8), (latency, 12, 8), (queue, 8, 8), (energy, 8, 8), (carbon, 8, 8)])
 
 
+def _llm_serving() -> Row:
+    cache = graph(
+        "KV cache",
+        description=(
+            "Mean share of the KV cache in use over the workload's pods (vLLM, SGLang). Near full, new prompts "
+            "wait for blocks and time to first token climbs: scale on kv_cache_utilization, or lower max-num-seqs."
+        ),
+        unit="percentunit",
+        queries=[query(f"namespace_workload:kv_cache_utilization:avg{{{WORKLOAD}}}", "in use")],
+        line_at=0.9,
+    )
+    first_token = graph(
+        "Time to first token p99",
+        description=(
+            "p99 time to first token over the workload's pooled histogram: prefill and queueing. Rising with a "
+            "full KV cache: too few replicas (or prefill workers); rising alone: longer prompts, see prompt tokens."
+        ),
+        unit="s",
+        queries=[query(f"namespace_workload:time_to_first_token_seconds:p99_rate1m{{{WORKLOAD}}}", "p99")],
+    )
+    inter_token = graph(
+        "Inter-token latency p99",
+        description=(
+            "p99 time between generated tokens over the workload's pooled histogram: decode speed. Rising with "
+            "running requests: batches too large for the GPUs (decode workers) at this demand."
+        ),
+        unit="s",
+        queries=[query(f"namespace_workload:inter_token_latency_seconds:p99_rate1m{{{WORKLOAD}}}", "p99")],
+    )
+    tokens = graph(
+        "Token demand",
+        description=(
+            "Prompt and generated tokens per second over the workload's pods: demand in the units a GPU spends. "
+            "Prompt tokens load prefill, generated tokens load decode; scale each pool on its own."
+        ),
+        unit="short",
+        queries=[
+            query(f"namespace_workload:prompt_tokens:rate1m{{{WORKLOAD}}}", "prompt tokens/s"),
+            query(f"namespace_workload:generation_tokens:rate1m{{{WORKLOAD}}}", "generated tokens/s"),
+        ],
+    )
+    return Row("LLM serving", [(cache, 6, 8), (first_token, 6, 8), (inter_token, 6, 8), (tokens, 6, 8)])
+
+
 def _replicas() -> Row:
     replicas = graph(
         "HPA replicas",
@@ -159,8 +204,9 @@ def build() -> dashboard.Dashboard:
     board = base(
         UID,
         "Foresight / GPU inference autoscaling",
-        "One workload: demand and its served forecast, GPU utilisation, p99 latency, queue, energy and carbon per request, and its HPA.",
+        "One workload: demand and its served forecast, GPU utilisation, p99 latency, queue, energy and carbon per request, "
+        "KV cache, time to first token, inter-token latency and token demand, and its HPA.",
     )
     for variable in [datasource_variable(), *workload_variables(), hpa_variable(), _lead_variable()]:
         board.with_variable(variable)
-    return layout(board, [_demand(), _signals(), _replicas()])
+    return layout(board, [_demand(), _signals(), _llm_serving(), _replicas()])
