@@ -234,3 +234,24 @@ def test_a_random_walk_forecast_is_flat_with_a_widening_square_root_interval() -
 def test_arima_holds_the_ma_floor_on_a_steady_seasonal_history() -> None:
     model = Arima().fit(series(60.0, 7, seed=8))
     assert "MA(1) held at -0.95 so the level keeps adapting" in model.predict(4).notes
+
+
+def electricity_like(start: float, steps: int) -> Series:
+    """Smooth half-hourly demand: a two-peak daily profile, lower at weekends, no noise."""
+    step = 1800.0
+    times = start + step * np.arange(steps)
+    day = 2 * np.pi * np.mod(times, DAY_SECONDS) / DAY_SECONDS
+    weekend = (times // DAY_SECONDS + 3) % 7 >= 5  # day 0 of Unix time was a Thursday
+    profile = 30000 + 6000 * np.sin(day - 2) + 2500 * np.sin(2 * day)
+    return Series(profile * np.where(weekend, 0.9, 1.0), step, start)
+
+
+def test_holt_winters_fits_a_smooth_seasonal_series_at_every_origin() -> None:
+    # the level's weight reaches its ceiling at some of these origins: at 1, statsmodels' seasonal
+    # weight divides by zero and the forecast is NaN
+    for offset in range(144, 264, 24):
+        full = electricity_like(ORIGIN + 1800.0 * offset, 7 * 48 + 4)
+        result = HoltWinters().fit(full.head(7 * 48)).predict(4)
+        assert np.isfinite(result.upper).all()
+        # within the weekend's step of 10 %, which a daily season cannot foresee
+        np.testing.assert_allclose(result.mean, full.values[-4:], rtol=0.12)
