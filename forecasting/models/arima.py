@@ -115,10 +115,16 @@ def _filter(values: FloatArray, design: FloatArray, known: np.ndarray, ar: tuple
     stacked = np.column_stack([np.diff(values), design])
     moving = stacked[2:] - ar[0] * stacked[1:-1] - ar[1] * stacked[:-2]
     innovations = lfilter([1.0], [1.0, ma], moving, axis=0)
+    # the innovation before the first is unknown: its echo (−θ)^(t+1) is one more regressor, so a
+    # strong MA part (θ near the floor) is not biased by assuming it zero
+    echo = (-ma) ** np.arange(1, innovations.shape[0] + 1)
     counted = known[3:] & known[2:-1]
     if regression is None:
-        regression = np.linalg.lstsq(innovations[counted, 1:], innovations[counted, 0], rcond=None)[0]
-    return _Filtered(innovations[:, 0] - innovations[:, 1:] @ regression, regression, counted)
+        columns = np.column_stack([innovations[:, 1:], echo])
+        regression = np.linalg.lstsq(columns[counted], innovations[counted, 0], rcond=None)[0][:-1]
+    errors = innovations[:, 0] - innovations[:, 1:] @ regression
+    start = float(errors[counted] @ echo[counted]) / max(float(echo[counted] @ echo[counted]), 1e-300)
+    return _Filtered(errors - start * echo, regression, counted)
 
 
 def estimate(values: FloatArray, design: FloatArray, known: np.ndarray) -> tuple[Coefficients, bool]:
