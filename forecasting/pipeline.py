@@ -10,7 +10,7 @@ calibration in the plan, the upper bound served is calibrated on the series' own
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -21,15 +21,51 @@ from forecasting.guard import Guarded, guarded
 from forecasting.plan import MIN_POINTS, Plan, StepOutcome
 from forecasting.registry import MODEL_FACTORIES
 from forecasting.schedule import due
-from forecasting.selection import AsymmetricLoss, select
+from forecasting.selection import AsymmetricLoss, Selection, select
+
+Selector = Callable[[Series, float], Selection]
+"""The selection on the recent history at ``now``; raises ForecastError when no model can be
+picked. A walk that knows its steps in advance passes one that reads selections made ahead."""
+
+
+def recent_history(series: Series, plan: Plan) -> Series:
+    """What a step fits and selects on: the schedule's history, from its first known value."""
+    return series.tail(series.steps_per(plan.schedule.history_seconds)).known_since_first()
+
+
+def select_for(plan: Plan, factories: Mapping[str, Callable[[], Model]], recent: Series) -> Selection:
+    """The selection a forecaster with ``plan`` runs on ``recent``."""
+    return select(recent, factories=factories, lead_steps=plan.lead_steps, window_steps=plan.window_steps,
+                  schedule=plan.schedule, loss=AsymmetricLoss(under_weight=plan.under_weight))
+
+
+def phased_due(plan: Plan, last: float | None, now: float, every: float) -> bool:
+    """The schedule's deadline, shifted by the series' phase."""
+    phase = plan.phase_seconds % every
+    return due(None if last is None else last - phase, now - phase, every)
+
+
+def selection_moments(plan: Plan, steps: Iterable[tuple[float, Callable[[], Series]]]) -> Iterator[tuple[Series, float]]:
+    """``(recent history, now)`` at each of ``steps`` (``now`` and the series then) where a
+    forecaster stepped at every one of them selects."""
+    last: float | None = None
+    for now, history in steps:
+        if last is not None and not phased_due(plan, last, now, plan.schedule.select_every_seconds):
+            continue
+        recent = recent_history(history(), plan)
+        if int(np.isfinite(recent.values).sum()) >= MIN_POINTS:
+            last = now
+            yield recent, now
 
 
 class SeriesForecaster:
     """The model state of one series between steps."""
 
-    def __init__(self, plan: Plan, *, factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES) -> None:
+    def __init__(self, plan: Plan, *, factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
+                 selector: Selector | None = None) -> None:
         self.plan = plan
         self._factories = factories
+        self._selector = selector
         self._chosen: str | None = None
         self._scores: tuple[tuple[str, float], ...] = ()
         self._selected_at: float | None = None
@@ -54,7 +90,7 @@ class SeriesForecaster:
         plan, schedule = self.plan, self.plan.schedule
         if self._bound is not None:
             self._bound.observe(series)
-        recent = series.tail(series.steps_per(schedule.history_seconds)).known_since_first()
+        recent = recent_history(series, plan)
         known = int(np.isfinite(recent.values).sum())
         if known < MIN_POINTS:
             waiting = StepOutcome(None, None, reason=f"warming up: {known} of {MIN_POINTS} points known")
@@ -112,22 +148,14 @@ class SeriesForecaster:
         return served
 
     def _due(self, last: float | None, now: float, every: float) -> bool:
-        """The schedule's deadline, shifted by this series' phase."""
-        phase = self.plan.phase_seconds % every
-        return due(None if last is None else last - phase, now - phase, every)
+        return phased_due(self.plan, last, now, every)
 
     def _select_if_due(self, recent: Series, now: float) -> bool:
         if self._chosen is not None and not self._due(self._selected_at, now, self.plan.schedule.select_every_seconds):
             return False
         try:
-            selection = select(
-                recent,
-                factories=self._factories,
-                lead_steps=self.plan.lead_steps,
-                window_steps=self.plan.window_steps,
-                schedule=self.plan.schedule,
-                loss=AsymmetricLoss(under_weight=self.plan.under_weight),
-            )
+            selection = (select_for(self.plan, self._factories, recent) if self._selector is None
+                         else self._selector(recent, now))
             self._chosen, self._scores = selection.name, tuple(sorted(selection.scores.items()))
         except ForecastError:
             self._chosen, self._scores = SeasonalNaive.name, ()

@@ -1,0 +1,69 @@
+"""Selections made ahead of a walk: the walk reads every one of them, forecasts what it would have
+forecast selecting in place, and selects again where the history differs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecasting import ahead
+from forecasting.ahead import InlineExecutor, SelectionsAhead, workers_pool
+from forecasting.baselines import Persistence, SeasonalNaive
+from forecasting.core import DAY_SECONDS, Series
+from forecasting.models.arima import Arima
+from forecasting.plan import Plan
+from forecasting.replay.forecasts import WalkForwardForecasts
+from forecasting.schedule import Schedule
+from forecasting.selection import Selection
+
+FACTORIES = {Persistence.name: Persistence, SeasonalNaive.name: SeasonalNaive, Arima.name: Arima}
+SCHEDULE = Schedule(history_seconds=DAY_SECONDS, refit_every_seconds=3600.0, select_every_seconds=3 * 3600.0,
+                    selection_lookback_seconds=6 * 3600.0, selection_origins=6)
+STEP = 300.0
+
+
+def rates(days: float) -> np.ndarray:
+    minutes = np.arange(round(days * DAY_SECONDS / STEP)) * STEP / 60
+    noise = np.random.default_rng(3).normal(0, 2, minutes.shape[0])
+    return 50 + 20 * np.sin(2 * np.pi * minutes / 1440) + noise
+
+
+def walk(pool: InlineExecutor | None) -> WalkForwardForecasts:
+    return WalkForwardForecasts(rates(3), step_seconds=STEP, start=0.0, lead_seconds=600.0, window_seconds=300.0,
+                                quantiles=(0.9,), schedule=SCHEDULE, factories=FACTORIES, pool=pool,
+                                first_read=DAY_SECONDS)
+
+
+def test_a_walk_reads_every_selection_made_ahead_and_forecasts_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    in_place, made_ahead = walk(None), walk(InlineExecutor())
+
+    def selected_in_place(*args: object) -> Selection:
+        raise AssertionError("a selection was not read from those made ahead")
+
+    monkeypatch.setattr(ahead, "select_for", selected_in_place)
+    times = np.arange(DAY_SECONDS, 3 * DAY_SECONDS, STEP)
+    assert [in_place.at(now) for now in times] == [made_ahead.at(now) for now in times]
+
+
+def test_a_history_other_than_the_one_selected_ahead_is_selected_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = Plan(lead_steps=2, window_steps=1, schedule=SCHEDULE)
+    history = Series(rates(1), STEP, 0.0)
+    now = history.end + STEP
+    selector = SelectionsAhead(InlineExecutor(), plan, FACTORIES, [(now, lambda: history)])
+    calls: list[Series] = []
+
+    def counted(plan: Plan, factories: object, recent: Series) -> Selection:
+        calls.append(recent)
+        return Selection("selected again", {}, {})
+
+    monkeypatch.setattr(ahead, "select_for", counted)
+    assert selector(history, now).scores and not calls  # the one made ahead
+    changed = Series(history.values + 1, STEP, 0.0)
+    assert selector(changed, now).name == "selected again" and calls == [changed]
+
+
+def test_the_inline_pool_hands_an_error_to_the_future() -> None:
+    with workers_pool(1) as pool:
+        future = pool.submit(int, "not a number")
+    with pytest.raises(ValueError):
+        future.result()
