@@ -97,65 +97,79 @@ class Coefficients:
     """Of the one-step innovations."""
 
 
-@dataclass(frozen=True)
-class _Filtered:
-    """The residuals of the differenced data under an ARMA(2, 1) filter."""
+class _Differences:
+    """The differenced data and regressors of one fit, filtered again for each ARMA candidate."""
 
-    errors: FloatArray
-    """Innovations of the differences from the third on (the first two start the AR part)."""
-    regression: FloatArray
-    counted: np.ndarray
-    """Which innovations rest on measured buckets only, and so count in the sum of squares."""
+    def __init__(self, values: FloatArray, design: FloatArray, known: np.ndarray) -> None:
+        self.stacked = np.column_stack([np.diff(values), design])
+        self.counted = known[3:] & known[2:-1]
+        """Which innovations rest on measured buckets only, and so count in the sum of squares."""
 
+    def innovations(self, ar: tuple[float, float], ma: float) -> tuple[FloatArray, FloatArray]:
+        """The ARMA(2, 1) filter of the differences and of each regressor (from the third difference
+        on: the first two start the AR part), and the echo ``(−θ)^(t+1)`` of the innovation before
+        the first. That innovation is unknown; as one more regressor, a strong MA part (θ near the
+        floor) is not biased by taking it as zero."""
+        stacked = self.stacked
+        moving = stacked[2:] - ar[0] * stacked[1:-1] - ar[1] * stacked[:-2]
+        return lfilter([1.0], [1.0, ma], moving, axis=0), (-ma) ** np.arange(1, moving.shape[0] + 1)
 
-def _filter(values: FloatArray, design: FloatArray, known: np.ndarray, ar: tuple[float, float], ma: float,
-            regression: FloatArray | None = None) -> _Filtered:
-    """Innovations of the differences of ``values`` with ``design`` as regressors; with no
-    ``regression`` given, its least-squares coefficients for these ARMA coefficients."""
-    stacked = np.column_stack([np.diff(values), design])
-    moving = stacked[2:] - ar[0] * stacked[1:-1] - ar[1] * stacked[:-2]
-    innovations = lfilter([1.0], [1.0, ma], moving, axis=0)
-    # the innovation before the first is unknown: its echo (−θ)^(t+1) is one more regressor, so a
-    # strong MA part (θ near the floor) is not biased by assuming it zero
-    echo = (-ma) ** np.arange(1, innovations.shape[0] + 1)
-    counted = known[3:] & known[2:-1]
-    if regression is None:
+    def sum_of_squares(self, ar: tuple[float, float], ma: float) -> float:
+        """The least sum of squared innovations over the regression coefficients (by the normal
+        equations: a handful of columns, solved hundreds of times per fit)."""
+        innovations, echo = self.innovations(ar, ma)
         columns = np.column_stack([innovations[:, 1:], echo])
-        regression = np.linalg.lstsq(columns[counted], innovations[counted, 0], rcond=None)[0][:-1]
-    errors = innovations[:, 0] - innovations[:, 1:] @ regression
-    start = float(errors[counted] @ echo[counted]) / max(float(echo[counted] @ echo[counted]), 1e-300)
-    return _Filtered(errors - start * echo, regression, counted)
+        target = innovations[:, 0]
+        if not self.counted.all():
+            columns, target = columns[self.counted], target[self.counted]
+        try:
+            coefficients = np.linalg.solve(columns.T @ columns, columns.T @ target)
+        except np.linalg.LinAlgError:
+            coefficients = np.linalg.lstsq(columns, target, rcond=None)[0]
+        residuals = target - columns @ coefficients
+        return float(residuals @ residuals)
+
+    def errors(self, ar: tuple[float, float], ma: float, regression: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
+        """The innovations and the regression coefficients (least squares when not given)."""
+        innovations, echo = self.innovations(ar, ma)
+        counted = self.counted
+        if regression is None:
+            columns = np.column_stack([innovations[:, 1:], echo])
+            regression = np.linalg.lstsq(columns[counted], innovations[counted, 0], rcond=None)[0][:-1]
+        errors = innovations[:, 0] - innovations[:, 1:] @ regression
+        start = float(errors[counted] @ echo[counted]) / max(float(echo[counted] @ echo[counted]), 1e-300)
+        return errors - start * echo, regression
 
 
 def estimate(values: FloatArray, design: FloatArray, known: np.ndarray) -> tuple[Coefficients, bool]:
     """Conditional least squares on gap-free ``values``; also whether the MA floor held the fit."""
-    rows = int((known[3:] & known[2:-1]).sum())
+    differences = _Differences(values, design, known)
+    rows = int(differences.counted.sum())
     if rows < design.shape[1] + 3 + 2:
         raise NotEnoughData(f"{rows} measured differences are too few for ARIMA{ORDER} with {design.shape[1]} regressors")
 
     def objective(point: FloatArray) -> float:
-        errors = _filter(values, design, known, ar_coefficients(point), float(point[2]))
-        return float(np.log(np.sum(errors.errors[errors.counted] ** 2) + 1e-300))
+        return float(np.log(differences.sum_of_squares(ar_coefficients(point), float(point[2])) + 1e-300))
 
     bounds = [(-MAX_PARTIAL_AUTOCORRELATION, MAX_PARTIAL_AUTOCORRELATION)] * 2 + [(MIN_MA, MAX_MA)]
     result = minimize(objective, np.zeros(3), method="L-BFGS-B", bounds=bounds)
     ar, ma = ar_coefficients(result.x), float(result.x[2])
-    final = _filter(values, design, known, ar, ma)
+    errors, regression = differences.errors(ar, ma)
     freedom = max(1, rows - design.shape[1] - 3)
-    variance = float(np.sum(final.errors[final.counted] ** 2) / freedom)
-    return Coefficients(ar, ma, final.regression, variance), ma <= MIN_MA + 1e-6
+    variance = float(np.sum(errors[differences.counted] ** 2) / freedom)
+    return Coefficients(ar, ma, regression, variance), ma <= MIN_MA + 1e-6
 
 
 def forecast_buckets(values: FloatArray, times: FloatArray, known: np.ndarray, periods: tuple[tuple[float, int], ...],
                      model: Coefficients, steps: int, quantile: float) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Mean and Gaussian interval of the ``steps`` buckets after ``values`` (at ``times``)."""
-    filtered = _filter(values, regressors(times, periods), known, model.ar, model.ma, model.regression)
+    errors, _ = _Differences(values, regressors(times, periods), known).errors(model.ar, model.ma, model.regression)
     step = times[1] - times[0]
     future = times[-1] + step * np.arange(steps + 1, dtype=np.float64)
     drifts = regressors(future, periods) @ model.regression
     history = np.diff(values) - regressors(times, periods) @ model.regression
     (first, second), ma = model.ar, model.ma
-    previous, before, error = float(history[-1]), float(history[-2]), float(filtered.errors[-1])
+    previous, before, error = float(history[-1]), float(history[-2]), float(errors[-1])
     changes = np.empty(steps)
     for index in range(steps):
         change = first * previous + second * before + (ma * error if index == 0 else 0.0)
