@@ -2,11 +2,11 @@
 
 A walk steps one forecaster along a series, and each step depends on the last, so the walk
 itself runs in one process. What it will ask for is known in advance, though: every selection
-(one fit of every candidate, the bulk of a walk's cost) runs on the history at a moment the
-schedule fixes. So the selections are submitted to a pool before the walk starts and read by
-the walk as it reaches them (:class:`SelectionsAhead`), while the other cores compute the next
-ones. A selection read from the pool is the one the walk would have computed itself: the same
-function on the same history, checked before it is used.
+(one fit of every candidate) and every scheduled refit runs on the history at a moment the
+schedule fixes, so the fits are the bulk of a walk's cost and can be made in other processes
+before the walk reaches them (:class:`WalkAhead`): each once per moment. A selection or a model
+read from the pool is the one the walk would have made itself: the same function on the same
+history, checked before it is used.
 
 Workers are started with ``spawn``; the caller sets the single-thread BLAS variables before (as
 the commands do), so that the workers inherit them. With one worker everything runs in the
@@ -15,16 +15,20 @@ calling process, in order.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
+from functools import partial
+from itertools import pairwise
 from typing import ParamSpec, TypeVar
 
 import numpy as np
 
 from forecasting.core import Model, Series
-from forecasting.pipeline import select_for, selection_moments
+from forecasting.pipeline import phased_due, recent_history, select_for, selection_moments
 from forecasting.plan import Plan
 from forecasting.selection import Selection
 
@@ -56,24 +60,72 @@ def workers_pool(workers: int) -> Iterator[Executor]:
         yield pool
 
 
-class SelectionsAhead:
-    """A :data:`~forecasting.pipeline.Selector` reading selections submitted to ``pool`` for every
-    moment a forecaster with ``plan``, stepped at each of ``steps``, selects. A moment the walk
-    reaches otherwise (a step skipped, so the deadline falls on a later one) is computed in place."""
+class WalkAhead:
+    """The selections and refits of a forecaster with ``plan`` stepped at each of ``steps`` (a
+    time and the series then), made ahead in ``pool``: :meth:`select` is its
+    :data:`~forecasting.pipeline.Selector` and :meth:`fit` its :data:`~forecasting.pipeline.Fitter`.
+
+    Every selection is submitted at once. When the walk reads one, the refits its pick will need
+    until the next selection (at each refit deadline of the schedule) are submitted. A task the
+    pool has not started when the walk reaches it is taken back and run in place, so the walk never
+    idles behind the queue; so is a moment or a history the walk reaches otherwise (a step skipped,
+    a refit after the guard replaced a forecast).
+    """
 
     def __init__(self, pool: Executor, plan: Plan, factories: Mapping[str, Callable[[], Model]],
                  steps: Iterable[tuple[float, Callable[[], Series]]]) -> None:
-        self._plan, self._factories = plan, factories
-        self._ahead: dict[float, tuple[Series, Future[Selection]]] = {
-            now: (recent, pool.submit(select_for, plan, factories, recent))
-            for recent, now in selection_moments(plan, steps)}
+        self._pool, self._plan, self._factories = pool, plan, factories
+        self._steps = list(steps)
+        self._times = [now for now, _ in self._steps]
+        moments = list(selection_moments(plan, self._steps))
+        self._selections: dict[float, tuple[Series, Future[Selection]]] = {
+            now: (recent, pool.submit(select_for, plan, factories, recent)) for recent, now in moments}
+        self._until = dict(pairwise([*(now for _, now in moments), math.inf]))
+        """The next selection after each."""
+        self._planned: set[float] = set()
+        self._fits: dict[tuple[str, float], tuple[Series, Future[Model]]] = {}
 
-    def __call__(self, recent: Series, now: float) -> Selection:
+    def select(self, recent: Series, now: float) -> Selection:
         # kept after reading: a forecaster forked by the guard selects at the same moments
-        ahead = self._ahead.get(now)
-        if ahead is not None and _same(ahead[0], recent):
-            return ahead[1].result()
-        return select_for(self._plan, self._factories, recent)
+        ahead = self._selections.get(now)
+        if ahead is None or not _same(ahead[0], recent):
+            return select_for(self._plan, self._factories, recent)
+        selection = _result(ahead[1], partial(select_for, self._plan, self._factories, recent))
+        self._fit_ahead(selection.name, now)
+        return selection
+
+    def fit(self, name: str, recent: Series, now: float) -> Model:
+        # handed out once: each forecaster updates its own model
+        ahead = self._fits.pop((name, now), None)
+        if ahead is None or not _same(ahead[0], recent):
+            return fitted(self._factories[name], recent)
+        return _result(ahead[1], partial(fitted, self._factories[name], recent))
+
+    def _fit_ahead(self, name: str, selected: float) -> None:
+        """Submit the refits of ``name`` at the refit deadlines after the selection at ``selected``
+        and before the next (the one at ``selected`` itself is needed at once)."""
+        if selected in self._planned:
+            return
+        self._planned.add(selected)
+        last, every = selected, self._plan.schedule.refit_every_seconds
+        for index in range(bisect_right(self._times, selected), len(self._times)):
+            now = self._times[index]
+            if now >= self._until[selected]:
+                break
+            if phased_due(self._plan, last, now, every):
+                last = now
+                recent = recent_history(self._steps[index][1](), self._plan)
+                self._fits[(name, now)] = (recent, self._pool.submit(fitted, self._factories[name], recent))
+
+
+def fitted(factory: Callable[[], Model], recent: Series) -> Model:
+    """A new model from ``factory`` fitted on ``recent``."""
+    return factory().fit(recent)
+
+
+def _result(future: Future[T], in_place: Callable[[], T]) -> T:
+    """The future's result, or ``in_place()`` when the pool had not started it yet."""
+    return in_place() if future.cancel() else future.result()
 
 
 def _same(first: Series, second: Series) -> bool:

@@ -26,6 +26,9 @@ from forecasting.selection import AsymmetricLoss, Selection, select
 Selector = Callable[[Series, float], Selection]
 """The selection on the recent history at ``now``; raises ForecastError when no model can be
 picked. A walk that knows its steps in advance passes one that reads selections made ahead."""
+Fitter = Callable[[str, Series, float], Model]
+"""The model ``name`` fitted on the recent history at ``now``, for this forecaster alone; a walk
+that knows its steps in advance passes one that reads fits made ahead."""
 
 
 def recent_history(series: Series, plan: Plan) -> Series:
@@ -62,10 +65,11 @@ class SeriesForecaster:
     """The model state of one series between steps."""
 
     def __init__(self, plan: Plan, *, factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
-                 selector: Selector | None = None) -> None:
+                 selector: Selector | None = None, fitter: Fitter | None = None) -> None:
         self.plan = plan
         self._factories = factories
         self._selector = selector
+        self._fitter = fitter
         self._chosen: str | None = None
         self._scores: tuple[tuple[str, float], ...] = ()
         self._selected_at: float | None = None
@@ -105,7 +109,9 @@ class SeriesForecaster:
             if not prepared:
                 try:
                     if refit or self._model is None:
-                        self._model, self._model_name, self._fitted_at = self._factories[chosen]().fit(recent), chosen, now
+                        model = (self._factories[chosen]().fit(recent) if self._fitter is None
+                                 else self._fitter(chosen, recent, now))
+                        self._model, self._model_name, self._fitted_at = model, chosen, now
                     else:
                         self._model.update(recent)
                     prepared.append(None)

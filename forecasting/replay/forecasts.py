@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from forecasting.ahead import SelectionsAhead
+from forecasting.ahead import WalkAhead
 from forecasting.core import FloatArray, Model, Series, steps_for
 from forecasting.pipeline import SeriesForecaster
 from forecasting.plan import DEFAULT_CALIBRATION, Calibration, Plan, StepOutcome
@@ -105,8 +105,8 @@ class WalkForwardForecasts:
     quantile reads what a :class:`WalkForwardForecast` with it would (see
     :meth:`SeriesForecaster.step_quantiles`).
 
-    Given a ``pool``, the selections of a walk read from ``first_read`` on are computed ahead in
-    it (see :mod:`forecasting.ahead`); the forecasts are the same.
+    Given a ``pool``, the selections and refits of a walk read from ``first_read`` on are made
+    ahead in it (see :mod:`forecasting.ahead`); the forecasts are the same.
     """
 
     def __init__(self, rates: FloatArray, *, step_seconds: float, start: float, lead_seconds: float,
@@ -123,14 +123,13 @@ class WalkForwardForecasts:
         self._history_steps = max(1, round(schedule.history_seconds / step_seconds))
         plan = Plan(lead_steps=steps_for(lead_seconds, step_seconds), window_steps=steps_for(window_seconds, step_seconds),
                     slack_steps=SLACK_STEPS, quantile=self.quantiles[0], schedule=schedule, calibration=calibration)
-        selector = None
+        forecaster = SeriesForecaster(plan, factories=factories)
         if pool is not None:
             first = max(1, self._completed(start if first_read is None else first_read))
-            selector = SelectionsAhead(pool, plan, factories, ((start + completed * step_seconds,
-                                                                partial(self._history, completed))
-                                                               for completed in range(first, len(rates) + 1)))
-        self._groups: list[tuple[SeriesForecaster, tuple[int, ...]]] = [
-            (SeriesForecaster(plan, factories=factories, selector=selector), tuple(range(len(self.quantiles))))]
+            ahead = WalkAhead(pool, plan, factories, ((start + completed * step_seconds, partial(self._history, completed))
+                                                      for completed in range(first, len(rates) + 1)))
+            forecaster = SeriesForecaster(plan, factories=factories, selector=ahead.select, fitter=ahead.fit)
+        self._groups: list[tuple[SeriesForecaster, tuple[int, ...]]] = [(forecaster, tuple(range(len(self.quantiles))))]
         """Forecasters and the quantiles (by index) each steps: one until the guard parts them."""
         self._stepped_to = -1
         self._outcomes: list[StepOutcome | None] = [None] * len(self.quantiles)

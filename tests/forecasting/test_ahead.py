@@ -1,15 +1,17 @@
-"""Selections made ahead of a walk: the walk reads every one of them, forecasts what it would have
-forecast selecting in place, and selects again where the history differs."""
+"""Selections and refits made ahead of a walk: the walk reads every one of them, forecasts what it
+would have forecast working in place, and works in place where the history differs."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from forecasting import ahead
-from forecasting.ahead import InlineExecutor, SelectionsAhead, workers_pool
+from forecasting.ahead import InlineExecutor, WalkAhead, workers_pool
 from forecasting.baselines import Persistence, SeasonalNaive
-from forecasting.core import DAY_SECONDS, Series
+from forecasting.core import DAY_SECONDS, Model, Series
 from forecasting.models.arima import Arima
 from forecasting.plan import Plan
 from forecasting.replay.forecasts import WalkForwardForecasts
@@ -34,22 +36,46 @@ def walk(pool: InlineExecutor | None) -> WalkForwardForecasts:
                                 first_read=DAY_SECONDS)
 
 
-def test_a_walk_reads_every_selection_made_ahead_and_forecasts_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    in_place, made_ahead = walk(None), walk(InlineExecutor())
+class CountingExecutor(InlineExecutor):
+    """Counts the fits submitted to it."""
+
+    fits = 0
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.fits += fn is ahead.fitted
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_walk_reads_every_selection_and_scheduled_refit_made_ahead_and_forecasts_the_same(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = CountingExecutor()
+    in_place, made_ahead = walk(None), walk(pool)
+    times = np.arange(DAY_SECONDS, 3 * DAY_SECONDS, STEP)
+    expected = [in_place.at(now) for now in times]
+    fits: list[float] = []
+    made = ahead.fitted
+
+    def counted(factory: Callable[[], Model], recent: Series) -> Model:
+        fits.append(recent.end)
+        return made(factory, recent)
 
     def selected_in_place(*args: object) -> Selection:
         raise AssertionError("a selection was not read from those made ahead")
 
     monkeypatch.setattr(ahead, "select_for", selected_in_place)
-    times = np.arange(DAY_SECONDS, 3 * DAY_SECONDS, STEP)
-    assert [in_place.at(now) for now in times] == [made_ahead.at(now) for now in times]
+    monkeypatch.setattr(ahead, "fitted", counted)
+    assert [made_ahead.at(now) for now in times] == expected
+    # only the refit at each selection is made in place (the walk needs it at once): the hourly
+    # ones until the next selection were submitted when the walk read it
+    selections = len(times) * STEP / SCHEDULE.select_every_seconds
+    assert pool.fits > 0 and len(fits) - pool.fits <= selections + 1
 
 
 def test_a_history_other_than_the_one_selected_ahead_is_selected_again(monkeypatch: pytest.MonkeyPatch) -> None:
     plan = Plan(lead_steps=2, window_steps=1, schedule=SCHEDULE)
     history = Series(rates(1), STEP, 0.0)
     now = history.end + STEP
-    selector = SelectionsAhead(InlineExecutor(), plan, FACTORIES, [(now, lambda: history)])
+    selector = WalkAhead(InlineExecutor(), plan, FACTORIES, [(now, lambda: history)]).select
     calls: list[Series] = []
 
     def counted(plan: Plan, factories: object, recent: Series) -> Selection:
