@@ -12,7 +12,7 @@ regression with ARMA(2, 1) errors on the differenced buckets. For given ARMA coe
 residuals are a linear filter of the data (:func:`scipy.signal.lfilter`, in C), so the drift and
 Fourier coefficients are solved by least squares inside the objective and only three numbers are
 searched, in a box: the AR part by its partial autocorrelations (always stationary), the MA part
-from :data:`MIN_MA`. A fit costs milliseconds where statsmodels' exact likelihood with numerical
+short of −1 and then held at :data:`MIN_MA`. A fit costs milliseconds where statsmodels' exact likelihood with numerical
 gradients cost hundreds, and ``update`` only re-runs the filter. Missing buckets are filled
 linearly for the filter, and the residuals that rest on a filled bucket are left out of the sum.
 """
@@ -56,6 +56,8 @@ MIN_MA = -0.95
 """Floor on the MA(1) coefficient. On a steady seasonal history the fit pushes it to −1 (the level
 becomes the all-time mean and never follows a shift in demand); at −0.95 the level still adapts
 like exponential smoothing with weight 0.05, as in Holt-Winters."""
+LOWEST_MA = -0.995
+"""Where the MA search stops: at −1 the filter never forgets its start."""
 MAX_MA = 0.98
 MAX_PARTIAL_AUTOCORRELATION = 0.98
 """Bound on each AR partial autocorrelation: the AR part stays clearly stationary."""
@@ -151,13 +153,17 @@ def estimate(values: FloatArray, design: FloatArray, known: np.ndarray) -> tuple
     def objective(point: FloatArray) -> float:
         return float(np.log(differences.sum_of_squares(ar_coefficients(point), float(point[2])) + 1e-300))
 
-    bounds = [(-MAX_PARTIAL_AUTOCORRELATION, MAX_PARTIAL_AUTOCORRELATION)] * 2 + [(MIN_MA, MAX_MA)]
+    bounds = [(-MAX_PARTIAL_AUTOCORRELATION, MAX_PARTIAL_AUTOCORRELATION)] * 2 + [(LOWEST_MA, MAX_MA)]
     result = minimize(objective, np.zeros(3), method="L-BFGS-B", bounds=bounds)
     ar, ma = ar_coefficients(result.x), float(result.x[2])
     errors, regression = differences.errors(ar, ma)
+    floored = ma < MIN_MA
+    if floored:  # held there with the rest as estimated (re-estimating them did worse on the traces)
+        ma = MIN_MA
+        errors, regression = differences.errors(ar, ma, regression)
     freedom = max(1, rows - design.shape[1] - 3)
     variance = float(np.sum(errors[differences.counted] ** 2) / freedom)
-    return Coefficients(ar, ma, regression, variance), ma <= MIN_MA + 1e-6
+    return Coefficients(ar, ma, regression, variance), floored
 
 
 def forecast_buckets(values: FloatArray, times: FloatArray, known: np.ndarray, periods: tuple[tuple[float, int], ...],
