@@ -50,14 +50,18 @@ class InlineExecutor(Executor):
 
 @contextmanager
 def workers_pool(workers: int) -> Iterator[Executor]:
-    """``workers`` processes, or the calling process alone when ``workers`` is 1."""
+    """``workers`` processes, or the calling process alone when ``workers`` is 1. On the way out,
+    work not started is dropped: nobody reads it any more."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     if workers == 1:
         yield InlineExecutor()
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
         yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 class WalkAhead:
