@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TypedDict
 
 import numpy as np
@@ -171,11 +172,11 @@ def run_backtest(
     """Walk every model in ``factories`` (which must include the two baselines) and ``auto``
     forward over the later part of ``series``, and the adapter's forecaster at every step of it for
     the coverage of its bound over ``window_seconds`` after the lead; ``progress(done, total)``
-    after each step of that walk and each walk or selection finished.
+    after each step of that walk and each stretch of a model's walk or selection finished.
 
-    Each model's walk and each of ``auto``'s selections is one task, and the coverage walk reads
-    its selections made ahead: with more than one of ``workers`` they run in that many processes
-    (the factories must then pickle), with the same result. Raises NotEnoughData when no origin
+    Each model's walk between two refits and each of ``auto``'s selections is one task, and the
+    coverage walk reads its selections and refits made ahead: with more than one of ``workers``
+    they run in that many processes (the factories must then pickle), with the same result. Raises NotEnoughData when no origin
     can be scored.
     """
     missing = [baseline for baseline in FULL_HISTORY if baseline not in factories]
@@ -191,10 +192,14 @@ def run_backtest(
     walked = len(walk_steps(series, lead_steps=lead, window_steps=window_steps, first=first))
     # seasonal naive first: it replaces whatever the guard refuses at the same origin
     names = [SeasonalNaive.name] + [model for model in factories if model != SeasonalNaive.name]
-    total = walked + len(names) + len(selecting)
+    # a walk starts afresh at each refit: the stretches between refits are independent tasks
+    stretches = list(pairwise([*np.flatnonzero(refits), len(origins)]))
+    total = walked + len(names) * len(stretches) + len(selecting)
     with workers_pool(workers) as pool:
-        walks = {model: pool.submit(_walk, series, factories[model], origins, refits, lead=lead, quantile=quantile,
-                                    history=None if model in FULL_HISTORY else series.steps_per(schedule.history_seconds))
+        walks = {model: [pool.submit(_walk, series, factories[model], origins[begin:end], lead=lead, quantile=quantile,
+                                     history=None if model in FULL_HISTORY
+                                     else series.steps_per(schedule.history_seconds))
+                         for begin, end in stretches]
                  for model in names}
         picks = [pool.submit(_select, series, int(origins[row]), lead, factories, schedule, loss) for row in selecting]
         coverage = walk_coverage(series, lead_steps=lead, window_steps=window_steps, first=first,
@@ -203,11 +208,16 @@ def run_backtest(
                                  progress=None if progress is None else lambda done, _: progress(done, total))
         finished = walked
         results: dict[str, _Walked] = {}
-        for model, future in walks.items():
-            results[model] = future.result()
-            finished += 1
-            if progress is not None:
-                progress(finished, total)
+        for model, futures in walks.items():
+            parts = []
+            for future in futures:
+                parts.append(future.result())
+                finished += 1
+                if progress is not None:
+                    progress(finished, total)
+            results[model] = _Walked(np.concatenate([part.means for part in parts]),
+                                     np.concatenate([part.uppers for part in parts]),
+                                     tuple(reason for part in parts for reason in part.reasons))
         chosen: list[tuple[str, str]] = []
         for future in picks:
             chosen.append(future.result())
@@ -263,16 +273,16 @@ class _Walked:
     reasons: tuple[str | None, ...]
 
 
-def _walk(series: Series, factory: Callable[[], Model], origins: npt.NDArray[np.int64], refits: npt.NDArray[np.bool_],
-          *, lead: int, quantile: float, history: int | None) -> _Walked:
-    """One model walked over ``origins``, refit where ``refits`` says on the ``history`` steps
-    before the origin (everything before it when None), updated elsewhere."""
+def _walk(series: Series, factory: Callable[[], Model], origins: npt.NDArray[np.int64], *, lead: int,
+          quantile: float, history: int | None) -> _Walked:
+    """One model walked over ``origins``: fit at the first on the ``history`` steps before it
+    (everything before it when None), updated at the others."""
     walk = Walk(factory, series, quantile=quantile)
     means, uppers = np.zeros(len(origins)), np.zeros(len(origins))
     reasons: list[str | None] = []
     for row, origin in enumerate(int(index) for index in origins):
         start = 0 if history is None else max(0, origin + 1 - history)
-        result = walk.at(origin, lead, refit_from=start if refits[row] else None)
+        result = walk.at(origin, lead, refit_from=start if row == 0 else None)
         if isinstance(result, str):
             reasons.append(result)
             continue

@@ -158,7 +158,7 @@ def test_origins_are_bounded_and_in_the_later_part() -> None:
     assert report.origins[0] >= series.end - 2 * DAY_SECONDS and report.origins[-1] == series.end - 600
 
 
-def test_progress_is_reported_after_each_step_of_the_coverage_walk_each_model_walk_and_each_selection() -> None:
+def test_progress_is_reported_after_each_step_of_the_coverage_walk_each_stretch_of_a_model_walk_and_each_selection() -> None:
     calls: list[tuple[int, int]] = []
     series = daily(5)
     report = run_backtest(series, name="t", lead_seconds=HOUR, factories=BASELINES, max_origins=7,
@@ -166,7 +166,8 @@ def test_progress_is_reported_after_each_step_of_the_coverage_walk_each_model_wa
     first = round((report.origins[0] - series.start) / series.step_seconds)
     walked = len(walk_steps(series, lead_steps=1, window_steps=1, first=first))
     assert walked > 24 and len(report.origins) == 7 and len(report.selections) >= 1
-    total = walked + len(BASELINES) + len(report.selections)
+    # hourly steps: every origin is a refit, so each model's walk is one task per origin
+    total = walked + len(BASELINES) * len(report.origins) + len(report.selections)
     assert calls == [(done, total) for done in range(1, total + 1)]
 
 

@@ -172,7 +172,7 @@ def test_selections_made_ahead_in_worker_processes_give_the_same_replay() -> Non
     settings = ReplaySettings(SETTINGS.service, schedule=Schedule(history_seconds=86400.0, select_every_seconds=7200.0,
                                                                   selection_lookback_seconds=21600.0))
     factories = {**BASELINES, Arima.name: Arima}
-    serial, parallel = (run_replay(trace(ramps(1800)), settings, factories=factories, workers=workers)
+    serial, parallel = (run_replay(trace(ramps(1200)), settings, factories=factories, workers=workers)
                         for workers in (1, 2))
     assert parallel.controllers == serial.controllers and parallel.scalings == serial.scalings
     np.testing.assert_array_equal(parallel.timeline.forecast_upper, serial.timeline.forecast_upper)
