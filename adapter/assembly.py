@@ -25,6 +25,7 @@ from adapter.store import MetricStore
 from adapter.supervision import Supervisor
 from adapter.telemetry import InstrumentedSource, Telemetry
 from adapter.tracker import ForecastKey, ForecastTracker
+from adapter.upstream.upstreams import Upstreams
 from forecasting.schedule import Schedule
 
 
@@ -74,9 +75,11 @@ def assemble(
     access: AccessControl | None = None,
     supervisor: Supervisor | None = None,
     keda: ScalerListener | None = None,
+    upstreams: Upstreams | None = None,
 ) -> Adapter:
     """A ready-to-run application; ``forecasts=None`` serves no forecast metrics; with ``keda``, the
-    KEDA external scaler is served there too, on the same store and forecasts."""
+    KEDA external scaler is served there too, on the same store and forecasts; ``upstreams`` answer
+    the metrics the rules do not serve."""
     rules = dict(rules)
     telemetry = Telemetry.create(CollectorRegistry(auto_describe=True))
     instrumented = InstrumentedSource(source, telemetry)
@@ -111,6 +114,7 @@ def assemble(
         refresh_in_background=refresh_in_background,
         access=access,
         supervisor=supervisor,
+        upstreams=upstreams,
     )
     scaler = None
     if keda is not None:

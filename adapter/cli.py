@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from adapter import __version__, listener, replay_command
 from adapter.access import AccessControl
+from adapter.preflight import command as preflight_command
 from adapter.assembly import assemble
 from adapter.authentication_source import (
     DEFAULT_EXTRA_HEADERS_PREFIXES,
@@ -48,6 +49,7 @@ from adapter.rules import QueryScope, render
 from adapter.secure_serving import SecureServingOptions, secure_serving, serving_certificate
 from adapter.selectors import parse_selector
 from adapter.serving_tls import ServingCertificate
+from adapter.upstream.upstreams import Upstreams
 
 log = logging.getLogger("foresight")
 SHUTDOWN_GRACE_SECONDS = 20.0
@@ -116,7 +118,10 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     backtest = add_command("backtest", help="walk-forward evaluation of every forecasting model on a trace")
-    backtest.add_argument("--trace", type=Path, required=True, help="timestamp,requests CSV trace")
+    backtest.add_argument("--trace", type=Path, required=True,
+                          help="timestamp,requests CSV trace (or timestamp,requests,prompt_tokens,generation_tokens)")
+    backtest.add_argument("--demand", choices=("requests", "prompt_tokens", "generation_tokens"), default="requests",
+                          help="the trace's column forecast: requests (default), prompt_tokens or generation_tokens")
     backtest.add_argument("--lead", default="5m", help="how far ahead to forecast (default 5m; at least one step)")
     backtest.add_argument("--window", default="5m",
                           help="window after the lead whose max the served bound must cover (default 5m)")
@@ -125,6 +130,12 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = add_command("replay", help="replay a trace through reactive, predictive and ideal autoscaling")
     replay_command.add_arguments(replay)
+
+    preflight = add_command(
+        "preflight", help="read the cluster before installing: who serves the metrics APIs, KEDA, the front proxy, "
+        "the series Prometheus holds; exit 0 when an install path takes nothing from anyone",
+    )
+    preflight_command.add_arguments(preflight)
 
     check = add_command("check-config", help="validate a config and print every metric's PromQL")
     check.add_argument("config", type=Path)
@@ -282,6 +293,11 @@ def _check_config(args: argparse.Namespace) -> int:
     scope = QueryScope(args.namespace, parse_selector(args.selector))
     print(f"{args.config}: valid; {len(rules)} metrics, sample namespace {args.namespace!r}, selector {args.selector!r}")
     print(f"prometheus: {prometheus.base_url}")
+    upstreams = Upstreams.from_settings(settings.upstream, source=str(args.config))
+    for upstream in (upstreams.external, upstreams.custom):
+        if upstream is not None:
+            identity = "the caller's identity over a front-proxy certificate" if upstream.forwards_identity else "as Foresight"
+            print(f"upstream {upstream.group_version}: {upstream.url} ({identity})")
     for name, rule in rules.items():
         print(f"\n{name}  (window {rule.window:g}s, on_nan={rule.on_nan}, on_inf={rule.on_inf}, on_empty={rule.on_empty})")
         if rule.description:
@@ -306,6 +322,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     rules = resolve_rules(settings, source=str(args.config))
     prometheus = serving_prometheus(settings, source=str(args.config))
+    upstreams = Upstreams.from_settings(settings.upstream, source=str(args.config))
     options = _serving_options(args, require_kube_api=True)
     ssl_context: ssl.SSLContext | None = None
     access: AccessControl | None = None
@@ -320,12 +337,16 @@ def _serve(args: argparse.Namespace) -> int:
     keda = _keda_listener(args, lambda: certificate or serving_certificate(options))
     source = PrometheusSource.open(prometheus, max_concurrency=settings.refresh.concurrency)
     adapter = assemble(
-        rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, access=access, keda=keda
+        rules=rules, source=source, refresh=settings.refresh, forecasts=settings.forecasts, access=access, keda=keda,
+        upstreams=upstreams,
     )
     app = adapter.app
     ConfigReloader(args.config, settings, adapter.reconfigure).watch(adapter.supervisor)
     scheme = "https" if ssl_context else "http"
     log.info("serving %d metrics from %s on %s://%s:%d", len(rules), prometheus.base_url, scheme, host, port)
+    for upstream in (upstreams.external, upstreams.custom):
+        if upstream is not None:
+            log.info("forwarding the %s metrics it does not serve to %s", upstream.group_version, upstream.url)
     _run(app, adapter.registry, args=args, host=host, port=port, ssl_context=ssl_context)
     return 0
 
@@ -391,7 +412,7 @@ def _backtest(args: argparse.Namespace) -> int:
     workers = (os.cpu_count() or 1) if args.workers is None else _workers(args.workers)
     for variable in SINGLE_THREAD_VARIABLES:  # before the model libraries start their thread pools
         os.environ.setdefault(variable, "1")
-    trace = read_trace(args.trace)
+    trace = read_trace(args.trace).demand(args.demand)
     series = Series(trace.rate_per_second(), trace.step_seconds, trace.start)
     progress = Progress(f"backtest {trace.name}")
     try:
@@ -452,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check-config": _check_config,
         "nvml-exporter": _nvml_exporter,
         "replay": replay_command.run,
+        "preflight": preflight_command.run,
     }
     try:
         return handlers[args.command](args)

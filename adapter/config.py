@@ -157,8 +157,30 @@ class GenericServer(_Frozen):
     """Base name of a latency histogram in seconds (without ``_bucket``)."""
     queue_gauge: str | None = None
     """Gauge of waiting requests, when the server has one."""
+    kv_cache_gauge: str | None = None
+    """Gauge of KV-cache fill, 0 to 1, for ``kv_cache_utilization``."""
+    ttft_histogram: str | None = None
+    """Base name of a time-to-first-token histogram in seconds, for ``ttft_p99_seconds``."""
+    itl_histogram: str | None = None
+    """Base name of an inter-token latency histogram in seconds, for ``itl_p99_seconds``."""
+    prompt_tokens_total: str | None = None
+    """Counter of prompt tokens, for ``prompt_tokens_per_second``."""
+    generation_tokens_total: str | None = None
+    """Counter of generated tokens, for ``generation_tokens_per_second``."""
+    running_gauge: str | None = None
+    """Gauge of requests being served, for ``requests_running``."""
 
-    @field_validator("requests_total", "latency_histogram", "queue_gauge")
+    @field_validator(
+        "requests_total",
+        "latency_histogram",
+        "queue_gauge",
+        "kv_cache_gauge",
+        "ttft_histogram",
+        "itl_histogram",
+        "prompt_tokens_total",
+        "generation_tokens_total",
+        "running_gauge",
+    )
     @classmethod
     def _metric_name(cls, name: str | None) -> str | None:
         if name is not None and not PROMETHEUS_METRIC_NAME.match(name):
@@ -169,14 +191,19 @@ class GenericServer(_Frozen):
 class SignalSettings(_Frozen):
     gpu: Literal["dcgm", "none"] = "dcgm"
     """Where GPU series come from: dcgm-exporter or Foresight's NVML exporter (same names)."""
-    server: Literal["vllm", "triton", "tgi", "generic", "none"] = "vllm"
-    """Which inference server's metrics give demand, latency and queue."""
+    server: Literal["vllm", "sglang", "triton", "tgi", "generic", "none"] = "vllm"
+    """Which inference server's metrics give demand, latency and queue, and the LLM signals (KV
+    cache, TTFT, inter-token latency, tokens per second) each server exports; ``generic`` names
+    its series in :attr:`generic`."""
     workload_labels: Literal["pod_labels", "series"] = "pod_labels"
     """How an HPA selector picks series: ``pod_labels`` joins kube-state-metrics'
     ``kube_pod_labels`` (pod labels must be allowlisted there); ``series`` matches the labels the
     inference server's series carry themselves. GPU series always use the join."""
     window: Window = 60.0
     """Rate window of the preset queries."""
+    token_latency_quantile: float = Field(default=0.99, gt=0.0, lt=1.0)
+    """The quantile ``ttft_p99_seconds`` and ``itl_p99_seconds`` serve (the names stay, so HPAs
+    written against them need not change)."""
     carbon: CarbonIntensity | None = None
     """Grid carbon intensity; ``carbon_per_request_milligrams`` is served when set."""
     generic: GenericServer | None = None
@@ -313,8 +340,9 @@ class WorkloadForecast(_Frozen):
 
 
 class ForecastSettings(_Frozen):
-    signals: tuple[str, ...] = ("requests_per_second",)
-    """Signals served with a ``<signal>_forecast`` metric."""
+    signals: tuple[str, ...] = ("requests_per_second", "prompt_tokens_per_second", "generation_tokens_per_second")
+    """Signals served with a ``<signal>_forecast`` metric; by default demand in requests and in
+    tokens, where the server preset serves them."""
     lead: Lead = DEFAULT_LEAD_SECONDS
     """Default lead ``L``: how long a new pod takes to become ready; ``auto`` measures it for every
     workload (3m where kube-state-metrics has no start-up)."""
@@ -342,6 +370,62 @@ class ForecastSettings(_Frozen):
     """Per-workload lead and window, and forecasts tracked from start-up."""
 
 
+class UpstreamAdapter(_Frozen):
+    """Another metrics adapter's Service, which answers what Foresight does not serve."""
+
+    url: str
+    """Base URL of its Service, e.g. ``https://prometheus-adapter.monitoring.svc``."""
+    ca_file: Path | None = None
+    """CA bundle that signs its serving certificate; the system store when unset."""
+    cert_file: Path | None = None
+    """Foresight's client certificate (with ``key_file``), which the other adapter must trust as a
+    front-proxy client (the cluster's requestheader CA, an allowed name): only over it are the
+    caller's user, groups and extra re-asserted in ``X-Remote-*`` headers."""
+    key_file: Path | None = None
+    """Private key of ``cert_file``."""
+    bearer_token_file: Path | None = None
+    """Token Foresight sends as itself (a service-account token path works), re-read every minute."""
+    timeout: Duration = 10.0
+    """Per-request timeout; well under the kube-apiserver's 60 s proxy timeout."""
+    max_connections: int = Field(default=32, ge=1, le=1024)
+    """Connections to it open at once."""
+
+    @field_validator("url")
+    @classmethod
+    def _https_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(f"{url!r} must be an absolute https URL (credentials never travel in plaintext)")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{url!r} must have no query or fragment")
+        return url.rstrip("/")
+
+    @field_validator("timeout")
+    @classmethod
+    def _under_proxy_timeout(cls, timeout: float) -> float:
+        if timeout > 50:
+            raise ValueError("must be at most 50s (the kube-apiserver gives up at 60s)")
+        return timeout
+
+    @model_validator(mode="after")
+    def _credentials(self) -> UpstreamAdapter:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be given together")
+        if self.cert_file is None and self.bearer_token_file is None:
+            raise ValueError(
+                "give cert_file and key_file (a front-proxy client certificate: the caller's identity is "
+                "forwarded) or bearer_token_file (Foresight's own identity), or both"
+            )
+        return self
+
+
+class UpstreamSettings(_Frozen):
+    external: UpstreamAdapter | None = None
+    """Where external metrics Foresight does not serve are forwarded."""
+    custom: UpstreamAdapter | None = None
+    """Where custom metrics (custom.metrics.k8s.io/v1beta2) Foresight does not serve are forwarded."""
+
+
 class Settings(_Frozen):
     prometheus: PrometheusSettings | None = None
     """The Prometheus to read; required by ``serve``."""
@@ -353,6 +437,8 @@ class Settings(_Frozen):
     """Background refresh and key bounds."""
     forecasts: ForecastSettings = ForecastSettings()
     """Which signals get forecasts, and how far ahead."""
+    upstream: UpstreamSettings = UpstreamSettings()
+    """Other adapters that answer, through Foresight, the metrics it does not serve."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:

@@ -2,7 +2,7 @@
 restart: a valid change is applied, anything else is logged and the config in force keeps serving.
 
 Sections that shape the process itself (the Prometheus connection, query concurrency, the
-forecast workers, step, history and signals) are fixed at start; a change to them is refused
+forecast workers, step, history and signals, the upstream adapters) are fixed at start; a change to them is refused
 with a log line that says a restart applies it, so a half-applied config never serves.
 """
 
@@ -93,5 +93,6 @@ def _fixed_fields_changed(old: Settings, new: Settings) -> list[str]:
         "forecasts.step": (old.forecasts.step, new.forecasts.step),
         "forecasts.history": (old.forecasts.history, new.forecasts.history),
         "forecasts.signals": (old.forecasts.signals, new.forecasts.signals),
+        "upstream": (old.upstream, new.upstream),
     }
     return [name for name, (before, after) in fields.items() if before != after]

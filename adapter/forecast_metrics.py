@@ -34,6 +34,11 @@ class ForecastCollector(Collector):
             "Mean absolute error of the recent point forecasts at the lead, against what happened",
             labels=_KEY_LABELS,
         )
+        backtest_error = GaugeMetricFamily(
+            "foresight_forecast_backtest_mae",
+            "Mean absolute error at the lead of the selected model in its selection backtest",
+            labels=_KEY_LABELS,
+        )
         history = GaugeMetricFamily(
             "foresight_forecast_history_points", "Known points in the history kept for each series", labels=_KEY_LABELS
         )
@@ -57,11 +62,13 @@ class ForecastCollector(Collector):
             info.add_metric([*key, view.model or "", view.state], 1.0)
             if item.recent_mae is not None:
                 error.add_metric(key, item.recent_mae)
+            if item.backtest_mae is not None:
+                backtest_error.add_metric(key, item.backtest_mae)
             history.add_metric(key, item.history_points)
             if view.made_at is not None:
                 age.add_metric(key, max(0.0, now - view.made_at))
             lead.add_metric([*key, item.lead.source], item.lead.seconds)
-        yield from (forecast, info, error, history, age, lead)
+        yield from (forecast, info, error, backtest_error, history, age, lead)
         fallbacks = CounterMetricFamily(
             "foresight_forecast_fallbacks", "Forecasts replaced by the seasonal-naive baseline, by reason", labels=["reason"]
         )

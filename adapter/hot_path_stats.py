@@ -25,15 +25,20 @@ class _Latency:
 
 @dataclass(eq=False)  # registered by identity
 class HotPathStats(Collector):
-    """HTTP requests by route and code, their latency by route, and store lookups by outcome."""
+    """HTTP requests by route, metric and code, their latency by route, and store lookups by
+    outcome.
+
+    ``metric`` is the served metric a request asked for, or empty: only names the adapter serves
+    become label values, so a client cannot grow the series by asking for names of its own.
+    """
 
     bounds: Sequence[float]
-    _requests: Counter[tuple[str, int]] = field(default_factory=Counter)
+    _requests: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     _latency: dict[str, _Latency] = field(default_factory=dict)
     _lookups: Counter[str] = field(default_factory=Counter)
 
-    def request(self, route: str, status: int, seconds: float) -> None:
-        self._requests[(route, status)] += 1
+    def request(self, route: str, metric: str, status: int, seconds: float) -> None:
+        self._requests[(route, metric, status)] += 1
         latency = self._latency.get(route)
         if latency is None:
             latency = self._latency[route] = _Latency(buckets=[0] * (len(self.bounds) + 1))
@@ -46,10 +51,12 @@ class HotPathStats(Collector):
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
-            "foresight_http_requests", "HTTP requests served, by route and code", labels=["path", "code"]
+            "foresight_http_requests",
+            "HTTP requests served, by route, metric and code",
+            labels=["path", "metric", "code"],
         )
-        for (route, status), count in sorted(self._requests.items()):
-            requests.add_metric([route, str(status)], count)
+        for (route, metric, status), count in sorted(self._requests.items()):
+            requests.add_metric([route, metric, str(status)], count)
         yield requests
         latency = HistogramMetricFamily(
             "foresight_http_request_duration_seconds", "HTTP request latency by route", labels=["path"]

@@ -44,6 +44,23 @@ class NoKubeConfig(Exception):
     """Neither ``--kubeconfig`` nor an in-cluster service account is available."""
 
 
+def api_client(kubeconfig: Path | None) -> client.ApiClient:
+    """A client configured from ``kubeconfig``, else the pod's service account; :class:`NoKubeConfig`
+    if neither."""
+    configuration = client.Configuration()
+    try:
+        if kubeconfig is not None:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(kubeconfig), client_configuration=configuration
+            )
+        else:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except (config.ConfigException, OSError, ValueError) as error:
+        where = f"--kubeconfig {kubeconfig}" if kubeconfig else "the in-cluster service account (no --kubeconfig)"
+        raise NoKubeConfig(f"cannot configure the Kubernetes client from {where}: {error}") from None
+    return client.ApiClient(configuration)
+
+
 class KubeApi:
     """Token and access reviews and ConfigMap reads, off the event loop."""
 
@@ -57,18 +74,7 @@ class KubeApi:
     @classmethod
     def connect(cls, kubeconfig: Path | None) -> KubeApi:
         """From ``kubeconfig``, else the pod's service account; :class:`NoKubeConfig` if neither."""
-        configuration = client.Configuration()
-        try:
-            if kubeconfig is not None:
-                config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=str(kubeconfig), client_configuration=configuration
-                )
-            else:
-                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except (config.ConfigException, OSError, ValueError) as error:
-            where = f"--kubeconfig {kubeconfig}" if kubeconfig else "the in-cluster service account (no --kubeconfig)"
-            raise NoKubeConfig(f"cannot configure the Kubernetes client from {where}: {error}") from None
-        return cls(client.ApiClient(configuration))
+        return cls(api_client(kubeconfig))
 
     async def review_token(self, token: str) -> Identity | None:
         review = client.V1TokenReview(spec=client.V1TokenReviewSpec(token=token))

@@ -97,13 +97,11 @@ class MetricValues:
         """``name`` in ``namespace`` for the workload ``selector`` selects, checked; raises
         ``BadRequest`` or ``NotFound`` saying what is wrong."""
         check_namespace(namespace)
-        forecast_of = parse_forecast_metric(name) if api == "external" else None
-        if forecast_of is not None and forecast_of[0] not in self._forecast_signals:
-            forecast_of = None  # a metric of its own whose name only looks like a forecast's
-        rule = self._rules.get(forecast_of[0] if forecast_of else name)
-        if rule is None or (api == "pods" and rule.pods_query is None):
+        if not self.serves(api, name):
             group = CUSTOM_GROUP if api == "pods" else EXTERNAL_GROUP
             raise NotFound(f'the server could not find the metric "{name}" in {group}')
+        forecast_of = self._forecast_of(api, name)
+        rule = self._rules[forecast_of[0] if forecast_of else name]
         workload = parse_selector(selector)
         metrics = parse_selector(metric_selector if api == "pods" else "")
         key = SeriesKey(rule.name, api, namespace, str(workload), str(metrics))
@@ -112,6 +110,18 @@ class MetricValues:
         # A selector the rule cannot express (BadRequest) is refused before it takes a tracked key.
         render(rule.pods_query if api == "pods" and rule.pods_query else rule.query, rule, scope)
         return MetricRequest(name, rule, key, scope, forecast, forecast_of[1] if forecast_of else "forecast")
+
+    def serves(self, api: Api, name: str) -> bool:
+        """Whether ``name`` is one of Foresight's metrics in ``api`` (else an upstream's, if any)."""
+        forecast_of = self._forecast_of(api, name)
+        rule = self._rules.get(forecast_of[0] if forecast_of else name)
+        return rule is not None and (api != "pods" or rule.pods_query is not None)
+
+    def _forecast_of(self, api: Api, name: str) -> tuple[str, ForecastKind] | None:
+        forecast_of = parse_forecast_metric(name) if api == "external" else None
+        if forecast_of is not None and forecast_of[0] not in self._forecast_signals:
+            return None  # a metric of its own whose name only looks like a forecast's
+        return forecast_of
 
     def planned(self, parsed: MetricRequest) -> MetricRequest:
         """The request for the larger of the signal's current value and its forecast bound, where

@@ -1,5 +1,5 @@
-"""Built-in signal rules for dcgm-exporter (or Foresight's NVML exporter), vLLM, Triton, TGI and a
-generic counter/histogram pair, and the merge of those presets with a config's own rules.
+"""Built-in signal rules for dcgm-exporter (or Foresight's NVML exporter), vLLM, SGLang, Triton, TGI
+and a generic counter/histogram pair, and the merge of those presets with a config's own rules.
 
 GPU series carry only ``namespace``/``pod`` (under several label spellings), so GPU rules first
 normalise ``exported_namespace``/``exported_pod``/``pod_name`` and then join kube-state-metrics'
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from adapter.config import MetricRule, Settings, SignalSettings
 from adapter.errors import ConfigError
 from adapter.forecast_names import parse_forecast_metric
+from adapter.llm_signals import LLM_SERVERS, generic_llm_series, llm_rules
 
 POD_JOIN = "and on(namespace, pod) kube_pod_labels{<<.PodLabelMatchers>>}"
 SECONDS_PER_KWH = 3_600_000.0
@@ -43,6 +44,13 @@ _SERVERS = {
         latency_bucket="vllm:e2e_request_latency_seconds_bucket",
         queue="vllm:num_requests_waiting",
     ),
+    # SGLang: python/sglang/srt/metrics/collector.py (TokenizerMetricsCollector and
+    # SchedulerMetricsCollector) of sgl-project/sglang.
+    "sglang": _ServerSeries(
+        requests_total="sglang:num_requests_total",
+        latency_bucket="sglang:e2e_request_latency_seconds_bucket",
+        queue="sglang:num_queue_reqs",
+    ),
     "tgi": _ServerSeries(
         requests_total="tgi_request_success",
         latency_bucket="tgi_request_duration_bucket",
@@ -57,6 +65,12 @@ _SERVERS = {
         latency_p99_summary_us='nv_inference_request_summary_us{quantile="0.99",<<.LabelMatchers>>}',
     ),
 }
+
+
+def demand_series(signals: SignalSettings) -> str | None:
+    """The inference server's request counter the demand signals read, if a server is configured."""
+    series = _server_series(signals)
+    return series.requests_total if series is not None else None
 
 
 def _server_series(signals: SignalSettings) -> _ServerSeries | None:
@@ -79,6 +93,9 @@ class _ServerRules:
         self.series = series
         self.mode = signals.workload_labels
         self.window = signals.window
+        generic = signals.generic if signals.server == "generic" else None
+        self.llm = generic_llm_series(generic) if generic is not None else LLM_SERVERS.get(signals.server)
+        self.token_latency_quantile = signals.token_latency_quantile
 
     def select(self, vector: str) -> str:
         """``vector`` (which uses <<.LabelMatchers>>) restricted to the workload's pods."""
@@ -123,6 +140,8 @@ class _ServerRules:
                     "Requests waiting, summed over the workload's pods.",
                 )
             )
+        if self.llm is not None:
+            built += llm_rules(self, self.llm, quantile=self.token_latency_quantile)
         return built
 
     def _latency_rule(self) -> MetricRule | None:

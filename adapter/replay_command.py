@@ -38,9 +38,14 @@ class _UsageError(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trace", type=Path, required=True, help="timestamp,requests CSV trace")
+    parser.add_argument("--trace", type=Path, required=True,
+                        help="timestamp,requests CSV trace (or timestamp,requests,prompt_tokens,generation_tokens)")
+    parser.add_argument("--demand", choices=("requests", "prompt_tokens", "generation_tokens"), default="requests",
+                        help="the trace's column replayed: requests (default), or prompt_tokens or generation_tokens, "
+                        "whose HPAs scale on prompt_tokens_per_second or generation_tokens_per_second")
     parser.add_argument("--capacity-per-replica", required=True, metavar="R",
-                        help="requests per second one ready replica serves within the latency SLO")
+                        help="requests (or, with a token --demand, tokens) per second one ready replica serves "
+                        "within the latency SLO")
     parser.add_argument("--startup", required=True, help="time from a replica being asked for to it serving (e.g. 3m)")
     parser.add_argument("--slo-latency", default="200ms", help="latency SLO of a request (default 200ms)")
     parser.add_argument("--service-latency", help="latency of a request that does not queue (default: half the SLO)")
@@ -110,6 +115,7 @@ def _run(args: argparse.Namespace) -> int:
     # the model libraries load only for this command
     from forecasting.hpa.manifest import hpa_from_manifest
     from forecasting.replay import ReplaySettings, ServiceSettings, run_replay
+    from forecasting.replay.controllers import SIGNALS
     from forecasting.replay.plot import check_plot_path, write_plot
     from forecasting.replay.recommend import Workload
     from forecasting.replay.report import table, to_json
@@ -160,6 +166,7 @@ def _run(args: argparse.Namespace) -> int:
             span_seconds=None if args.span is None else _duration(args.span, "--span"),
             **({} if args.calibration is None else {"calibration": args.calibration}),
             peak_seconds=None if args.forecast_peak is None else _duration(args.forecast_peak, "--forecast-peak"),
+            signal=SIGNALS[args.demand],
         )
         settings.hpas()  # refuse metrics the replay cannot simulate before reading the trace
         if args.plot is not None:
@@ -168,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         raise _UsageError(str(error)) from error
     if args.plot is not None:
         _check_plot_directory(args.plot)
-    trace = read_trace(args.trace)
+    trace = read_trace(args.trace).demand(args.demand)
     if sweeping:
         return _frontier(trace, settings, workers, windows, leads, as_json=args.json, plot=args.plot,
                          budget=budget, show_frontier=args.frontier, workload=Workload(args.workload, args.namespace))

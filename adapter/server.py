@@ -32,12 +32,15 @@ from adapter.errors import (
     ServiceUnavailable,
 )
 from adapter.forecast_names import forecast_metric_names
+from adapter.identity import Identity
 from adapter.metric_values import MetricRequest, MetricValues, RefreshPasses
 from adapter.source import Source
 from adapter.store import Api, MetricStore
 from adapter.supervision import Supervisor
 from adapter.telemetry import Telemetry
 from adapter.tracker import ForecastTracker
+from adapter.upstream.client import Upstream
+from adapter.upstream.upstreams import Upstreams
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,8 @@ class AppContext:
     supervisor: Supervisor
     values: MetricValues
     """The one way metric values are read, shared with the KEDA scaler."""
+    upstreams: Upstreams
+    """Other adapters that answer the metrics Foresight does not serve."""
     parsed_requests: dict[str, MetricRequest] = field(default_factory=dict)
     """Parsed metric requests by raw request target (bounded by ``PARSED_REQUESTS_KEPT``)."""
 
@@ -77,6 +82,8 @@ class AppContext:
 CONTEXT = web.AppKey("context", AppContext)
 USER = web.RequestKey("user", str)
 """The authenticated requester's user name, where requests are authenticated."""
+IDENTITY = web.RequestKey("identity", Identity)
+"""The authenticated requester, whom a forwarded request is made for."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -104,6 +111,7 @@ def _endpoint(route: str, handler: Handler, telemetry: Telemetry, access: Access
                 identity = await access.check(request)
                 if identity is not None:
                     request[USER] = identity.user
+                    request[IDENTITY] = identity
             response = await handler(request)
         except AdapterError as error:
             response = _json(wire.status(error), status=error.code)
@@ -111,10 +119,17 @@ def _endpoint(route: str, handler: Handler, telemetry: Telemetry, access: Access
             log.exception("unexpected error serving %s %s", request.method, request.path)
             internal = InternalError("internal error; see the adapter's log")
             response = _json(wire.status(internal), status=internal.code)
-        record(route, response.status, time.perf_counter() - started)
+        record(route, _served_metric(request), response.status, time.perf_counter() - started)
         return response
 
     return endpoint
+
+
+def _served_metric(request: web.Request) -> str:
+    """The served metric a request asked for, or ``""``: a request that parsed into a served
+    metric is remembered by its target, so an unknown or invalid name is never a label value."""
+    parsed = request.app[CONTEXT].parsed_requests.get(request.raw_path)
+    return "" if parsed is None else parsed.name
 
 
 def _metric_request(request: web.Request, api: Api) -> MetricRequest:
@@ -139,7 +154,29 @@ def _metric_request(request: web.Request, api: Api) -> MetricRequest:
     return parsed
 
 
+async def _forwarded(request: web.Request, upstream: Upstream) -> web.Response:
+    """The upstream's answer to ``request``, as it is (``ServiceUnavailable`` when none comes)."""
+    answer = await upstream.forward(
+        request.method, request.raw_path, accept=request.headers.get("Accept", ""), identity=request.get(IDENTITY)
+    )
+    response = web.Response(status=answer.status, body=answer.body)
+    response.headers["Content-Type"] = answer.content_type
+    return response
+
+
+def _upstream_of(request: web.Request, api: Api) -> Upstream | None:
+    """The upstream that answers this metric request, where Foresight does not serve its metric."""
+    context = request.app[CONTEXT]
+    upstream = context.upstreams.external if api == "external" else context.upstreams.custom
+    if upstream is None or context.values.serves(api, request.match_info["metric"].lower()):
+        return None
+    return upstream
+
+
 async def external_metric(request: web.Request) -> web.Response:
+    upstream = _upstream_of(request, "external")
+    if upstream is not None:
+        return await _forwarded(request, upstream)
     parsed = _metric_request(request, "external")
     if parsed.forecast is not None:
         return await _forecast_metric(request, parsed)
@@ -167,6 +204,9 @@ async def _forecast_metric(request: web.Request, parsed: MetricRequest) -> web.R
 
 
 async def pod_metric(request: web.Request) -> web.Response:
+    upstream = _upstream_of(request, "pods")
+    if upstream is not None:
+        return await _forwarded(request, upstream)
     pod = request.match_info["pod"]
     if pod != "*" and not DNS1123_SUBDOMAIN.match(pod):
         raise BadRequest(f"pod name {pod!r} is not a valid object name")
@@ -210,15 +250,24 @@ async def api_group(request: web.Request) -> web.Response:
     return _json(wire.api_group(group))
 
 
+async def _discovery(request: web.Request, own: wire.APIResourceList, upstream: Upstream | None) -> web.Response:
+    """``own``, merged with the upstream's list where there is an upstream."""
+    if upstream is None:
+        return _json(own)
+    return _json(await upstream.merged(own, request.raw_path, identity=request.get(IDENTITY)))
+
+
 async def external_discovery(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     forecasts = [name for signal in context.forecast_signals for name in forecast_metric_names(signal)]
-    return _json(wire.external_resources(sorted([*context.rules, *forecasts])))
+    own = wire.external_resources(sorted([*context.rules, *forecasts]))
+    return await _discovery(request, own, context.upstreams.external)
 
 
 async def custom_discovery(request: web.Request) -> web.Response:
-    rules = request.app[CONTEXT].rules
-    return _json(wire.custom_resources(sorted(name for name, rule in rules.items() if rule.pods_query is not None)))
+    context = request.app[CONTEXT]
+    own = wire.custom_resources(sorted(name for name, rule in context.rules.items() if rule.pods_query is not None))
+    return await _discovery(request, own, context.upstreams.custom)
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -282,6 +331,11 @@ async def unmatched(request: web.Request) -> web.Response:
     """Everything no route serves: a ``Status``, never a text page."""
     if request.method not in ("GET", "HEAD"):
         raise MethodNotAllowed(f"method {request.method} is not allowed: every resource here is read-only")
+    upstreams = request.app[CONTEXT].upstreams
+    # the custom metrics API's other objects (namespaces, nodes, deployments...) are the upstream's
+    for prefix, upstream in ((EXTERNAL_PREFIX, upstreams.external), (CUSTOM_PREFIX, upstreams.custom)):
+        if upstream is not None and request.path.startswith(f"{prefix}/"):
+            return await _forwarded(request, upstream)
     raise NotFound(f"the server could not find the requested resource {request.path}")
 
 
@@ -348,11 +402,13 @@ def create_app(
     refresh_in_background: bool = True,
     access: AccessControl | None = None,
     supervisor: Supervisor | None = None,
+    upstreams: Upstreams | None = None,
 ) -> web.Application:
     """The adapter's application; ``access=None`` serves everyone (plain HTTP on loopback only).
     Tests pass ``refresh_in_background=False`` and call ``store.refresh_now()`` /
     ``tracker.refresh_now()`` themselves instead of sleeping. Work added to ``supervisor`` before
-    start-up (the config watcher) runs beside the server's own."""
+    start-up (the config watcher) runs beside the server's own. ``upstreams`` answer what the
+    rules do not serve."""
     supervisor = supervisor or Supervisor()
     _supervise(supervisor, store, tracker, access)
     passes = RefreshPasses()
@@ -366,11 +422,12 @@ def create_app(
     app[CONTEXT] = AppContext(
         rules=rules, store=store, source=source, telemetry=telemetry, clock=clock, banner=banner,
         tracker=tracker, forecast_signals=forecast_signals, refresh_in_background=refresh_in_background,
-        access=access, supervisor=supervisor, values=values,
+        access=access, supervisor=supervisor, values=values, upstreams=upstreams or Upstreams(),
     )
     for path, handler in ROUTES:
         app.router.add_get(path, _endpoint(path, handler, telemetry, access))
     # [\s\S], not ".": a path may carry an escaped newline, and it must get a Status too
     app.router.add_route("*", r"/{path:[\s\S]*}", _endpoint("(unmatched)", unmatched, telemetry, access))
     app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(app[CONTEXT].upstreams.lifecycle)
     return app

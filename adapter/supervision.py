@@ -82,7 +82,7 @@ class Supervised:
             log.error("background task %r failed; retrying with backoff", self.name, exc_info=error)
         elif self.failures & (self.failures - 1) == 0:  # 2, 4, 8, ... tries: a line, not a flood
             log.error("background task %r still failing after %d tries: %r", self.name, self.failures, error)
-        return min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (self.failures - 1))
+        return min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2.0 ** (self.failures - 1))
 
     def _succeeded(self) -> None:
         if self.failing_since is not None:

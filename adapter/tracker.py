@@ -93,6 +93,8 @@ class TrackedView:
     key: ForecastKey
     view: ForecastView
     recent_mae: float | None
+    backtest_mae: float | None
+    """The served model's error at the lead when it was selected: what ``recent_mae`` is judged by."""
     history_points: int
     lead: Lead
 
@@ -246,7 +248,8 @@ class ForecastTracker:
         for key, entry in sorted(self._tracked.items(), key=lambda item: repr(item[0])):
             mae = float(np.mean(entry.abs_errors)) if entry.abs_errors else None
             points = 0 if entry.values is None else int(np.isfinite(entry.values).sum())
-            yield TrackedView(key, self.view(key), mae, points, entry.lead)
+            backtest = entry.outcome.backtest_mae if entry.outcome is not None else None
+            yield TrackedView(key, self.view(key), mae, backtest, points, entry.lead)
 
     async def refresh_now(self) -> None:
         """Drop idle series, measure the leads that are due, then bring every tracked series one

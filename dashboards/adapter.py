@@ -14,13 +14,23 @@ UID = "foresight-adapter"
 
 def _api() -> Row:
     requests = graph(
-        "Metrics API requests by route and code",
+        "Metrics API requests by metric and code",
         description=(
-            "Requests the adapter answered, per route and HTTP code. 5xx on the metrics routes leave HPAs at their "
+            "Requests the adapter answered, per metric and HTTP code, and per route for everything else "
+            "(discovery, OpenAPI, scrapes, unknown metrics). 5xx on a metric leave the HPAs that read it at their "
             "replica counts: 503 with Prometheus failing or a key cap reached, 500 in the adapter's log."
         ),
         unit="reqps",
-        queries=[query(f"sum by (path, code) (rate(foresight_http_requests_total[{RATE}]))", "{{code}} {{path}}")],
+        queries=[
+            query(
+                f'sum by (metric, code) (rate(foresight_http_requests_total{{metric!=""}}[{RATE}]))',
+                "{{code}} {{metric}}",
+            ),
+            query(
+                f'sum by (path, code) (rate(foresight_http_requests_total{{metric=""}}[{RATE}]))',
+                "{{code}} {{path}}",
+            ),
+        ],
     )
     latency = graph(
         "Metrics API latency",

@@ -67,11 +67,15 @@ def _demand() -> Row:
     error = graph(
         "Recent forecast error",
         description=(
-            "Mean absolute error of the recent forecasts against what happened, in requests per second. "
-            "A step up that stays means demand changed shape; see ForesightForecastErrorHigh."
+            "Mean absolute error of the recent forecasts against what happened, in requests per second, beside "
+            "the error the model had in the backtest that selected it. Recent error that stays well above the "
+            "backtest's means demand changed shape; see ForesightForecastErrorHigh."
         ),
         unit="reqps",
-        queries=[query(f"max(foresight_forecast_recent_mae{{{DEMAND}}})", "mean absolute error")],
+        queries=[
+            query(f"max(foresight_forecast_recent_mae{{{DEMAND}}})", "recent"),
+            query(f"max(foresight_forecast_backtest_mae{{{DEMAND}}})", "selection backtest"),
+        ],
     )
     return Row("Demand and forecast", [(served, 6, 4), (age, 6, 4), (model, 12, 4), (forecast, 16, 9), (error, 8, 9)])
 

@@ -185,7 +185,7 @@ def run_backtest(
     lead = steps_for(lead_seconds, series.step_seconds)
     window_steps = steps_for(window_seconds, series.step_seconds)
     origins = _origins(series, lead, max_origins)
-    times = series.start + origins * series.step_seconds
+    times = series.times()[origins]
     refits = _deadlines(times, schedule.refit_every_seconds)
     selecting = np.flatnonzero(_deadlines(times, schedule.select_every_seconds))
     first = int(origins[0])
@@ -219,8 +219,8 @@ def run_backtest(
                                      np.concatenate([part.uppers for part in parts]),
                                      tuple(reason for part in parts for reason in part.reasons))
         chosen: list[tuple[str, str]] = []
-        for future in picks:
-            chosen.append(future.result())
+        for selection in picks:
+            chosen.append(selection.result())
             finished += 1
             if progress is not None:
                 progress(finished, total)

@@ -10,6 +10,7 @@ calibration in the plan, the upper bound served is calibrated on the series' own
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -72,6 +73,7 @@ class SeriesForecaster:
         self._fitter = fitter
         self._chosen: str | None = None
         self._scores: tuple[tuple[str, float], ...] = ()
+        self._backtest_mae: float | None = None
         self._selected_at: float | None = None
         self._model: Model | None = None
         self._model_name: str | None = None
@@ -133,7 +135,7 @@ class SeriesForecaster:
             fork._model, fork._bound = None, copy.deepcopy(self._bound)
         served = self._calibrated(results, quantiles, recent.end, fork)
         outcomes = tuple(StepOutcome(SeasonalNaive.name if result.replaced else chosen, forecast, result.reason,
-                                     refit, selected, None, self._scores) for result, forecast in zip(results, served, strict=True))
+                                     refit, selected, None, self._scores, self._backtest_mae) for result, forecast in zip(results, served, strict=True))
         return outcomes, fork
 
     def _calibrated(self, results: Sequence[Guarded], quantiles: Sequence[float], origin: float,
@@ -163,7 +165,9 @@ class SeriesForecaster:
             selection = (select_for(self.plan, self._factories, recent) if self._selector is None
                          else self._selector(recent, now))
             self._chosen, self._scores = selection.name, tuple(sorted(selection.scores.items()))
+            backtest_mae = selection.lead_errors.get(selection.name, math.nan)
+            self._backtest_mae = backtest_mae if math.isfinite(backtest_mae) else None
         except ForecastError:
-            self._chosen, self._scores = SeasonalNaive.name, ()
+            self._chosen, self._scores, self._backtest_mae = SeasonalNaive.name, (), None
         self._selected_at = now
         return True

@@ -69,3 +69,5 @@ class StepOutcome:
     """Why there is no forecast yet."""
     scores: tuple[tuple[str, float], ...] = ()
     """Selection losses by model, from the latest selection."""
+    backtest_mae: float | None = None
+    """The chosen model's mean absolute error at the lead in the latest selection's backtest."""

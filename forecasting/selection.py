@@ -9,6 +9,7 @@ forecast made at an origin never sees a value after it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -65,11 +66,15 @@ DEFAULT_LOSS = AsymmetricLoss()
 @dataclass(frozen=True)
 class Selection:
     """The chosen model, the loss of every candidate that could be scored, and why the others could
-    not (a reason from :data:`forecasting.guard.REASONS`)."""
+    not (a reason from :data:`forecasting.guard.REASONS`).
+
+    ``lead_errors`` holds each scored candidate's mean absolute error at the lead, the error a
+    served forecast is later measured by, so that its recent error can be judged against it."""
 
     name: str
     scores: Mapping[str, float]
     errors: Mapping[str, str]
+    lead_errors: Mapping[str, float]
 
 
 def window(series: Series, begin: int, end: int) -> Series:
@@ -139,6 +144,7 @@ def select(
     train_start = max(0, int(origins[0]) + 1 - series.steps_per(schedule.history_seconds))
     scores: dict[str, float] = {}
     errors: dict[str, str] = {}
+    lead_errors: dict[str, float] = {}
     for name in _simplest_first(factories):
         walk = Walk(factories[name], series)
         points = np.empty_like(actual)
@@ -151,11 +157,13 @@ def select(
             points[row] = np.maximum(result.mean[lead_steps - 1 :], 0.0)
         else:
             scores[name] = loss(actual.ravel(), points.ravel())
+            at_lead = np.abs(actual[:, 0] - points[:, 0])
+            lead_errors[name] = float(np.mean(at_lead[np.isfinite(at_lead)])) if np.isfinite(at_lead).any() else math.nan
     if not scores:
         raise ForecastError(f"every candidate failed: {errors}")
     best = min(scores.values())
     name = next(name for name, score in scores.items() if score <= best + SIMPLER_MARGIN * abs(best))
-    return Selection(name, scores, errors)
+    return Selection(name, scores, errors, lead_errors)
 
 
 def _origins(series: Series, horizon: int, schedule: Schedule) -> np.ndarray:

@@ -1,9 +1,11 @@
-"""Reading request-arrival traces: CSV files with the header ``timestamp,requests``.
+"""Reading request-arrival traces: CSV files with the header ``timestamp,requests``, or
+``timestamp,requests,prompt_tokens,generation_tokens`` for an LLM trace that counts its tokens.
 
 A trace is a regular series of request counts, one row per step. ``timestamp`` is ISO 8601
 (UTC when it has no offset) or seconds (Unix time, or seconds since the start of the trace;
 integers or floats). ``requests`` is the number of requests that arrived in
-``[timestamp, timestamp + step)``; an empty cell means the source has no record for that step and
+``[timestamp, timestamp + step)``, and ``prompt_tokens`` and ``generation_tokens`` the tokens of
+their prompts and outputs; an empty cell means the source has no record for that step and
 is read as NaN, never as zero, so models can mask it instead of learning a fake outage.
 
 The step is the difference between the first two rows. A whole number of missing steps is filled
@@ -24,9 +26,12 @@ from typing import TextIO
 
 import numpy as np
 
-__all__ = ["Trace", "TraceError", "read_trace"]
+__all__ = ["DEMANDS", "Trace", "TraceError", "read_trace"]
 
 HEADER = ("timestamp", "requests")
+TOKEN_HEADER = (*HEADER, "prompt_tokens", "generation_tokens")
+DEMANDS = TOKEN_HEADER[1:]
+"""The columns a trace's demand can be taken from (:meth:`Trace.demand`)."""
 UNIX_TIME_THRESHOLD = 1e9
 """Numeric timestamps at or above this (2001-09-09) are read as Unix time, below as relative."""
 GRID_TOLERANCE = 1e-3
@@ -51,16 +56,31 @@ class Trace:
     wall_clock: bool
     """True when timestamps were ISO 8601 or numeric Unix time, so hour of day and weekday mean something."""
     requests: np.ndarray
-    """float64 counts per step, NaN where the source has no data; read-only."""
+    """float64 counts per step, NaN where the source has no data; read-only. Requests, or the
+    tokens of a trace's :meth:`demand` in tokens."""
+    tokens: dict[str, np.ndarray] | None = None
+    """``prompt_tokens`` and ``generation_tokens`` per step, for a trace that counts them."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.step_seconds) and self.step_seconds > 0):
             raise ValueError(f"step_seconds must be a positive number, got {self.step_seconds!r}")
-        counts = np.array(self.requests, dtype=np.float64)
-        if counts.ndim != 1:
-            raise ValueError(f"requests must be one-dimensional, got shape {counts.shape}")
-        counts.flags.writeable = False
-        object.__setattr__(self, "requests", counts)
+        object.__setattr__(self, "requests", _read_only(self.requests, "requests"))
+        if self.tokens is not None:
+            tokens = {name: _read_only(values, name) for name, values in self.tokens.items()}
+            if set(tokens) != set(DEMANDS[1:]) or any(len(values) != len(self.requests) for values in tokens.values()):
+                raise ValueError(f"tokens must hold {' and '.join(DEMANDS[1:])}, one count per row")
+            object.__setattr__(self, "tokens", tokens)
+
+    def demand(self, column: str) -> Trace:
+        """The trace whose counts are ``column``'s: itself for ``requests``, its prompt or output
+        tokens per step for a token column, so a replay or backtest runs on tokens."""
+        if column == "requests":
+            return self
+        if column not in DEMANDS:
+            raise TraceError(f"{self.name}: no demand {column!r}; choose one of {', '.join(DEMANDS)}")
+        if self.tokens is None:
+            raise TraceError(f'{self.name}: no {column} column; a token trace has the header "{",".join(TOKEN_HEADER)}"')
+        return Trace(f"{self.name} {column}", self.step_seconds, self.start, self.wall_clock, self.tokens[column])
 
     def __len__(self) -> int:
         return int(self.requests.shape[0])
@@ -73,6 +93,14 @@ class Trace:
     def duration_seconds(self) -> float:
         """Time covered by all rows: rows × step."""
         return len(self) * self.step_seconds
+
+
+def _read_only(values: np.ndarray, name: str) -> np.ndarray:
+    counts = np.array(values, dtype=np.float64)
+    if counts.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {counts.shape}")
+    counts.flags.writeable = False
+    return counts
 
 
 def read_trace(path: str | os.PathLike[str]) -> Trace:
@@ -126,11 +154,13 @@ def _is_number(text: str) -> bool:
 def _parse(file: TextIO, where: str, name: str) -> Trace:
     rows = csv.reader(file)
     header = next(rows, None)
-    if header is None or tuple(cell.strip() for cell in header) != HEADER:
+    columns = None if header is None else tuple(cell.strip() for cell in header)
+    if columns not in (HEADER, TOKEN_HEADER):
         got = "an empty file" if header is None else f'"{",".join(header)}"'
-        raise TraceError(f'{where}:1: header: expected "timestamp,requests", got {got}')
+        raise TraceError(f'{where}:1: header: expected "{",".join(HEADER)}" or "{",".join(TOKEN_HEADER)}", got {got}')
+    names = columns[1:]
 
-    counts: list[float] = []
+    counts: list[tuple[float, ...]] = []
     parse_time: _TimestampParser | None = None
     first_time = step = 0.0
     last_index = 0
@@ -139,15 +169,15 @@ def _parse(file: TextIO, where: str, name: str) -> Trace:
         line = rows.line_num
         if not row:
             continue
-        if len(row) != 2:
-            raise TraceError(f"{where}:{line}: row: expected 2 fields (timestamp,requests), got {len(row)}")
-        time_text, count_text = row[0].strip(), row[1].strip()
+        if len(row) != len(columns):
+            raise TraceError(f"{where}:{line}: row: expected {len(columns)} fields ({','.join(columns)}), got {len(row)}")
+        time_text = row[0].strip()
         if parse_time is None:
             parse_time = _TimestampParser(time_text)
         time = parse_time(time_text)
         if time is None:
             raise TraceError(f'{where}:{line}: timestamp: "{time_text}" is not {parse_time.describe()}')
-        count = _parse_count(count_text, where, line)
+        count = tuple(_parse_count(text.strip(), where, line, name) for name, text in zip(names, row[1:]))
 
         if not counts:
             first_time = time
@@ -173,7 +203,7 @@ def _parse(file: TextIO, where: str, name: str) -> Trace:
             raise TraceError(
                 f'{where}:{line}: timestamp: "{time_text}" is more than {MAX_ROWS} steps after the first row'
             )
-        counts.extend([math.nan] * (index - last_index - 1))
+        counts.extend([(math.nan,) * len(names)] * (index - last_index - 1))
         counts.append(count)
         last_index = index
 
@@ -183,26 +213,28 @@ def _parse(file: TextIO, where: str, name: str) -> Trace:
         )
     assert parse_time is not None
     wall_clock = not parse_time.numeric or first_time >= UNIX_TIME_THRESHOLD
+    table = np.array(counts, dtype=np.float64)
     return Trace(
         name=name,
         step_seconds=step,
         start=first_time,
         wall_clock=wall_clock,
-        requests=np.array(counts, dtype=np.float64),
+        requests=table[:, 0],
+        tokens={column: table[:, index] for index, column in enumerate(names) if index} if len(names) > 1 else None,
     )
 
 
-def _parse_count(text: str, where: str, line: int) -> float:
+def _parse_count(text: str, where: str, line: int, column: str) -> float:
     if not text:
         return math.nan
     try:
         count = float(text)
     except ValueError:
-        raise TraceError(f'{where}:{line}: requests: "{text}" is not a number') from None
+        raise TraceError(f'{where}:{line}: {column}: "{text}" is not a number') from None
     if not math.isfinite(count):
-        raise TraceError(f'{where}:{line}: requests: "{text}" is not a finite number')
+        raise TraceError(f'{where}:{line}: {column}: "{text}" is not a finite number')
     if count < 0:
-        raise TraceError(f'{where}:{line}: requests: "{text}" is negative')
+        raise TraceError(f'{where}:{line}: {column}: "{text}" is negative')
     return count
 
 

@@ -15,7 +15,16 @@ import numpy as np
 
 from forecasting.traces import Trace
 
-__all__ = ["Burst", "DemandModel", "SyntheticDemand", "TraceDemand", "hash_normal", "hash_uniform", "stream_key"]
+__all__ = [
+    "Burst",
+    "DemandModel",
+    "SyntheticDemand",
+    "TokenLengths",
+    "TraceDemand",
+    "hash_normal",
+    "hash_uniform",
+    "stream_key",
+]
 
 _MASK64 = (1 << 64) - 1
 _DAY = 86_400.0
@@ -54,6 +63,10 @@ def _splitmix_int(z: int) -> int:
     return z ^ (z >> 31)
 
 
+TokenLengths = tuple[np.ndarray, np.ndarray]
+"""Mean prompt and output tokens per request, one of each per step."""
+
+
 class DemandModel(Protocol):
     """Total requests offered to the fleet, before the split across workloads."""
 
@@ -62,6 +75,10 @@ class DemandModel(Protocol):
 
     def reference_rps(self) -> float:
         """The total rate the fleet is sized to serve; peaks and bursts go beyond it."""
+
+    def token_lengths(self, starts: np.ndarray, duration: float) -> TokenLengths | None:
+        """Mean prompt and output tokens of the requests arriving in each step, where the demand
+        counts them (a token trace); None leaves each workload its own token mix."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,10 @@ class SyntheticDemand:
     def reference_rps(self) -> float:
         """The weekday peak one noise σ up: the noisier minutes of the peak and bursts overload a fleet sized to it."""
         return self.base_rps * (1.0 + self.diurnal_amplitude) * (1.0 + self.noise)
+
+    def token_lengths(self, starts: np.ndarray, duration: float) -> TokenLengths | None:
+        """None: the synthetic curve counts requests only."""
+        return None
 
     def requests(self, starts: np.ndarray, duration: float) -> np.ndarray:
         """Rate at the middle of each step × its length: noise is constant per minute, the rest is smooth."""
@@ -147,7 +168,8 @@ class TraceDemand:
     """A real trace played from ``origin`` (the fleet's start), looping when it ends.
 
     Steps without data (NaN) offer no load: the demo cannot invent what the source did not record,
-    and an idle gap is easier to spot on a dashboard than made-up traffic.
+    and an idle gap is easier to spot on a dashboard than made-up traffic. A trace that counts
+    tokens gives each step's requests the prompt and output lengths the trace recorded for them.
     """
 
     def __init__(self, trace: Trace, *, origin: float) -> None:
@@ -156,8 +178,11 @@ class TraceDemand:
             raise ValueError(f"trace {trace.name} has no requests to play")
         self.trace = trace
         self.origin = origin
-        self._counts = counts
-        self._cumulative = np.concatenate(([0.0], np.cumsum(counts)))
+        self._cumulative = _cumulative(counts)
+        self._tokens: tuple[np.ndarray, ...] | None = None
+        if trace.tokens is not None:
+            self._tokens = tuple(_cumulative(np.nan_to_num(trace.tokens[column], nan=0.0))
+                                 for column in ("prompt_tokens", "generation_tokens"))
 
     def reference_rps(self) -> float:
         """The trace's 90th-percentile rate (its mean when that is zero, as in mostly idle traces)."""
@@ -167,17 +192,40 @@ class TraceDemand:
 
     def requests(self, starts: np.ndarray, duration: float) -> np.ndarray:
         """Requests arriving in each ``[s, s + duration)``, integrating the piecewise-constant trace."""
+        return self._arrived(self._cumulative, np.asarray(starts, dtype=np.float64), duration)
+
+    def token_lengths(self, starts: np.ndarray, duration: float) -> TokenLengths | None:
+        """The trace's tokens arriving in each step over its requests; in a step without requests,
+        the trace's mean lengths."""
+        if self._tokens is None:
+            return None
         starts = np.asarray(starts, dtype=np.float64)
-        arrived: np.ndarray = self._arrived_before(starts + duration) - self._arrived_before(starts)
+        requests = self.requests(starts, duration)
+        lengths = []
+        for cumulative in self._tokens:
+            tokens = self._arrived(cumulative, starts, duration)
+            mean = cumulative[-1] / self._cumulative[-1]
+            lengths.append(np.divide(tokens, requests, out=np.full_like(tokens, mean), where=requests > 0))
+        return lengths[0], lengths[1]
+
+    def _arrived(self, cumulative: np.ndarray, starts: np.ndarray, duration: float) -> np.ndarray:
+        arrived: np.ndarray = self._delivered(cumulative, starts + duration) - self._delivered(cumulative, starts)
         return arrived
 
-    def _arrived_before(self, times: np.ndarray) -> np.ndarray:
-        """Requests the looping trace has delivered between ``origin`` and each time."""
+    def _delivered(self, cumulative: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """What the looping trace has delivered of the column whose running total is ``cumulative``
+        between ``origin`` and each time."""
         step = self.trace.step_seconds
+        rows = len(cumulative) - 1
         steps = (times - self.origin) / step
-        loops = np.floor(steps / len(self._counts))
-        within = steps - loops * len(self._counts)
-        row = np.minimum(np.floor(within).astype(np.int64), len(self._counts) - 1)
-        partial_row = (within - row) * self._counts[row]
-        delivered: np.ndarray = loops * self._cumulative[-1] + self._cumulative[row] + partial_row
+        loops = np.floor(steps / rows)
+        within = steps - loops * rows
+        row = np.minimum(np.floor(within).astype(np.int64), rows - 1)
+        partial_row = (within - row) * (cumulative[row + 1] - cumulative[row])
+        delivered: np.ndarray = loops * cumulative[-1] + cumulative[row] + partial_row
         return delivered
+
+
+def _cumulative(counts: np.ndarray) -> np.ndarray:
+    """Running totals from zero: row ``i`` holds what the rows before ``i`` delivered."""
+    return np.concatenate(([0.0], np.cumsum(counts)))

@@ -10,10 +10,13 @@ vLLM's ``vllm:*``. The model, per workload and per scrape step of ``dt`` seconds
 * median latency = service time × (1 + 0.8 ρ²) (bigger batches are slower) + queue / (replicas × μ);
   request latencies are log-normal around it and the histogram buckets get served × CDF(le);
 * GPU util ≈ 100 ρ plus a little noise; power = idle + (max − idle) × util; energy integrates power;
-  ``num_requests_running`` is throughput × service time (Little's law).
+  ``num_requests_running`` is throughput × service time (Little's law);
+* token counters, TTFT and inter-token histograms and KV-cache fill follow the same load
+  (:mod:`adapter.demo.llm`).
 
-Defaults: ``app=llama`` ×4 and ``app=mistral`` ×2 in namespace ``default``, one H100 each (70 W
-idle, 700 W max). Replica counts are fixed; capacity is sized to the demand's reference rate, so daily peaks
+Defaults: ``app=llama`` ×4 and ``app=mistral`` ×2 in namespace ``default``, and ``app=deepseek``
+served disaggregated, a prefill pool ×2 and a decode pool ×3 labelled ``llm-d.ai/role``; one H100
+per pod (70 W idle, 700 W max). Replica counts are fixed; capacity is sized to the demand's reference rate, so daily peaks
 and bursts overload the fleet a little and the queue and latency respond. Each sample at step k
 (time ``start + k·dt``) reflects the interval that ends there; k = 0 is the fleet just started.
 """
@@ -22,24 +25,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from adapter.demo.demand import (
     DemandModel,
     SyntheticDemand,
+    TokenLengths,
     TraceDemand,
     hash_normal,
     hash_uniform,
     stream_key,
 )
+from adapter.demo.llm import SERIES as LLM_SERIES
+from adapter.demo.llm import PodTokens, PoolStep, TokenMix
+from adapter.demo.series_math import accumulate, normal_cdf
 from forecasting.traces import Trace
 
 __all__ = [
     "IDLE_WATTS",
     "LATENCY_BUCKETS",
     "MAX_WATTS",
+    "ROLE_LABEL",
+    "TOKEN_MIXES",
     "DemoFleet",
     "Emit",
     "WorkloadSpec",
@@ -62,6 +71,17 @@ LATENCY_SIGMA = 0.4
 """Log-normal spread of request latency around the median: p99 ≈ 2.5 × median."""
 LOAD_SLOWDOWN = 0.8
 _P99_Z = 2.3263478740408408
+ROLE_LABEL = "llm-d.ai/role"
+"""llm-d's pod label for a disaggregated worker's role; kube-state-metrics exports it as
+``label_llm_d_ai_role``."""
+ROLE_KSM_LABEL = "label_llm_d_ai_role"
+TOKEN_MIXES = {
+    "chat": TokenMix(prompt_mean=1155.0, output_mean=211.0),
+    "code": TokenMix(prompt_mean=2048.0, output_mean=28.0),
+    "long": TokenMix(prompt_mean=12035.0, output_mean=343.0),
+}
+"""Mean prompt and output lengths in tokens of the Azure LLM inference traces of 2023
+(conversation, code) and of Mooncake's conversation trace (long context)."""
 _MAX_STEPS_PER_BLOCK = 50_000
 """Long ranges are generated in blocks so memory stays bounded; results do not depend on it."""
 
@@ -80,6 +100,8 @@ class WorkloadSpec:
     """Fraction of the total demand routed to this workload."""
     service_seconds: float = 1.0
     """Median end-to-end latency at light load."""
+    tokens: TokenMix = TokenMix(prompt_mean=1000.0, output_mean=250.0)
+    """Mean prompt and output lengths, and the pool's role when serving is disaggregated."""
 
     def __post_init__(self) -> None:
         if self.replicas < 1:
@@ -90,6 +112,19 @@ class WorkloadSpec:
             raise ValueError(f"{self.app}: share must be in (0, 1], got {self.share}")
         if not self.service_seconds > 0:
             raise ValueError(f"{self.app}: service_seconds must be positive")
+        if self.tokens.role not in (None, "prefill", "decode"):
+            raise ValueError(f"{self.app}: role must be prefill, decode or None, got {self.tokens.role!r}")
+
+    @property
+    def name(self) -> str:
+        """The pool's name: the app, and its role when it has one."""
+        return self.app if self.tokens.role is None else f"{self.app}-{self.tokens.role}"
+
+    @property
+    def selector(self) -> str:
+        """The label selector an HPA of this pool uses."""
+        role = self.tokens.role
+        return f"app={self.app}" if role is None else f"app={self.app},{ROLE_LABEL}={role}"
 
     @property
     def model_label(self) -> str:
@@ -102,6 +137,7 @@ class WorkloadState:
     """A workload at the latest generated sample, for a status page."""
 
     app: str
+    selector: str
     model: str
     replicas: int
     time: float
@@ -129,6 +165,7 @@ class _Pod:
     energy_mj: float
     """DCGM's energy counter runs since the driver loaded, so it starts at a pod-specific value."""
     buckets: np.ndarray
+    tokens: PodTokens
     success: float = 0.0
     latency_sum: float = 0.0
 
@@ -156,9 +193,9 @@ class DemoFleet:
     ) -> None:
         if not workloads:
             raise ValueError("a fleet needs at least one workload")
-        if len({spec.app for spec in workloads}) != len(workloads):
-            raise ValueError("workload apps must be unique")
-        if sum(spec.share for spec in workloads) > 1 + 1e-9:
+        if len({spec.name for spec in workloads}) != len(workloads):
+            raise ValueError("workload apps (and roles) must be unique")
+        if sum({spec.app: spec.share for spec in workloads}.values()) > 1 + 1e-9:
             raise ValueError("workload shares add up to more than 1")
         if not scrape_interval > 0:
             raise ValueError(f"scrape_interval must be positive, got {scrape_interval}")
@@ -184,7 +221,7 @@ class DemoFleet:
             self._next_step = end + 1
 
     def current(self) -> dict[str, WorkloadState]:
-        """The latest generated state of each workload, by app (empty before the first sample)."""
+        """The latest generated state of each workload, by name (empty before the first sample)."""
         return dict(self._current)
 
     def _generate_block(self, steps: np.ndarray, emit: Emit) -> None:
@@ -192,11 +229,13 @@ class DemoFleet:
         times = self.start + steps * dt
         times.flags.writeable = False
         total = np.where(steps == 0, 0.0, self.demand.requests(times - dt, dt))
+        lengths = self.demand.token_lengths(times - dt, dt)
         for workload in self._workloads:
-            self._generate_workload(workload, steps, times, total * workload.spec.share, emit)
+            self._generate_workload(workload, steps, times, total * workload.spec.share, lengths, emit)
 
     def _generate_workload(
-        self, workload: _Workload, steps: np.ndarray, times: np.ndarray, arrivals: np.ndarray, emit: Emit
+        self, workload: _Workload, steps: np.ndarray, times: np.ndarray, arrivals: np.ndarray,
+        lengths: TokenLengths | None, emit: Emit,
     ) -> None:
         spec, dt = workload.spec, self.scrape_interval
         drain_rps = spec.replicas * spec.capacity_rps_per_replica
@@ -206,21 +245,22 @@ class DemoFleet:
         utilisation = served / (drain_rps * dt)
         service = spec.service_seconds * (1.0 + LOAD_SLOWDOWN * utilisation**2)
         median = service + queue / drain_rps
-        below = _normal_cdf((np.log(LATENCY_BUCKETS)[None, :] - np.log(median)[:, None]) / LATENCY_SIGMA)
+        below = normal_cdf((np.log(LATENCY_BUCKETS)[None, :] - np.log(median)[:, None]) / LATENCY_SIGMA)
         mean_latency = median * math.exp(LATENCY_SIGMA**2 / 2)
         running = served / dt * service
+        pool = PoolStep(utilisation, queue / drain_rps, queue / (drain_rps * dt))
 
         power_now = 0.0
         for pod in workload.pods:
             fraction = pod.weight / spec.replicas
             pod_served = served * fraction
-            success = _accumulate(pod.success, pod_served)
-            buckets = _accumulate(pod.buckets, pod_served[:, None] * below)
-            latency_sum = _accumulate(pod.latency_sum, pod_served * mean_latency)
+            success = accumulate(pod.success, pod_served)
+            buckets = accumulate(pod.buckets, pod_served[:, None] * below)
+            latency_sum = accumulate(pod.latency_sum, pod_served * mean_latency)
             util = _gpu_util(utilisation * pod.weight, pod.noise_key, steps)
             power_noise = 5.0 * hash_normal(stream_key(pod.noise_key, 2), steps)
             power = np.clip(IDLE_WATTS + (MAX_WATTS - IDLE_WATTS) * util / 100.0 + power_noise, IDLE_WATTS, MAX_WATTS)
-            energy = _accumulate(pod.energy_mj, power * dt * 1000.0)
+            energy = accumulate(pod.energy_mj, power * dt * 1000.0)
             power_now += float(power[-1])
 
             series = {
@@ -240,15 +280,18 @@ class DemoFleet:
             for column, le in enumerate(LATENCY_BUCKETS):
                 emit({**pod.labels["bucket"], "le": repr(le)}, times, buckets[:, column])
             emit({**pod.labels["bucket"], "le": "+Inf"}, times, success)
+            for name, extra, values in pod.tokens.advance(pod_served, pool, pod.weight, steps, lengths):
+                emit({**pod.labels[name], **extra}, times, values)
 
             pod.success, pod.latency_sum, pod.energy_mj = float(success[-1]), float(latency_sum[-1]), float(energy[-1])
             pod.buckets = buckets[-1].copy()
 
         workload.queue = float(queue[-1])
-        workload.arrived = float(_accumulate(workload.arrived, arrivals)[-1])
-        workload.served = float(_accumulate(workload.served, served)[-1])
-        self._current[spec.app] = WorkloadState(
+        workload.arrived = float(accumulate(workload.arrived, arrivals)[-1])
+        workload.served = float(accumulate(workload.served, served)[-1])
+        self._current[spec.name] = WorkloadState(
             app=spec.app,
+            selector=spec.selector,
             model=spec.model,
             replicas=spec.replicas,
             time=float(times[-1]),
@@ -269,7 +312,9 @@ class DemoFleet:
 def default_fleet(
     *, start: float, trace: Trace | None = None, trace_origin: float | None = None, seed: int = 0
 ) -> DemoFleet:
-    """Two workloads (llama ×4, mistral ×2) sized to the demand's reference rate.
+    """Three workloads (llama ×4, mistral ×2, deepseek's prefill ×2 and decode ×3) sized to the
+    demand's reference rate; their prompt and output lengths are those of a chat, a coding and a
+    long-context trace (:data:`TOKEN_MIXES`).
 
     With a trace, the trace is played from ``trace_origin`` (default ``start``; earlier times see
     the looped trace) and the fleet is sized so its 90th-percentile rate fits; without one, the
@@ -279,8 +324,10 @@ def default_fleet(
     demand: DemandModel = TraceDemand(trace, origin=origin) if trace is not None else SyntheticDemand(seed=seed)
     reference = demand.reference_rps()
     templates = (
-        ("llama", "meta-llama/Llama-3.1-8B-Instruct", 4, 0.7, 1.2),
-        ("mistral", "mistralai/Mistral-7B-Instruct-v0.3", 2, 0.3, 0.9),
+        ("llama", "meta-llama/Llama-3.1-8B-Instruct", 4, 0.55, 1.2, TOKEN_MIXES["chat"]),
+        ("mistral", "mistralai/Mistral-7B-Instruct-v0.3", 2, 0.25, 0.9, TOKEN_MIXES["code"]),
+        ("deepseek", "deepseek-ai/DeepSeek-V3", 2, 0.2, 0.6, replace(TOKEN_MIXES["long"], role="prefill")),
+        ("deepseek", "deepseek-ai/DeepSeek-V3", 3, 0.2, 2.0, replace(TOKEN_MIXES["long"], role="decode")),
     )
     workloads = [
         WorkloadSpec(
@@ -290,14 +337,15 @@ def default_fleet(
             capacity_rps_per_replica=share * reference / replicas,
             share=share,
             service_seconds=service,
+            tokens=tokens,
         )
-        for app, model, replicas, share, service in templates
+        for app, model, replicas, share, service, tokens in templates
     ]
     return DemoFleet(workloads, demand, start=start, seed=seed)
 
 
 def _make_pod(spec: WorkloadSpec, replica: int, gpu_index: int, seed: int) -> _Pod:
-    pod = f"{spec.app}-{replica}"
+    pod = f"{spec.name}-{replica}"
     noise_key = int(stream_key(seed, 10, gpu_index))
     gpu = gpu_index % GPUS_PER_NODE
     kube = {
@@ -307,6 +355,8 @@ def _make_pod(spec: WorkloadSpec, replica: int, gpu_index: int, seed: int) -> _P
         "label_app": spec.app,
         "label_model": spec.model_label,
     }
+    if spec.tokens.role is not None:
+        kube[ROLE_KSM_LABEL] = spec.tokens.role
     dcgm = {
         "gpu": str(gpu),
         "UUID": f"GPU-{_uuid(noise_key, 2)}",
@@ -332,6 +382,7 @@ def _make_pod(spec: WorkloadSpec, replica: int, gpu_index: int, seed: int) -> _P
         "vllm:e2e_request_latency_seconds_count",
         "vllm:num_requests_waiting",
         "vllm:num_requests_running",
+        *LLM_SERIES,
     ):
         labels[name] = {"__name__": name, **vllm}
     labels["bucket"] = {"__name__": "vllm:e2e_request_latency_seconds_bucket", **vllm}
@@ -342,6 +393,7 @@ def _make_pod(spec: WorkloadSpec, replica: int, gpu_index: int, seed: int) -> _P
         noise_key=noise_key,
         energy_mj=1e9 * (1.0 + float(traits[1])),
         buckets=np.zeros(len(LATENCY_BUCKETS)),
+        tokens=PodTokens(spec.tokens, noise_key),
     )
 
 
@@ -368,23 +420,7 @@ def _lindley(initial: float, arrivals: np.ndarray, capacity: float) -> np.ndarra
     return queue
 
 
-def _accumulate(carry: float | np.ndarray, increments: np.ndarray) -> np.ndarray:
-    """Running total continuing from ``carry``; one sequential sum, so chunking cannot change it."""
-    first = np.asarray(carry, dtype=np.float64)[None, ...]
-    return np.cumsum(np.concatenate((first, increments)), axis=0)[1:]
-
-
 def _gpu_util(load: np.ndarray, key: int, steps: np.ndarray) -> np.ndarray:
     """DCGM utilisation in whole percent: the served load with a little noise (0 when idle)."""
     noisy = 100.0 * load * (1.0 + 0.03 * hash_normal(stream_key(key, 1), steps))
     return np.round(np.clip(noisy, 0.0, 100.0))
-
-
-def _normal_cdf(z: np.ndarray) -> np.ndarray:
-    """Φ(z) via Abramowitz & Stegun 7.1.26 (error < 1.5e-7); numpy has no vectorised erf."""
-    x = np.abs(z) / math.sqrt(2.0)
-    t = 1.0 / (1.0 + 0.3275911 * x)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    erf = 1.0 - poly * np.exp(-x * x)
-    cdf: np.ndarray = 0.5 * (1.0 + np.sign(z) * erf)
-    return cdf

@@ -49,6 +49,8 @@ IDLE_REAL_SECONDS = 600.0
 DEMO_SIGNALS = SignalSettings(
     gpu="dcgm", server="vllm", workload_labels="pod_labels", carbon=CarbonIntensity(grams_per_kwh=400.0)
 )
+FORECAST_SIGNALS = ForecastSettings().signals
+"""Demand in requests and in tokens, each with its forecast."""
 BANNER = (
     "DEMO: a simulated GPU inference fleet (namespace {namespace}: {workloads}), not a cluster. "
     "Every value below comes from the same PromQL rules Foresight sends to Prometheus."
@@ -88,7 +90,7 @@ def demo_refresh(speed: float) -> RefreshSettings:
 
 def pin_workloads(store: MetricStore, rules: Mapping[str, MetricRule], fleet: DemoFleet) -> list[str]:
     """Track every metric of every demo workload; returns their selectors."""
-    selectors = [f"app={app}" for app in fleet.current()]
+    selectors = [state.selector for state in fleet.current().values()]
     for text in selectors:
         selector = parse_selector(text)
         scope = QueryScope(NAMESPACE, selector)
@@ -121,7 +123,8 @@ def _instructions(
     ]
     lines += [
         f"  kubectl --server {server} get --raw '/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/{name}?labelSelector={selector}'"
-        for name in forecast_metric_names("requests_per_second")
+        for signal in FORECAST_SIGNALS
+        for name in forecast_metric_names(signal)
     ]
     lines.append(
         f"  kubectl --server {server} get --raw '/apis/custom.metrics.k8s.io/v1beta2/namespaces/{NAMESPACE}/pods/*/gpu_utilization?labelSelector={selector}'"
@@ -155,10 +158,11 @@ def run_demo(
     source.advance(now)
     log.info("generated 7 days of fleet history in %.1fs", time.perf_counter() - started)
     rules = resolve_rules(Settings(signals=DEMO_SIGNALS), source="the demo's built-in config")
-    workloads = ", ".join(f"app={app}" for app in fleet.current())
+    workloads = ", ".join(state.selector for state in fleet.current().values())
     banner = BANNER.format(namespace=NAMESPACE, workloads=workloads)
     if trace is not None:
-        banner += f" Demand plays the trace {trace.name} from now, at {speed:g}x."
+        banner += f" Demand plays the trace {trace.name} from now, at {speed:g}x"
+        banner += ", with the prompt and output tokens it counts." if trace.tokens is not None else "."
     forecasts = ForecastSettings()
     adapter = assemble(
         rules=rules,

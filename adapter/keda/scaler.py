@@ -21,7 +21,7 @@ import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
@@ -41,6 +41,8 @@ from adapter.metric_values import MetricRequest, MetricValues, check_namespace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Context = grpc.aio.ServicerContext[Any, Any]
+"""A call's context; the four calls' request and response types are in their signatures."""
 INT64_MAX = 2**63 - 1
 CODES: dict[type[AdapterError], grpc.StatusCode] = {
     BadRequest: grpc.StatusCode.INVALID_ARGUMENT,
@@ -60,7 +62,7 @@ def status_code(error: AdapterError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-class ExternalScaler(ExternalScalerServicer):  # type: ignore[misc]  # generated, untyped
+class ExternalScaler(ExternalScalerServicer):
     """The scaler's four calls; every error is translated in :meth:`_answer`, the one place."""
 
     def __init__(self, values: MetricValues) -> None:
@@ -71,12 +73,12 @@ class ExternalScaler(ExternalScalerServicer):  # type: ignore[misc]  # generated
         """End every ``StreamIsActive`` cleanly, as the server begins to stop."""
         self._stopping.set()
 
-    async def IsActive(self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext) -> pb.IsActiveResponse:
+    async def IsActive(self, request: pb.ScaledObjectRef, context: Context) -> pb.IsActiveResponse:
         trigger = await self._answer(context, self._trigger(request))
         return pb.IsActiveResponse(result=await self._answer(context, self._active(trigger)))
 
     async def StreamIsActive(
-        self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+        self, request: pb.ScaledObjectRef, context: Context
     ) -> AsyncIterator[pb.IsActiveResponse]:
         trigger = await self._answer(context, self._trigger(request))
         sent: bool | None = None
@@ -89,14 +91,14 @@ class ExternalScaler(ExternalScalerServicer):  # type: ignore[misc]  # generated
             await self._next_pass(passed)
 
     async def GetMetricSpec(
-        self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+        self, request: pb.ScaledObjectRef, context: Context
     ) -> pb.GetMetricSpecResponse:
         trigger = await self._answer(context, self._trigger(request))
         spec = pb.MetricSpec(metricName=trigger.metric, targetSize=_whole(trigger.target),
                              targetSizeFloat=trigger.target)
         return pb.GetMetricSpecResponse(metricSpecs=[spec])
 
-    async def GetMetrics(self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext) -> pb.GetMetricsResponse:
+    async def GetMetrics(self, request: pb.GetMetricsRequest, context: Context) -> pb.GetMetricsResponse:
         trigger = await self._answer(context, self._trigger(request.scaledObjectRef))
         if request.metricName not in ("", trigger.metric):
             await _abort(context, BadRequest(
@@ -144,7 +146,7 @@ class ExternalScaler(ExternalScalerServicer):  # type: ignore[misc]  # generated
                 wait.cancel()
 
     @staticmethod
-    async def _answer(context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
+    async def _answer(context: Context, work: Awaitable[T]) -> T:
         """``work``'s result, or the call ended with the status of its error; never a traceback."""
         try:
             return await work
@@ -162,6 +164,6 @@ def _whole(value: float) -> int:
     return min(math.ceil(value), INT64_MAX)
 
 
-async def _abort(context: grpc.aio.ServicerContext, error: AdapterError) -> NoReturn:
+async def _abort(context: Context, error: AdapterError) -> NoReturn:
     await context.abort(status_code(error), error.message)
     raise AssertionError("unreachable: abort raises")

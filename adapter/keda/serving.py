@@ -63,7 +63,7 @@ class ScalerServer:
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
         )
-        add_ExternalScalerServicer_to_server(self.scaler, server)
+        add_ExternalScalerServicer_to_server(self.scaler, server)  # type: ignore[no-untyped-call]  # protoc's output
         host = self.listener.host
         address = f"[{host}]:{self.listener.port}" if ":" in host else f"{host}:{self.listener.port}"
         tls = self.listener.tls

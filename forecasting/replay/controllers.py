@@ -1,6 +1,7 @@
 """The three ways of provisioning a replay compares, on the same trace and service model.
 
-* **reactive**: an HPA on ``requests_per_second`` with an ``AverageValue`` target of the target
+* **reactive**: an HPA on ``requests_per_second`` (or tokens per second, for a replay of a
+  trace's tokens) with an ``AverageValue`` target of the target
   share (0.8) × the capacity per replica and no ``behavior`` — what a user configures today;
 * **predictive**: the same HPA plus ``requests_per_second_forecast`` with the same target, so it
   scales on the larger of the two;
@@ -33,35 +34,49 @@ from forecasting.replay.deployment import Deployment
 from forecasting.replay.forecasts import ForecastReading, ServedForecast
 
 RATE = "requests_per_second"
-FORECAST = "requests_per_second_forecast"
 QUEUE = "queue_depth"
 UTILIZATION = "gpu_utilization"
-SIMULATED = (RATE, FORECAST, QUEUE, UTILIZATION)
-"""The metrics the service model produces, as External (a sum) or Pods (per ready pod) metrics."""
+SIGNALS = {"requests": RATE, "prompt_tokens": "prompt_tokens_per_second",
+           "generation_tokens": "generation_tokens_per_second"}
+"""The demand signal a replay's HPAs scale on, by the trace column it replays."""
 
 
-def default_hpa(target_per_replica: float, *, min_replicas: int, max_replicas: int) -> HpaSpec:
-    """The reactive HPA a user would write: requests per second, ``AverageValue`` target."""
-    metric = MetricSpec("External", RATE, MetricTarget("AverageValue", to_milli(target_per_replica)))
+def demand_unit(signal: str) -> str:
+    """What ``signal`` counts, for reports: ``req`` or ``token``."""
+    return "req" if signal == RATE else "token"
+
+
+def forecast_of(signal: str) -> str:
+    """The name the adapter serves ``signal``'s forecast under."""
+    return f"{signal}_forecast"
+
+
+def default_hpa(target_per_replica: float, *, min_replicas: int, max_replicas: int, signal: str = RATE) -> HpaSpec:
+    """The reactive HPA a user would write: the demand signal (requests or tokens per second),
+    ``AverageValue`` target."""
+    metric = MetricSpec("External", signal, MetricTarget("AverageValue", to_milli(target_per_replica)))
     return HpaSpec(max_replicas=max_replicas, metrics=(metric,), min_replicas=min_replicas)
 
 
-def reactive_and_predictive(hpa: HpaSpec, target_per_replica: float) -> tuple[HpaSpec, HpaSpec]:
-    """The HPA without any forecast metric, and with ``requests_per_second_forecast`` beside each
-    request-rate metric (with its target), or beside the others at ``target_per_replica``.
+def reactive_and_predictive(hpa: HpaSpec, target_per_replica: float, *,
+                            signal: str = RATE) -> tuple[HpaSpec, HpaSpec]:
+    """The HPA without any forecast metric, and with the demand ``signal``'s forecast beside each
+    of its metrics (with its target), or beside the others at ``target_per_replica``.
 
     Raises ValueError naming a metric the replay cannot simulate.
     """
+    forecast = forecast_of(signal)
+    simulated = (signal, forecast, QUEUE, UTILIZATION)
     for metric in hpa.metrics:
-        if metric.name not in SIMULATED or metric.source == "Resource" or (metric.name == FORECAST and metric.source != "External"):
+        if metric.name not in simulated or metric.source == "Resource" or (metric.name == forecast and metric.source != "External"):
             raise ValueError(f"metric {metric.source} {metric.name!r} is not simulated; a replay serves the External "
-                             f"metrics {', '.join(SIMULATED)} and the Pods metrics {', '.join(m for m in SIMULATED if m != FORECAST)}")
-    reactive_metrics = tuple(metric for metric in hpa.metrics if metric.name != FORECAST)
+                             f"metrics {', '.join(simulated)} and the Pods metrics {', '.join(m for m in simulated if m != forecast)}")
+    reactive_metrics = tuple(metric for metric in hpa.metrics if metric.name != forecast)
     if not reactive_metrics:
-        raise ValueError(f"the HPA has only {FORECAST} metrics; the reactive controller needs another")
-    forecasts = tuple(MetricSpec("External", FORECAST, metric.target) for metric in reactive_metrics if metric.name == RATE)
+        raise ValueError(f"the HPA has only {forecast} metrics; the reactive controller needs another")
+    forecasts = tuple(MetricSpec("External", forecast, metric.target) for metric in reactive_metrics if metric.name == signal)
     if not forecasts:
-        forecasts = (MetricSpec("External", FORECAST, MetricTarget("AverageValue", to_milli(target_per_replica))),)
+        forecasts = (MetricSpec("External", forecast, MetricTarget("AverageValue", to_milli(target_per_replica))),)
     return replace(hpa, metrics=reactive_metrics), replace(hpa, metrics=reactive_metrics + forecasts)
 
 
@@ -77,8 +92,8 @@ class WorkloadView:
     """What the adapter serves one HPA at one sync, and the pods the HPA lists."""
 
     def __init__(self, demand: Demand, tick: int, *, window_ticks: int, deployment: Deployment, state: ServiceState,
-                 forecast: ServedForecast | None) -> None:
-        self._demand, self._tick, self._window = demand, tick, window_ticks
+                 forecast: ServedForecast | None, signal: str = RATE) -> None:
+        self._demand, self._tick, self._window, self._signal = demand, tick, window_ticks, signal
         self._deployment, self._state, self._forecast = deployment, state, forecast
         self.reading: ForecastReading | None = None
         """The forecast read at this sync, if the HPA asked for one."""
@@ -87,9 +102,9 @@ class WorkloadView:
         rate = self._demand.rate_over(self._tick, self._window)
         if rate is None:  # no data in the window: the adapter answers an error, forecasts too
             raise MetricUnavailable(f"{name}: no data")
-        if name == RATE:
+        if name == self._signal:
             return rate
-        if name == FORECAST:
+        if name == forecast_of(self._signal):
             if self._forecast is None:
                 raise MetricUnavailable(f"{name} is not served to this controller")
             self.reading = self._forecast.at(self._demand.time(self._tick))
@@ -117,15 +132,15 @@ class HpaControl:
     """A Deployment scaled by one HPA."""
 
     def __init__(self, controller: HorizontalController, deployment: Deployment,
-                 forecast: ServedForecast | None = None) -> None:
-        self.controller, self.deployment, self.forecast = controller, deployment, forecast
+                 forecast: ServedForecast | None = None, *, signal: str = RATE) -> None:
+        self.controller, self.deployment, self.forecast, self.signal = controller, deployment, forecast, signal
         self.state = ServiceState()
         self.last_reading: ForecastReading | None = None
 
     def sync(self, demand: Demand, tick: int, *, window_ticks: int) -> bool:
         """One HPA sync at ``tick``; whether it rescaled."""
         view = WorkloadView(demand, tick, window_ticks=window_ticks, deployment=self.deployment, state=self.state,
-                            forecast=self.forecast)
+                            forecast=self.forecast, signal=self.signal)
         replicas = self.deployment.replicas
         decision = self.controller.sync(Scale(replicas, replicas), view, now=demand.time(tick))
         if self.forecast is not None:

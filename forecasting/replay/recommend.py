@@ -16,7 +16,7 @@ from typing import Any
 
 from forecasting.core import duration_text
 from forecasting.hpa.manifest_writer import hpa_manifest
-from forecasting.replay.controllers import FORECAST
+from forecasting.replay.controllers import forecast_of
 from forecasting.replay.simulation import ReplaySettings
 from forecasting.replay.sweep import FrontierResult, Run
 
@@ -98,5 +98,5 @@ def forecast_settings(run: Run, settings: ReplaySettings, workload: Workload) ->
         return None
     entry = {"namespace": workload.namespace, "selector": f"app={workload.name}",
              "lead": duration_text(config.lead_seconds), "window": duration_text(config.window_seconds),
-             "quantile": config.quantile, "track": [FORECAST]}
+             "quantile": config.quantile, "track": [forecast_of(settings.signal)]}
     return {"calibration": settings.calibration, "workloads": [entry]}

@@ -8,6 +8,7 @@ from typing import Any, TypedDict
 
 import yaml
 
+from forecasting.replay.controllers import demand_unit
 from forecasting.replay.frontier import Point
 from forecasting.replay.metrics import ControllerJson
 from forecasting.replay.recommend import Recommendation, Workload, forecast_settings, hpa_document
@@ -42,12 +43,13 @@ def ratio(value: float, reference: float) -> float:
 def table(result: ReplayResult) -> str:
     settings, service = result.settings, result.settings.service
     hours = (result.end - result.start) / 3600
+    unit = demand_unit(settings.signal)
     lines = [
-        (f"{result.trace}: {hours:.1f} h replayed, {service.capacity_per_replica:g} req/s per replica, "
-         f"target {settings.target_per_replica:g} req/s, start-up {service.startup_seconds:g} s, "
+        (f"{result.trace}: {hours:.1f} h replayed, {service.capacity_per_replica:g} {unit}/s per replica, "
+         f"target {settings.target_per_replica:g} {unit}/s, start-up {service.startup_seconds:g} s, "
          f"SLO {service.slo_latency_seconds * 1000:g} ms"),
         (f"{'controller':<12}{'over SLO':>10}{'under-prov':>12}{'peak queue':>12}{'replica-h':>11}{'GPU-h':>11}"
-         f"{'kWh':>11}{'J/req':>11}{'scalings':>10}"),
+         f"{'kWh':>11}{'J/' + unit:>11}{'scalings':>10}"),
     ]
     for name in CONTROLLERS:
         m = result.controllers[name]
@@ -56,7 +58,7 @@ def table(result: ReplayResult) -> str:
                      f"{m.energy_per_request_joules:>11.4g}{m.scale_events:>10d}")
     reactive, predictive, oracle = (result.controllers[name] for name in CONTROLLERS)
     cut = 1 - ratio(predictive.slo_violation_share, reactive.slo_violation_share)
-    lines.append(f"predictive vs reactive: {cut:.0%} fewer requests over the SLO, "
+    lines.append(f"predictive vs reactive: {cut:.0%} fewer {'requests' if unit == 'req' else 'tokens'} over the SLO, "
                  f"{ratio(predictive.gpu_hours, reactive.gpu_hours) - 1:+.1%} GPU-hours; "
                  f"vs oracle: {ratio(predictive.gpu_hours, oracle.gpu_hours) - 1:+.1%} GPU-hours")
     return "\n".join(lines)
@@ -185,7 +187,8 @@ def frontier_table(result: FrontierResult) -> str:
     reactive, predictive = result.points(False), result.points(True)
     lines = [
         (f"{result.trace}: {len(reactive)} reactive and {len(predictive)} predictive HPAs replayed, "
-         f"{service.capacity_per_replica:g} req/s per replica, start-up {service.startup_seconds:g} s, "
+         f"{service.capacity_per_replica:g} {demand_unit(settings.signal)}/s per replica, "
+         f"start-up {service.startup_seconds:g} s, "
          f"SLO {service.slo_latency_seconds * 1000:g} ms, forecast from now + {service.startup_seconds:g} s over "
          f"each window fitted once ({result.forecast_steps} steps)"),
     ]

@@ -21,6 +21,8 @@ from forecasting.hpa import ControllerSettings, HorizontalController, HpaSpec
 from forecasting.plan import DEFAULT_CALIBRATION, Calibration
 from forecasting.registry import MODEL_FACTORIES
 from forecasting.replay.controllers import (
+    RATE,
+    SIGNALS,
     HpaControl,
     default_hpa,
     oracle_replicas,
@@ -68,12 +70,18 @@ class ReplaySettings:
     peak_seconds: float | None = None
     """Forecast each step's peak rate over windows this long instead of its mean rate (peak-aware
     demand: bursts within a step are what SLO violations come from); None for the mean."""
+    signal: str = RATE
+    """The demand signal the HPAs scale on and the forecast predicts: ``requests_per_second``, or
+    ``prompt_tokens_per_second`` / ``generation_tokens_per_second`` for a trace's tokens (whose
+    capacity per replica is then in tokens per second)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.target_share <= 1:
             raise ValueError(f"the target share must be in (0, 1], not {self.target_share}")
         if self.span_seconds is not None and not self.span_seconds > 0:
             raise ValueError(f"the span must be positive, not {self.span_seconds}")
+        if self.signal not in SIGNALS.values():
+            raise ValueError(f"the signal must be one of {', '.join(SIGNALS.values())}, not {self.signal!r}")
         if not 0.5 < self.quantile < 1:
             raise ValueError(f"the quantile must be in (0.5, 1), not {self.quantile}")
         if not (self.window_seconds > 0 and self.metric_window_seconds > 0 and self.forecast_step_seconds > 0):
@@ -86,8 +94,8 @@ class ReplaySettings:
     def hpas(self) -> tuple[HpaSpec, HpaSpec]:
         """The reactive and predictive HPAs."""
         base = self.hpa or default_hpa(self.target_per_replica, min_replicas=self.min_replicas,
-                                       max_replicas=self.max_replicas)
-        return reactive_and_predictive(base, self.target_per_replica)
+                                       max_replicas=self.max_replicas, signal=self.signal)
+        return reactive_and_predictive(base, self.target_per_replica, signal=self.signal)
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,7 +133,7 @@ def run_replay(trace: Trace, settings: ReplaySettings, *,
                factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
                progress: Callable[[int, int], None] | None = None, workers: int = 1) -> ReplayResult:
     """Replay ``trace``; ``progress(done, total)`` now and then. With more than one of
-    ``workers``, the forecast's selections are computed ahead in that many processes (see
+    ``workers``, the forecast's selections and refits are made ahead in that many processes (see
     :mod:`forecasting.ahead`): the result is the same. Raises ValueError for settings the replay
     cannot simulate."""
     if workers == 1:
@@ -155,9 +163,10 @@ def _replay(trace: Trace, settings: ReplaySettings, factories: Mapping[str, Call
                                    first_read=demand.time(first))
     hpas = {
         "reactive": HpaControl(HorizontalController(reactive_hpa, settings.controller),
-                               Deployment(initial, startup_ticks=startup_ticks, ready_at=first)),
+                               Deployment(initial, startup_ticks=startup_ticks, ready_at=first), signal=settings.signal),
         "predictive": HpaControl(HorizontalController(predictive_hpa, settings.controller),
-                                 Deployment(initial, startup_ticks=startup_ticks, ready_at=first), forecast),
+                                 Deployment(initial, startup_ticks=startup_ticks, ready_at=first), forecast,
+                                 signal=settings.signal),
     }
     oracle = Deployment(initial, startup_ticks=0, ready_at=first)
     deployments = {"reactive": hpas["reactive"].deployment, "predictive": hpas["predictive"].deployment,
@@ -219,12 +228,13 @@ class Stage:
     service: ServiceSettings
     controller: ControllerSettings
     metric_window_seconds: float
+    signal: str = RATE
 
     @classmethod
     def of(cls, trace: Trace, settings: ReplaySettings) -> Stage:
         demand = Demand.from_trace(trace, sync_seconds=settings.controller.sync_period_seconds)
         return cls(demand, _first_tick(demand, trace, settings.span_seconds), settings.service, settings.controller,
-                   settings.metric_window_seconds)
+                   settings.metric_window_seconds, settings.signal)
 
     @property
     def sync_ticks(self) -> int:
@@ -251,7 +261,7 @@ def simulate_hpa(stage: Stage, hpa: HpaSpec, target_per_replica: float,
                               max_replicas=hpa.max_replicas)
     control = HpaControl(HorizontalController(hpa, stage.controller),
                          Deployment(initial, startup_ticks=ticks_in(service.startup_seconds, tick), ready_at=first),
-                         forecast)
+                         forecast, signal=stage.signal)
     tally, queue = Tally(service.gpus_per_replica), 0.0
     for index in range(first, len(demand)):
         if (index - first) % sync_ticks == 0 and control.sync(demand, index, window_ticks=window_ticks):

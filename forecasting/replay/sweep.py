@@ -32,7 +32,7 @@ import numpy as np
 from forecasting.core import FloatArray, Model
 from forecasting.hpa import Behavior, HpaSpec, ScalingRules
 from forecasting.registry import MODEL_FACTORIES
-from forecasting.replay.controllers import FORECAST, RATE, default_hpa, reactive_and_predictive
+from forecasting.replay.controllers import RATE, default_hpa, forecast_of, reactive_and_predictive
 from forecasting.replay.forecasts import ForecastReading, WalkForwardForecasts, tracked_history
 from forecasting.replay.frontier import Comparison, Point, compare, frontier
 from forecasting.replay.metrics import ControllerMetrics
@@ -66,6 +66,8 @@ class Config:
     window_seconds: float | None = None
     peak_seconds: float | None = None
     """The forecast's history is each step's peak rate over this long (None: its mean rate)."""
+    signal: str = RATE
+    """The demand signal the HPA scales on."""
 
     @property
     def predictive(self) -> bool:
@@ -73,17 +75,19 @@ class Config:
 
     def hpa(self, settings: ReplaySettings) -> HpaSpec:
         target = self.target_share * settings.service.capacity_per_replica
-        base = default_hpa(target, min_replicas=settings.min_replicas, max_replicas=settings.max_replicas)
+        base = default_hpa(target, min_replicas=settings.min_replicas, max_replicas=settings.max_replicas,
+                           signal=settings.signal)
         behaviour = (None if self.stabilization_seconds is None
                      else Behavior(scale_down=ScalingRules(stabilization_window_seconds=self.stabilization_seconds)))
         reactive, predictive = reactive_and_predictive(HpaSpec(base.max_replicas, base.metrics, base.min_replicas,
-                                                               behaviour), target)
+                                                               behaviour), target, signal=settings.signal)
         return predictive if self.predictive else reactive
 
     def to_json(self) -> dict[str, object]:
         config: dict[str, object] = {"target_share": self.target_share,
                                      "scale_down_stabilization_seconds": self.stabilization_seconds,
-                                     "metrics": [RATE, FORECAST] if self.predictive else [RATE]}
+                                     "metrics": [self.signal, forecast_of(self.signal)] if self.predictive
+                                     else [self.signal]}
         if self.predictive:
             config.update(quantile=self.quantile, lead_seconds=self.lead_seconds, window_seconds=self.window_seconds)
             if self.peak_seconds is not None:
@@ -93,7 +97,7 @@ class Config:
 
 def default_reactive_config(settings: ReplaySettings) -> Config:
     """The reactive HPA plain ``foresight replay`` runs: the default target share, no ``behavior``."""
-    return Config(settings.target_share, None)
+    return Config(settings.target_share, None, signal=settings.signal)
 
 
 def configs(settings: ReplaySettings, *, targets: Sequence[float] = TARGET_SHARES,
@@ -104,8 +108,9 @@ def configs(settings: ReplaySettings, *, targets: Sequence[float] = TARGET_SHARE
     the windows to the settings' window)."""
     windows = tuple(windows or (settings.window_seconds,))
     leads = tuple(leads or (settings.service.startup_seconds,))
-    reactive = tuple(Config(target, stabilization) for stabilization in stabilizations for target in reactive_targets)
-    predictive = tuple(Config(target, stabilization, quantile, lead, window, settings.peak_seconds)
+    reactive = tuple(Config(target, stabilization, signal=settings.signal)
+                     for stabilization in stabilizations for target in reactive_targets)
+    predictive = tuple(Config(target, stabilization, quantile, lead, window, settings.peak_seconds, settings.signal)
                        for lead in leads for window in windows for quantile in quantiles
                        for stabilization in stabilizations for target in targets)
     return reactive + predictive
@@ -127,7 +132,8 @@ class ForecastTable:
         """What the forecast at ``quantile`` over ``window_seconds`` after ``lead_seconds`` (the
         first lead fitted, when None) serves at each sync."""
         lead = self.horizons[0][0] if lead_seconds is None else lead_seconds
-        return self.upper[self.horizons.index((lead, window_seconds)), self.quantiles.index(quantile)]
+        served: FloatArray = self.upper[self.horizons.index((lead, window_seconds)), self.quantiles.index(quantile)]
+        return served
 
 
 class TableForecast:

@@ -13,6 +13,7 @@ import yaml
 from adapter import __version__
 from adapter.cli import main
 from adapter.logs import configure_logging
+from forecasting.traces import read_trace
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
 
@@ -164,6 +165,22 @@ def test_backtest_json_has_the_documented_shape(capsys: pytest.CaptureFixture[st
     assert (coverage["lead_seconds"], coverage["window_seconds"]) == (600, 600) and coverage["windows"] > 0
     assert [row["quantile"] for row in coverage["quantiles"]] == [0.8, 0.9, 0.95]
     assert {"model", "conformal"} <= set(coverage["quantiles"][1])
+
+
+def test_backtest_forecasts_a_token_traces_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On Mooncake's token trace summed per minute, so that the walk-forward is short."""
+    trace = read_trace(TRACE.with_name("mooncake_conversation_tokens_3s.csv"))
+    columns = [trace.demand(name).requests for name in ("requests", "prompt_tokens", "generation_tokens")]
+    rows = "".join(f"{60 * minute}," + ",".join(str(int(values[20 * minute:20 * minute + 20].sum())) for values in columns)
+                   + "\n" for minute in range(len(trace) // 20))
+    path = tmp_path / "mooncake_1min.csv"
+    path.write_text("timestamp,requests,prompt_tokens,generation_tokens\n" + rows)
+    assert main(["backtest", "--trace", str(path), "--demand", "prompt_tokens", "--lead", "1m", "--window", "1m",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["trace"] == "mooncake_1min prompt_tokens"
+    persistence = next(model for model in report["models"] if model["name"] == "persistence")
+    assert persistence["mae"] > 1000  # tokens per second: the requests' rate is a few per second
 
 
 def test_backtest_table_and_bad_lead_or_window(capsys: pytest.CaptureFixture[str]) -> None:

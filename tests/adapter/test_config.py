@@ -74,6 +74,14 @@ def test_generic_server_needs_valid_metric_names() -> None:
     assert "signals.generic.requests_total" in problems
 
 
+def test_generic_llm_series_are_refused_by_the_field_that_names_them() -> None:
+    fields = ("kv_cache_gauge", "ttft_histogram", "itl_histogram", "prompt_tokens_total", "generation_tokens_total", "running_gauge")
+    generic = {"requests_total": "http_requests_total", "latency_histogram": "h"} | {field: f"bad {field}" for field in fields}
+    problems = problems_of({"signals": {"server": "generic", "generic": generic}})
+    assert set(problems) == {f"signals.generic.{field}" for field in fields}
+    assert all("not a Prometheus metric name" in problems[f"signals.generic.{field}"] for field in fields)
+
+
 def test_carbon_needs_exactly_one_source() -> None:
     assert "signals.carbon" in problems_of({"signals": {"carbon": {}}})
     assert "signals.carbon" in problems_of({"signals": {"carbon": {"grams_per_kwh": 1, "query": "x"}}})

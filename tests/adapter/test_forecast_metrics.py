@@ -75,6 +75,10 @@ async def test_every_forecast_is_published_on_metrics() -> None:
         assert families["foresight_forecast_tracked_series"].samples[0].value == 1
         [age] = families["foresight_forecast_age_seconds"].samples
         assert age.value == 0  # the test's clock has not moved since the forecast was made
+        [item] = demo.tracker.views()
+        assert item.backtest_mae is not None and item.backtest_mae > 0  # the demo's demand is noisy
+        [backtest] = families["foresight_forecast_backtest_mae"].samples
+        assert backtest.value == pytest.approx(item.backtest_mae)
 
 
 async def test_forecast_follows_its_signal_errors_only() -> None:

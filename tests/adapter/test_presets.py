@@ -11,9 +11,13 @@ from adapter.templates import template_problems
 
 SIGNAL_VARIANTS = [
     {"server": "vllm"},
+    {"server": "sglang"},
     {"server": "tgi"},
     {"server": "triton"},
     {"server": "generic", "generic": {"requests_total": "http_requests_total", "latency_histogram": "http_duration_seconds", "queue_gauge": "queue"}},
+    {"server": "generic", "generic": {"requests_total": "r_total", "latency_histogram": "h", "kv_cache_gauge": "kv",
+                                      "ttft_histogram": "ttft", "itl_histogram": "itl", "prompt_tokens_total": "p_total",
+                                      "generation_tokens_total": "g_total", "running_gauge": "running"}},
     {"server": "vllm", "workload_labels": "series"},
     {"server": "vllm", "carbon": {"grams_per_kwh": 400}},
     {"server": "vllm", "carbon": {"query": 'grid_intensity{zone="DE"}'}},
@@ -47,7 +51,86 @@ def test_signal_names_follow_the_design() -> None:
         "requests_per_second",
         "energy_per_request_joules",
         "carbon_per_request_milligrams",
+        "kv_cache_utilization",
+        "ttft_p99_seconds",
+        "itl_p99_seconds",
+        "prompt_tokens_per_second",
+        "generation_tokens_per_second",
+        "requests_running",
     }
+
+
+def _rendered(signals: dict[str, object], name: str, selector: str = "app=llama") -> str:
+    rules = {rule.name: rule for rule in preset_rules(SignalSettings.model_validate(signals))}
+    return render(rules[name].query, rules[name], QueryScope("ns", parse_selector(selector)))
+
+
+def test_vllm_cache_and_inter_token_latency_answer_under_either_name() -> None:
+    cache = _rendered({"server": "vllm"}, "kv_cache_utilization")
+    assert 'vllm:kv_cache_usage_perc{namespace="ns"} or vllm:gpu_cache_usage_perc{namespace="ns"}' in cache
+    itl = _rendered({"server": "vllm"}, "itl_p99_seconds")
+    assert "rate(vllm:inter_token_latency_seconds_bucket" in itl
+    assert " or rate(vllm:time_per_output_token_seconds_bucket" in itl
+
+
+def test_sglang_preset_reads_sglang_series() -> None:
+    expected = {
+        "requests_per_second": "sglang:num_requests_total",
+        "latency_p99_seconds": "sglang:e2e_request_latency_seconds_bucket",
+        "queue_depth": "sglang:num_queue_reqs",
+        "kv_cache_utilization": "sglang:token_usage",
+        "ttft_p99_seconds": "sglang:time_to_first_token_seconds_bucket",
+        "itl_p99_seconds": "sglang:inter_token_latency_seconds_bucket",
+        "prompt_tokens_per_second": "sglang:prompt_tokens_total",
+        "generation_tokens_per_second": "sglang:generation_tokens_total",
+        "requests_running": "sglang:num_running_reqs",
+    }
+    for name, series in expected.items():
+        query = _rendered({"server": "sglang", "workload_labels": "series"}, name)
+        assert f'{series}{{namespace="ns",app="llama"}}' in query, (name, query)
+        assert "vllm:" not in query
+
+
+def test_tgi_serves_the_llm_signals_it_exports_and_no_others() -> None:
+    names = {rule.name for rule in preset_rules(SignalSettings(server="tgi"))}
+    assert {"itl_p99_seconds", "prompt_tokens_per_second", "generation_tokens_per_second", "requests_running"} <= names
+    assert not names & {"kv_cache_utilization", "ttft_p99_seconds"}
+    assert "rate(tgi_request_input_length_sum{" in _rendered({"server": "tgi"}, "prompt_tokens_per_second")
+
+
+def test_triton_reads_tensorrt_llm_series_and_converts_first_response_milliseconds() -> None:
+    names = {rule.name for rule in preset_rules(SignalSettings(server="triton"))}
+    assert "itl_p99_seconds" not in names  # Triton exports no inter-token latency
+    cache = _rendered({"server": "triton"}, "kv_cache_utilization")
+    assert ('nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="used",namespace="ns"} / ignoring(kv_cache_block_type) '
+            'nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="max",namespace="ns"}') in cache
+    assert _rendered({"server": "triton"}, "ttft_p99_seconds").endswith(") * 0.001")
+    assert 'nv_trt_llm_request_metrics{request_type="active",namespace="ns"}' in _rendered({"server": "triton"}, "requests_running")
+    assert "rate(nv_llm_output_token_len_sum{" in _rendered({"server": "triton"}, "generation_tokens_per_second")
+
+
+def test_generic_serves_the_llm_signals_whose_series_it_names() -> None:
+    base = {"requests_total": "http_requests_total", "latency_histogram": "http_duration_seconds"}
+    assert not {rule.name for rule in preset_rules(SignalSettings.model_validate({"server": "generic", "generic": base}))} & {
+        "kv_cache_utilization", "ttft_p99_seconds", "itl_p99_seconds", "requests_running"}
+    named = {"server": "generic", "generic": {**base, "itl_histogram": "llm_itl_seconds", "running_gauge": "llm_running"}}
+    names = {rule.name for rule in preset_rules(SignalSettings.model_validate(named))}
+    assert {"itl_p99_seconds", "requests_running"} <= names and "kv_cache_utilization" not in names
+    assert "rate(llm_itl_seconds_bucket{" in _rendered(named, "itl_p99_seconds")
+
+
+def test_token_latency_quantile_comes_from_the_config() -> None:
+    for name in ("ttft_p99_seconds", "itl_p99_seconds"):
+        assert _rendered({"token_latency_quantile": 0.95}, name).startswith("histogram_quantile(0.95, ")
+        assert _rendered({}, name).startswith("histogram_quantile(0.99, ")
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping({"signals": {"token_latency_quantile": 1.5}}, source="c.yaml")
+    assert [path for path, _ in caught.value.problems] == ["signals.token_latency_quantile"]
+
+
+def test_a_role_selects_one_pool_through_the_pod_label_join() -> None:
+    query = _rendered({}, "generation_tokens_per_second", "app=deepseek,llm-d.ai/role=decode")
+    assert 'kube_pod_labels{namespace="ns",label_app="deepseek",label_llm_d_ai_role="decode"}' in query
 
 
 def test_gpu_rules_normalise_label_variants_and_deduplicate_power_by_gpu() -> None:
@@ -63,7 +146,9 @@ def test_no_load_policies_default_to_zero_only_where_the_design_says() -> None:
     rules = {rule.name: rule for rule in preset_rules(SignalSettings())}
     assert rules["latency_p99_seconds"].on_nan == "zero"
     assert (rules["energy_per_request_joules"].on_nan, rules["energy_per_request_joules"].on_inf) == ("zero", "zero")
-    for name in ("gpu_utilization", "requests_per_second", "queue_depth"):
+    assert (rules["ttft_p99_seconds"].on_nan, rules["itl_p99_seconds"].on_nan) == ("zero", "zero")
+    for name in ("gpu_utilization", "requests_per_second", "queue_depth", "kv_cache_utilization",
+                 "prompt_tokens_per_second", "generation_tokens_per_second", "requests_running"):
         assert (rules[name].on_nan, rules[name].on_inf, rules[name].on_empty) == ("error", "error", "error")
 
 

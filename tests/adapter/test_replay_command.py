@@ -47,6 +47,18 @@ def test_json_has_every_controller_and_metric(capsys: pytest.CaptureFixture[str]
     assert report["controllers"]["oracle"]["slo_violation_share"] == 0.0
 
 
+def test_a_token_trace_replays_the_demand_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
+    tokens = TRACE.with_name("mooncake_conversation_tokens_3s.csv")
+    assert run("--trace", str(tokens), "--demand", "prompt_tokens", "--capacity-per-replica", "20000",
+               "--startup", "3m") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("mooncake_conversation_tokens_3s prompt_tokens: 1.0 h replayed, 20000 token/s per replica")
+    assert run(*basic("--demand", "generation_tokens")) == 1
+    assert capsys.readouterr().err.strip() == (
+        'foresight replay: servegen_reason_deepseek-r1_10min: no generation_tokens column; a token trace has the '
+        'header "timestamp,requests,prompt_tokens,generation_tokens"')
+
+
 def test_table_names_each_controller(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(*basic()) == 0
     out = capsys.readouterr().out

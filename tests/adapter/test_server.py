@@ -147,12 +147,12 @@ async def test_own_metrics_parse_as_prometheus_exposition(demo: DemoAdapter) -> 
     assert response.status == 200
     families = {family.name: family for family in text_string_to_metric_families(await response.text())}
     requests = {
-        (sample.labels["path"], sample.labels["code"]): sample.value
+        (sample.labels["path"], sample.labels["metric"], sample.labels["code"]): sample.value
         for sample in families["foresight_http_requests"].samples
         if sample.name == "foresight_http_requests_total"
     }
     route = "/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}"
-    assert requests[(route, "200")] == 2 and requests[(route, "404")] == 1
+    assert requests == {(route, "queue_depth", "200"): 2, (route, "", "404"): 1}
     for family in ("foresight_source_queries", "foresight_source_query_duration_seconds", "foresight_cache_lookups",
                    "foresight_http_request_duration_seconds", "foresight_tracked_keys"):
         assert family in families, family

@@ -80,7 +80,7 @@ def test_a_history_other_than_the_one_selected_ahead_is_selected_again(monkeypat
 
     def counted(plan: Plan, factories: object, recent: Series) -> Selection:
         calls.append(recent)
-        return Selection("selected again", {}, {})
+        return Selection("selected again", {}, {}, {})
 
     monkeypatch.setattr(ahead, "select_for", counted)
     assert selector(history, now).scores and not calls  # the one made ahead

@@ -99,6 +99,15 @@ def test_the_window_is_scored_after_the_lead() -> None:
     assert select(ramp, factories=BASELINES, lead_steps=3, window_steps=2, loss=loss).scores["persistence"] == 4.0
 
 
+def test_the_lead_error_is_the_mean_absolute_error_at_the_lead_alone() -> None:
+    # on a ramp persistence misses t + lead by lead steps whatever the window; the loss weighs it
+    ramp = Series(np.arange(240.0), HOUR, 0.0)
+    selection = select(ramp, factories=BASELINES, lead_steps=3, window_steps=2)
+    assert selection.lead_errors["persistence"] == 3.0
+    assert selection.scores["persistence"] == 12.0  # three times the window's mean miss of 4
+    assert set(selection.lead_errors) == set(selection.scores)
+
+
 def test_each_forecast_uses_only_data_up_to_its_origin() -> None:
     seen: list[tuple[str, float]] = []
 

@@ -118,15 +118,39 @@ def test_trace_copies_the_array_it_is_given() -> None:
     assert counts.flags.writeable
 
 
+TOKENS = "timestamp,requests,prompt_tokens,generation_tokens\n"
+
+
+def test_a_token_trace_gives_its_demand_in_requests_or_tokens(tmp_path: Path) -> None:
+    trace = read_trace(write(tmp_path, TOKENS + "0,2,3000,400\n60,1,1500,\n180,3,900,120\n"))
+    assert trace.requests.tolist()[:2] == [2.0, 1.0] and math.isnan(trace.requests[2])
+    assert trace.demand("requests") is trace
+    prompts = trace.demand("prompt_tokens")
+    assert prompts.requests[[0, 1, 3]].tolist() == [3000.0, 1500.0, 900.0] and math.isnan(prompts.requests[2])
+    generated = trace.demand("generation_tokens")
+    assert math.isnan(generated.requests[1]) and generated.requests[3] == 120.0  # empty cell: no record
+    assert (generated.step_seconds, generated.start) == (60.0, 0.0)
+
+
+def test_tokens_are_asked_of_a_trace_that_has_them(tmp_path: Path) -> None:
+    trace = read_trace(write(tmp_path, "timestamp,requests\n0,1\n1,2\n", "plain.csv"))
+    with pytest.raises(TraceError, match='plain: no generation_tokens column; a token trace has the header'):
+        trace.demand("generation_tokens")
+    with pytest.raises(TraceError, match="no demand 'tokens'"):
+        trace.demand("tokens")
+
+
 # --- errors: each names the file, the line and the field ---------------------------------------
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("time,requests\n0,1\n1,2\n", r':1: header: expected "timestamp,requests", got "time,requests"'),
-        ("0,1\n1,2\n", r':1: header: expected "timestamp,requests", got "0,1"'),
-        ("", r":1: header: expected \"timestamp,requests\", got an empty file"),
+        ("time,requests\n0,1\n1,2\n",
+         r':1: header: expected "timestamp,requests" or "timestamp,requests,prompt_tokens,generation_tokens", '
+         r'got "time,requests"'),
+        ("0,1\n1,2\n", r':1: header: expected "timestamp,requests" or .*, got "0,1"'),
+        ("", r":1: header: expected \"timestamp,requests\" or .*, got an empty file"),
         ("timestamp,requests\n0,1\n1,abc\n", r':3: requests: "abc" is not a number'),
         ("timestamp,requests\n0,1\n1,-3\n", r':3: requests: "-3" is negative'),
         ("timestamp,requests\n0,1\n1,nan\n", r':3: requests: "nan" is not a finite number'),
@@ -147,6 +171,10 @@ def test_trace_copies_the_array_it_is_given() -> None:
         ("timestamp,requests\n0,1\n1,2,3\n", r":3: row: expected 2 fields \(timestamp,requests\), got 3"),
         ("timestamp,requests\n0,1\n1\n", r":3: row: expected 2 fields \(timestamp,requests\), got 1"),
         ("timestamp,requests\n0,1\n1,2\n99999999999,3\n", r':4: timestamp: "99999999999" is more than'),
+        (TOKENS + "0,1,10,5\n1,2,x,5\n", r':3: prompt_tokens: "x" is not a number'),
+        (TOKENS + "0,1,10,5\n1,2,20,-1\n", r':3: generation_tokens: "-1" is negative'),
+        (TOKENS + "0,1,10,5\n1,2\n",
+         r":3: row: expected 4 fields \(timestamp,requests,prompt_tokens,generation_tokens\), got 2"),
     ],
 )
 def test_errors_name_file_line_and_field(tmp_path: Path, text: str, expected: str) -> None:
@@ -196,3 +224,23 @@ def test_real_traces_read_as_published(name: str) -> None:
     assert int(np.nansum(trace.requests)) == total
     assert not np.isnan(trace.requests).any()
     assert trace.name == Path(name).stem
+
+
+TOKEN_TRACES = {
+    # file: (the request-only trace of the same requests, total prompt tokens, total generated tokens)
+    "azure_llm_2023_conv_tokens_1s.csv": ("azure_llm_2023_conv_1s.csv", 22_361_870, 4_088_665),
+    "mooncake_conversation_tokens_3s.csv": (None, 144_793_823, 4_122_048),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TOKEN_TRACES))
+def test_token_traces_read_as_converted(name: str) -> None:
+    """Token totals as tests/data/traces/README.md states them; requests as the request-only trace."""
+    trace = read_trace(TRACES_DIR / name)
+    plain, prompt, generated = TOKEN_TRACES[name]
+    assert int(trace.demand("prompt_tokens").requests.sum()) == prompt
+    assert int(trace.demand("generation_tokens").requests.sum()) == generated
+    if plain is not None:
+        np.testing.assert_array_equal(trace.requests, read_trace(TRACES_DIR / plain).requests)
+    else:
+        assert int(trace.requests.sum()) == 12_031 and trace.step_seconds == 3.0

@@ -22,6 +22,15 @@ _COUNTERS = (
     "vllm:e2e_request_latency_seconds_bucket",
     "vllm:e2e_request_latency_seconds_count",
     "vllm:e2e_request_latency_seconds_sum",
+    "vllm:prompt_tokens_total",
+    "vllm:generation_tokens_total",
+    "vllm:time_to_first_token_seconds_bucket",
+    "vllm:inter_token_latency_seconds_bucket",
+    "vllm:time_per_output_token_seconds_bucket",
+    "sglang:num_requests_total",
+    "sglang:prompt_tokens_total",
+    "nv_llm_input_token_len_sum",
+    "llm_prompt_tokens_total",
 )
 
 

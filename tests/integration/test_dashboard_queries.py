@@ -36,6 +36,7 @@ pytestmark = pytest.mark.integration
 RULES_DIRECTORY = Path(__file__).resolve().parents[2] / "manifests" / "rules"
 RULES = sorted(RULES_DIRECTORY.glob("*.rules.yaml"))
 FORECAST = "/apis/external.metrics.k8s.io/v1beta1/namespaces/inference/requests_per_second_forecast?labelSelector=app%3Dllama"
+DISCOVERY = "/apis/external.metrics.k8s.io/v1beta1"
 GRAFANA_VALUES = {"$__rate_interval": "4m", "$namespace": "inference", "$workload": "llama", "$hpa": "llama", "$lead": "3m"}
 HISTORY_STEP_S = 60
 NO_DATA_HERE = {
@@ -95,6 +96,7 @@ async def stand(prometheus: PrometheusServer, workload_exporter: WorkloadExporte
     async with running_adapter(settings) as adapter:
         adapter.clock.offset = -480  # eight minutes back (within the idle bound), so that what the first forecasts were for has happened by now
         await adapter.get_json(FORECAST)
+        await adapter.get_json(DISCOVERY)  # a request for no metric, as an HPA controller's discovery makes
         assert adapter.tracker is not None
         await adapter.tracker.refresh_now()
         adapter.clock.offset = 0  # now: the forecasts are scored against what happened since

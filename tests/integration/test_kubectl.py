@@ -179,11 +179,12 @@ def test_errors_reach_kubectl_as_status(served: ServedAdapter) -> None:
     assert "BadRequest" in bad.stderr
 
 
-def test_own_metrics_count_requests_by_route(served: ServedAdapter) -> None:
+def test_own_metrics_count_requests_by_route_and_metric(served: ServedAdapter) -> None:
     served.get_raw(f"{EXTERNAL}/namespaces/inference/queue_depth?labelSelector=app%3Dllama")
     result = served.kubectl("get", "--raw", "/metrics")
     assert result.returncode == 0, result.stderr
-    assert 'foresight_http_requests_total{code="200",path="/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}"}' in result.stdout
+    route = "/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}"
+    assert f'foresight_http_requests_total{{code="200",metric="queue_depth",path="{route}"}}' in result.stdout
     assert "foresight_source_queries_total" in result.stdout
 
 

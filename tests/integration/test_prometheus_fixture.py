@@ -18,14 +18,8 @@ from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from .prometheus import PrometheusServer
-from .workload_exporter import (
-    P99,
-    TIMESTAMP_SERIES,
-    ground_truth,
-    histogram_quantile,
-    workload,
-    workloads,
-)
+from .workload_exporter import TIMESTAMP_SERIES, ground_truth, workload, workloads
+from .workload_model import P99, histogram_quantile
 
 pytestmark = pytest.mark.integration
 
@@ -220,7 +214,7 @@ def test_kube_pod_labels_list_every_pod_with_its_app_and_model(query: Query) -> 
     }
     expected = {
         (namespace, pod.name): (app, workload(namespace, app).model_label)
-        for namespace, app in workloads()
+        for namespace, app in workloads(server=None)
         for pod in workload(namespace, app).pods
     }
     assert labels == expected

@@ -14,7 +14,7 @@ from adapter.quantity import parse_quantity
 
 from .adapter_client import RunningAdapter, adapter_settings, running_adapter
 from .prometheus import PrometheusServer
-from .workload_exporter import ground_truth
+from .workload_exporter import ground_truth, workloads
 
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
 CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
@@ -105,7 +105,8 @@ async def test_set_based_selectors(adapter: RunningAdapter) -> None:
     expected = ground_truth("inference", "llama").queue_depth + ground_truth("inference", "mistral").queue_depth
     assert_close(both, expected, EXACT_TOLERANCE)
     without_llama = await external_value(adapter, "queue_depth", "inference", "app notin (llama),app")
-    expected_rest = sum(ground_truth("inference", app).queue_depth for app in ("mistral", "phi", "idle"))
+    expected_rest = sum(ground_truth(namespace, app).queue_depth for namespace, app in workloads()
+                        if namespace == "inference" and app != "llama")
     assert_close(without_llama, expected_rest, EXACT_TOLERANCE)
     model = await external_value(adapter, "queue_depth", "inference", "model=llama")
     assert_close(model, ground_truth("inference", "llama").queue_depth, EXACT_TOLERANCE)

@@ -5,7 +5,11 @@ NVIDIA GPU), kube-state-metrics (needs a Kubernetes cluster) and vLLM (needs a G
 ``/metrics`` endpoint serves all three in the Prometheus text format, with the label layouts the
 real exporters produce, including the awkward ones the adapter must cope with: a GPU shared by two
 pods, dcgm series attributed through ``exported_namespace``/``exported_pod``, the legacy
-``pod_name`` label, an idle workload and a same-named pod in another namespace.
+``pod_name`` label, an idle workload, a same-named pod in another namespace, vLLM's KV-cache and
+inter-token series under their older names (one workload) and under both names at once (another),
+a disaggregated workload whose prefill and decode pools carry llm-d's ``llm-d.ai/role`` label,
+and workloads served by SGLang, by Triton with the TensorRT-LLM backend, and by a server only
+the config's ``generic`` section names, each under its own names in a namespace of its own.
 
 Each scrape is answered with samples stamped with the whole second it falls in (the text format's
 own timestamps, which Prometheus stores as given), and every value is computed for that timestamp.
@@ -17,13 +21,11 @@ values (:class:`GroundTruth`) are derived from the same configuration, never typ
 
 from __future__ import annotations
 
-import enum
 import math
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import MappingProxyType, TracebackType
 
@@ -31,11 +33,20 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.core import CollectorRegistry, Metric
 from prometheus_client.utils import floatToGoString
 
-#: Upper bounds of ``vllm:e2e_request_latency_seconds`` buckets (a subset of vLLM's own).
-LATENCY_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, math.inf)
-
-#: The quantile the adapter reports as "latency p99".
-P99 = 0.99
+from .exposition import add_histogram
+from .triton_series import add_triton_series
+from .workload_model import (
+    P99,
+    ROLE_KSM_LABEL,
+    SERIES_NAMES,
+    Attribution,
+    Gpu,
+    GroundTruth,
+    Pod,
+    PodTruth,
+    Workload,
+    histogram_quantile,
+)
 
 #: Seconds between the timestamps samples can carry: scrapes and history lie on this grid.
 GRID_S = 1
@@ -44,136 +55,6 @@ GRID_S = 1
 TIMESTAMP_SERIES = 'kube_pod_labels{namespace="inference", pod="llama-0"}'
 
 GPU_MODEL_NAME = "NVIDIA H100 80GB HBM3"
-
-
-class Attribution(enum.Enum):
-    """How a dcgm series names the pod that uses its GPU, as seen after a scrape."""
-
-    #: dcgm-exporter with pod mapping: ``namespace``/``pod`` name the workload's pod.
-    POD = "pod"
-    #: Scraped without ``honor_labels``: ``namespace``/``pod`` name dcgm-exporter's own pod and
-    #: the workload's pod moved to ``exported_namespace``/``exported_pod``.
-    EXPORTED = "exported"
-    #: Older dcgm-exporter releases: ``pod_name`` instead of ``pod``.
-    LEGACY = "legacy"
-
-
-@dataclass(frozen=True)
-class Gpu:
-    """One physical GPU; pods that share it refer to the same instance."""
-
-    uuid: str
-    index: int
-    hostname: str
-    utilization_percent: float
-    power_watts: float
-
-
-@dataclass(frozen=True)
-class Pod:
-    """One vLLM pod, the GPU it runs on and how dcgm-exporter attributes that GPU to it."""
-
-    name: str
-    gpu: Gpu
-    requests_per_second: float
-    requests_waiting: int
-    requests_running: int
-    attribution: Attribution = Attribution.POD
-
-
-@dataclass(frozen=True)
-class Workload:
-    """The pods selected by one ``app`` label in one namespace, with their latency profile."""
-
-    namespace: str
-    app: str
-    vllm_model_name: str
-    model_label: str | None
-    #: Cumulative share of requests at or below each of :data:`LATENCY_BUCKETS`.
-    latency_shares: tuple[float, ...]
-    pods: tuple[Pod, ...]
-
-    def latency_buckets(self, pods: Sequence[Pod] | None = None) -> list[tuple[float, float]]:
-        """Rate of growth of each cumulative bucket, pooled over ``pods`` (all pods by default)."""
-        selected = self.pods if pods is None else pods
-        total = sum(pod.requests_per_second for pod in selected)
-        return [(bound, total * share) for bound, share in zip(LATENCY_BUCKETS, self.latency_shares)]
-
-    @property
-    def mean_latency_seconds(self) -> float:
-        """Mean latency implied by the shares, taking each bucket's midpoint.
-
-        Requests above the last finite bound are counted at that bound.
-        """
-        mean, lower, below = 0.0, 0.0, 0.0
-        for bound, share in zip(LATENCY_BUCKETS, self.latency_shares):
-            upper = lower if math.isinf(bound) else bound
-            mean += (share - below) * (lower + upper) / 2
-            lower, below = upper, share
-        return mean
-
-
-@dataclass(frozen=True)
-class PodTruth:
-    """Expected per-pod signals."""
-
-    gpu_utilization: float
-    requests_per_second: float
-    queue_depth: float
-    #: ``None`` where PromQL's ``histogram_quantile`` yields NaN (no requests).
-    latency_p99_seconds: float | None
-
-
-@dataclass(frozen=True)
-class GroundTruth:
-    """Expected workload-level signals, as the adapter should compute them from Prometheus."""
-
-    namespace: str
-    app: str
-    #: Mean over dcgm series; a shared GPU appears once per pod, with the same value each time.
-    gpu_utilization: float
-    requests_per_second: float
-    #: ``None`` where PromQL's ``histogram_quantile`` yields NaN (no requests).
-    latency_p99_seconds: float | None
-    #: ``None`` where there are no requests.
-    latency_mean_seconds: float | None
-    queue_depth: float
-    #: Summed once per GPU UUID.
-    gpu_power_watts: float
-    #: Summed once per dcgm series: what a query that ignores sharing gets.
-    gpu_power_watts_naive: float
-    #: ``None`` where there are no requests (PromQL yields +Inf).
-    energy_per_request_joules: float | None
-    pods: Mapping[str, PodTruth]
-
-
-def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
-    """PromQL's ``histogram_quantile`` over ``(upper_bound, cumulative_count)`` pairs.
-
-    Linear interpolation inside the bucket holding the rank, the last finite bound when the rank
-    falls in the ``+Inf`` bucket, ``None`` where Prometheus returns NaN.
-    """
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"quantile {q} is outside [0, 1]")
-    ordered = sorted(buckets)
-    if len(ordered) < 2 or not math.isinf(ordered[-1][0]):
-        return None
-    observations = ordered[-1][1]
-    if observations == 0:
-        return None
-    rank = q * observations
-    index = next(i for i, (_, count) in enumerate(ordered) if i == len(ordered) - 1 or count >= rank)
-    if index == len(ordered) - 1:
-        return ordered[-2][0]
-    upper, count = ordered[index]
-    if index == 0 and upper <= 0:
-        return upper
-    lower = 0.0
-    if index > 0:
-        lower, below = ordered[index - 1]
-        count -= below
-        rank -= below
-    return lower + (upper - lower) * (rank / count)
 
 
 def _gpu(host: str, index: int, suffix: str, utilization: float, power: float) -> Gpu:
@@ -190,8 +71,10 @@ WORKLOADS: tuple[Workload, ...] = (
         model_label="llama",
         latency_shares=(0.5, 0.9, 0.98, 1.0, 1.0, 1.0),
         pods=(
-            Pod("llama-0", _gpu("node-a", 0, "llama0", 40.0, 200.0), 5.0, 3, 8),
-            Pod("llama-1", _gpu("node-a", 1, "llama1", 60.0, 300.0), 7.0, 4, 9),
+            Pod("llama-0", _gpu("node-a", 0, "llama0", 40.0, 200.0), 5.0, 3, 8,
+                prompt_tokens_per_second=5000.0, generation_tokens_per_second=1000.0, kv_cache_usage=0.5),
+            Pod("llama-1", _gpu("node-a", 1, "llama1", 60.0, 300.0), 7.0, 4, 9,
+                prompt_tokens_per_second=7700.0, generation_tokens_per_second=1540.0, kv_cache_usage=0.7),
         ),
     ),
     Workload(
@@ -200,9 +83,14 @@ WORKLOADS: tuple[Workload, ...] = (
         vllm_model_name="mistral",
         model_label=None,
         latency_shares=(0.3, 0.7, 0.95, 0.985, 0.995, 1.0),
+        itl_shares=(0.1, 0.5, 0.8, 0.97, 0.995, 1.0),
+        cache_names=("vllm:gpu_cache_usage_perc",),
+        itl_names=("vllm:time_per_output_token_seconds",),
         pods=(
-            Pod("mistral-0", _MISTRAL_GPU, 4.0, 0, 5),
-            Pod("mistral-1", _MISTRAL_GPU, 6.0, 2, 6),
+            Pod("mistral-0", _MISTRAL_GPU, 4.0, 0, 5,
+                prompt_tokens_per_second=2000.0, generation_tokens_per_second=800.0, kv_cache_usage=0.25),
+            Pod("mistral-1", _MISTRAL_GPU, 6.0, 2, 6,
+                prompt_tokens_per_second=3000.0, generation_tokens_per_second=1200.0, kv_cache_usage=0.45),
         ),
     ),
     Workload(
@@ -211,9 +99,13 @@ WORKLOADS: tuple[Workload, ...] = (
         vllm_model_name="phi",
         model_label=None,
         latency_shares=(0.6, 0.92, 0.97, 0.995, 1.0, 1.0),
+        cache_names=("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
+        itl_names=("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds"),
         pods=(
-            Pod("phi-0", _gpu("node-b", 0, "phi0", 30.0, 150.0), 1.0, 1, 2, Attribution.EXPORTED),
-            Pod("phi-1", _gpu("node-b", 1, "phi1", 50.0, 170.0), 2.0, 0, 3, Attribution.LEGACY),
+            Pod("phi-0", _gpu("node-b", 0, "phi0", 30.0, 150.0), 1.0, 1, 2, Attribution.EXPORTED,
+                prompt_tokens_per_second=300.0, generation_tokens_per_second=150.0, kv_cache_usage=0.1),
+            Pod("phi-1", _gpu("node-b", 1, "phi1", 50.0, 170.0), 2.0, 0, 3, Attribution.LEGACY,
+                prompt_tokens_per_second=600.0, generation_tokens_per_second=300.0, kv_cache_usage=0.3),
         ),
     ),
     Workload(
@@ -230,14 +122,87 @@ WORKLOADS: tuple[Workload, ...] = (
         vllm_model_name="llama",
         model_label="llama",
         latency_shares=(0.1, 0.2, 0.4, 0.8, 0.95, 1.0),
-        pods=(Pod("llama-0", _gpu("node-c", 0, "otherllama0", 99.0, 999.0), 100.0, 50, 30),),
+        pods=(Pod("llama-0", _gpu("node-c", 0, "otherllama0", 99.0, 999.0), 100.0, 50, 30,
+                prompt_tokens_per_second=90000.0, generation_tokens_per_second=20000.0, kv_cache_usage=0.99),),
+    ),
+    # Served by SGLang, in a namespace of its own so the vLLM preset never sees it.
+    Workload(
+        namespace="sglang",
+        app="qwen",
+        vllm_model_name="qwen",
+        model_label=None,
+        latency_shares=(0.4, 0.8, 0.95, 0.99, 1.0, 1.0),
+        ttft_shares=(0.05, 0.3, 0.7, 0.9, 0.99, 1.0),
+        cache_names=("sglang:token_usage",),
+        itl_names=("sglang:inter_token_latency_seconds",),
+        server="sglang",
+        pods=(
+            Pod("qwen-0", _gpu("node-e", 0, "qwen0", 55.0, 280.0), 6.0, 2, 12,
+                prompt_tokens_per_second=4800.0, generation_tokens_per_second=1800.0, kv_cache_usage=0.65),
+            Pod("qwen-1", _gpu("node-e", 1, "qwen1", 45.0, 260.0), 4.0, 1, 10,
+                prompt_tokens_per_second=3200.0, generation_tokens_per_second=1200.0, kv_cache_usage=0.55),
+        ),
+    ),
+    # Served by Triton with the TensorRT-LLM backend, under Triton's names (tests/integration/triton_series.py).
+    Workload(
+        namespace="triton",
+        app="gemma",
+        vllm_model_name="tensorrt_llm",
+        model_label=None,
+        latency_shares=(0.4, 0.8, 0.95, 0.99, 1.0, 1.0),
+        ttft_shares=(0.02, 0.4, 0.85, 0.97, 0.995, 1.0),
+        server="triton",
+        pods=(
+            Pod("gemma-0", _gpu("node-f", 0, "gemma0", 65.0, 310.0), 5.0, 3, 14,
+                prompt_tokens_per_second=4000.0, generation_tokens_per_second=1500.0, kv_cache_usage=0.35),
+            Pod("gemma-1", _gpu("node-f", 1, "gemma1", 75.0, 330.0), 3.0, 1, 9,
+                prompt_tokens_per_second=2700.0, generation_tokens_per_second=900.0, kv_cache_usage=0.6),
+        ),
+    ),
+    # A server the presets do not know, whose series the generic section of the config names.
+    Workload(
+        namespace="generic",
+        app="falcon",
+        vllm_model_name="falcon",
+        model_label=None,
+        latency_shares=(0.2, 0.6, 0.9, 0.99, 1.0, 1.0),
+        ttft_shares=(0.15, 0.6, 0.9, 0.985, 1.0, 1.0),
+        itl_shares=(0.3, 0.6, 0.9, 0.98, 0.999, 1.0),
+        cache_names=("llm_kv_cache_fill",),
+        itl_names=("llm_inter_token_seconds",),
+        server="generic",
+        pods=(
+            Pod("falcon-0", _gpu("node-g", 0, "falcon0", 35.0, 210.0), 2.0, 1, 6,
+                prompt_tokens_per_second=1600.0, generation_tokens_per_second=500.0, kv_cache_usage=0.4),
+            Pod("falcon-1", _gpu("node-g", 1, "falcon1", 45.0, 230.0), 4.0, 2, 7,
+                prompt_tokens_per_second=3400.0, generation_tokens_per_second=1100.0, kv_cache_usage=0.8),
+        ),
+    ),
+    # Disaggregated serving: the prefill pool computes prompts and hands each request's KV cache
+    # to the decode pool, which generates its tokens.
+    Workload(
+        namespace="inference",
+        app="deepseek",
+        vllm_model_name="deepseek",
+        model_label=None,
+        latency_shares=(0.0, 0.2, 0.6, 0.9, 0.99, 1.0),
+        ttft_shares=(0.3, 0.8, 0.95, 1.0, 1.0, 1.0),
+        itl_shares=(0.5, 0.9, 0.995, 1.0, 1.0, 1.0),
+        pods=(
+            Pod("deepseek-prefill-0", _gpu("node-d", 0, "dsprefill0", 80.0, 600.0), 3.0, 1, 4,
+                prompt_tokens_per_second=9000.0, generation_tokens_per_second=3.0, kv_cache_usage=0.2, role="prefill"),
+            Pod("deepseek-prefill-1", _gpu("node-d", 1, "dsprefill1", 85.0, 620.0), 4.0, 2, 5,
+                prompt_tokens_per_second=12000.0, generation_tokens_per_second=4.0, kv_cache_usage=0.3, role="prefill"),
+            Pod("deepseek-decode-0", _gpu("node-d", 2, "dsdecode0", 60.0, 500.0), 7.0, 0, 40,
+                generation_tokens_per_second=2800.0, kv_cache_usage=0.9, role="decode"),
+        ),
     ),
 )
 
 
-def workloads() -> list[tuple[str, str]]:
-    """Every ``(namespace, app)`` the exporter serves."""
-    return [(workload.namespace, workload.app) for workload in WORKLOADS]
+def workloads(server: str | None = "vllm") -> list[tuple[str, str]]:
+    """Every ``(namespace, app)`` the exporter serves with ``server``'s series (None: all)."""
+    return [(workload.namespace, workload.app) for workload in WORKLOADS if server in (None, workload.server)]
 
 
 def workload(namespace: str, app: str) -> Workload:
@@ -248,10 +213,13 @@ def workload(namespace: str, app: str) -> Workload:
     raise KeyError(f"no workload app={app} in namespace {namespace}")
 
 
-def ground_truth(namespace: str, app: str) -> GroundTruth:
-    """What the adapter should report for one workload, derived from its configuration."""
+def ground_truth(namespace: str, app: str, role: str | None = None) -> GroundTruth:
+    """What the adapter should report for one workload, or for its pods of one ``role``, derived
+    from its configuration."""
     config = workload(namespace, app)
-    pods = config.pods
+    pods = tuple(pod for pod in config.pods if role is None or pod.role == role)
+    if not pods:
+        raise KeyError(f"no pods of role {role!r} in app={app}")
     requests = sum(pod.requests_per_second for pod in pods)
     power = sum({pod.gpu.uuid: pod.gpu.power_watts for pod in pods}.values())
     return GroundTruth(
@@ -259,7 +227,7 @@ def ground_truth(namespace: str, app: str) -> GroundTruth:
         app=app,
         gpu_utilization=sum(pod.gpu.utilization_percent for pod in pods) / len(pods),
         requests_per_second=requests,
-        latency_p99_seconds=histogram_quantile(P99, config.latency_buckets()),
+        latency_p99_seconds=histogram_quantile(P99, config.latency_buckets(pods)),
         latency_mean_seconds=config.mean_latency_seconds if requests > 0 else None,
         queue_depth=float(sum(pod.requests_waiting for pod in pods)),
         gpu_power_watts=power,
@@ -272,10 +240,20 @@ def ground_truth(namespace: str, app: str) -> GroundTruth:
                     requests_per_second=pod.requests_per_second,
                     queue_depth=float(pod.requests_waiting),
                     latency_p99_seconds=histogram_quantile(P99, config.latency_buckets([pod])),
+                    kv_cache_utilization=pod.kv_cache_usage,
+                    prompt_tokens_per_second=pod.prompt_tokens_per_second,
+                    generation_tokens_per_second=pod.generation_tokens_per_second,
+                    requests_running=float(pod.requests_running),
                 )
                 for pod in pods
             }
         ),
+        kv_cache_utilization=sum(pod.kv_cache_usage for pod in pods) / len(pods),
+        ttft_p99_seconds=histogram_quantile(P99, config.ttft_buckets(pods)),
+        itl_p99_seconds=histogram_quantile(P99, config.itl_buckets(pods)),
+        prompt_tokens_per_second=sum(pod.prompt_tokens_per_second for pod in pods),
+        generation_tokens_per_second=sum(pod.generation_tokens_per_second for pod in pods),
+        requests_running=float(sum(pod.requests_running for pod in pods)),
     )
 
 
@@ -339,12 +317,13 @@ class _WorkloadCollector:
             "Total energy consumption since boot (in mJ).",
             "counter",
         )
-        success = Metric("vllm:request_success", "Count of successfully processed requests.", "counter")
-        latency = Metric(
-            "vllm:e2e_request_latency_seconds", "Histogram of end to end request latency.", "histogram"
-        )
-        waiting = Metric("vllm:num_requests_waiting", "Number of requests waiting.", "gauge")
-        running = Metric("vllm:num_requests_running", "Number of requests running.", "gauge")
+        server: dict[str, Metric] = {}
+
+        def family(name: str, kind: str) -> Metric:
+            if name not in server:
+                server[name] = Metric(name, f"{name.split(':')[-1]}.", kind)
+            return server[name]
+
         pod_labels = Metric("kube_pod_labels", "Kubernetes labels converted to Prometheus labels.", "gauge")
         for config in self._configs:
             for pod in config.pods:
@@ -352,18 +331,6 @@ class _WorkloadCollector:
                 util.add_sample(util.name, dcgm, pod.gpu.utilization_percent, timestamp)
                 power.add_sample(power.name, dcgm, pod.gpu.power_watts, timestamp)
                 energy.add_sample(energy.name, dcgm, pod.gpu.power_watts * 1000.0 * elapsed, timestamp)
-
-                vllm = {"namespace": config.namespace, "pod": pod.name, "model_name": config.vllm_model_name}
-                requests = pod.requests_per_second * elapsed
-                success.add_sample(f"{success.name}_total", vllm | {"finished_reason": "stop"}, requests, timestamp)
-                for bound, bucket_rate in config.latency_buckets([pod]):
-                    latency.add_sample(
-                        f"{latency.name}_bucket", vllm | {"le": floatToGoString(bound)}, bucket_rate * elapsed, timestamp
-                    )
-                latency.add_sample(f"{latency.name}_count", vllm, requests, timestamp)
-                latency.add_sample(f"{latency.name}_sum", vllm, requests * config.mean_latency_seconds, timestamp)
-                waiting.add_sample(waiting.name, vllm, pod.requests_waiting, timestamp)
-                running.add_sample(running.name, vllm, pod.requests_running, timestamp)
 
                 kube = {
                     "namespace": config.namespace,
@@ -373,8 +340,34 @@ class _WorkloadCollector:
                 }
                 if config.model_label is not None:
                     kube["label_model"] = config.model_label
+                if pod.role is not None:
+                    kube[ROLE_KSM_LABEL] = pod.role
                 pod_labels.add_sample(pod_labels.name, kube, 1.0, timestamp)
-        return (util, power, energy, success, latency, waiting, running, pod_labels)
+
+                if config.server == "triton":
+                    add_triton_series(family, config, pod, {"namespace": config.namespace, "pod": pod.name}, elapsed, timestamp)
+                    continue
+                names = SERIES_NAMES[config.server]
+                labels = {"namespace": config.namespace, "pod": pod.name, "model_name": config.vllm_model_name}
+                requests = pod.requests_per_second * elapsed
+                success = family(names["requests"], "counter")
+                success_labels = labels | {"finished_reason": "stop"} if config.server == "vllm" else labels
+                success.add_sample(f"{success.name}_total", success_labels, requests, timestamp)
+                latency = family(names["latency"], "histogram")
+                add_histogram(latency, labels, config.latency_buckets([pod]), elapsed, timestamp)
+                latency.add_sample(f"{latency.name}_sum", labels, requests * config.mean_latency_seconds, timestamp)
+                family(names["waiting"], "gauge").add_sample(names["waiting"], labels, pod.requests_waiting, timestamp)
+                family(names["running"], "gauge").add_sample(names["running"], labels, pod.requests_running, timestamp)
+                for kind, per_second in (("prompt", pod.prompt_tokens_per_second),
+                                         ("generation", pod.generation_tokens_per_second)):
+                    family(names[kind], "counter").add_sample(f"{names[kind]}_total", labels, per_second * elapsed, timestamp)
+                add_histogram(family(names["ttft"], "histogram"), labels, config.ttft_buckets([pod]), elapsed, timestamp)
+                for name in config.cache_names:
+                    family(name, "gauge").add_sample(name, labels, pod.kv_cache_usage, timestamp)
+                for index, name in enumerate(config.itl_names):
+                    shares = config.itl_shares if index == 0 else config.tpot_shares
+                    add_histogram(family(name, "histogram"), labels, config.itl_buckets([pod], shares), elapsed, timestamp)
+        return (util, power, energy, *server.values(), pod_labels)
 
 
 def _openmetrics_labels(labels: Mapping[str, str]) -> str:

@@ -9,7 +9,9 @@ from .render import Object, Rendered
 from .test_config import SIGNALS
 
 # Sums over the workload: the target is the share of one replica. The others are averages.
-AVERAGE_VALUE_SIGNALS = {"requests_per_second", "queue_depth"}
+AVERAGE_VALUE_SIGNALS = {"requests_per_second", "queue_depth", "prompt_tokens_per_second", "generation_tokens_per_second"}
+# The disaggregated pools' examples: the token demand each pool serves.
+ROLE_EXAMPLES = {"deepseek-prefill": "prompt_tokens_per_second", "deepseek-decode": "generation_tokens_per_second"}
 
 
 def _external_metrics(hpa: Object) -> list[Object]:
@@ -50,13 +52,15 @@ def test_targets_suit_each_signal(examples: Rendered) -> None:
 
 def test_examples_select_the_llama_workload(examples: Rendered) -> None:
     for hpa in examples.of_kind("HorizontalPodAutoscaler"):
+        if hpa["metadata"]["name"] in ROLE_EXAMPLES:
+            continue
         assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llama"}
         for metric in _external_metrics(hpa):
             assert metric["metric"]["selector"] == {"matchLabels": {"app": "llama"}}, hpa["metadata"]["name"]
 
 
 def test_predictive_example_pairs_demand_with_its_forecast(examples: Rendered, shipped_config: ShippedConfig) -> None:
-    [hpa] = [hpa for hpa in examples.of_kind("HorizontalPodAutoscaler") if len(hpa["spec"]["metrics"]) > 1]
+    [hpa] = [hpa for hpa in examples.of_kind("HorizontalPodAutoscaler") if hpa["metadata"]["name"] == "llama-predictive"]
     metrics = {metric["metric"]["name"]: metric["target"] for metric in _external_metrics(hpa)}
     assert metrics.keys() == {"requests_per_second", "requests_per_second_forecast"}
     assert metrics["requests_per_second"] == metrics["requests_per_second_forecast"]
@@ -79,3 +83,20 @@ def test_planned_example_scales_on_one_metric_without_looking_back(examples: Ren
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] < 300, (
         "the planned value already looks ahead: the default 5-minute look back only holds peaks"
     )
+
+
+def test_each_disaggregated_pool_scales_on_its_token_demand_and_its_forecast(
+    examples: Rendered, shipped_config: ShippedConfig
+) -> None:
+    pools = {hpa["metadata"]["name"]: hpa for hpa in examples.of_kind("HorizontalPodAutoscaler")
+             if hpa["metadata"]["name"] in ROLE_EXAMPLES}
+    assert pools.keys() == ROLE_EXAMPLES.keys()
+    for name, signal in ROLE_EXAMPLES.items():
+        hpa, role = pools[name], name.removeprefix("deepseek-")
+        assert hpa["spec"]["scaleTargetRef"]["name"] == name
+        metrics = {metric["metric"]["name"]: metric for metric in _external_metrics(hpa)}
+        assert metrics.keys() == {signal, f"{signal}_forecast"}
+        assert metrics[signal]["target"] == metrics[f"{signal}_forecast"]["target"]
+        for metric in metrics.values():
+            assert metric["metric"]["selector"] == {"matchLabels": {"app": "deepseek", "llm-d.ai/role": role}}
+        assert signal in shipped_config.settings.forecasts.signals

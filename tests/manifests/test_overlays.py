@@ -46,7 +46,7 @@ def test_own_certificate_files_are_kept_out_of_git() -> None:
 
 
 def test_readme_shows_each_kind_of_site_kustomization() -> None:
-    assert len(SITES) == 6, sorted(SITES)
+    assert len(SITES) == 7, sorted(SITES)
 
 
 @pytest.mark.parametrize("purpose", sorted(SITES))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from adapter.demo.demand import SyntheticDemand, TraceDemand
+from adapter.demo.llm import ITL_BUCKETS, TTFT_BUCKETS
 from adapter.demo.fleet import (
     IDLE_WATTS,
     MAX_WATTS,
@@ -37,13 +38,34 @@ EXPECTED_LABEL_KEYS = {
     "vllm:e2e_request_latency_seconds_count": VLLM_LABELS,
     "vllm:num_requests_waiting": VLLM_LABELS,
     "vllm:num_requests_running": VLLM_LABELS,
+    "vllm:prompt_tokens_total": VLLM_LABELS,
+    "vllm:generation_tokens_total": VLLM_LABELS,
+    "vllm:kv_cache_usage_perc": VLLM_LABELS,
+    "vllm:time_to_first_token_seconds_bucket": VLLM_LABELS | {"le"},
+    "vllm:time_to_first_token_seconds_sum": VLLM_LABELS,
+    "vllm:time_to_first_token_seconds_count": VLLM_LABELS,
+    "vllm:inter_token_latency_seconds_bucket": VLLM_LABELS | {"le"},
+    "vllm:inter_token_latency_seconds_sum": VLLM_LABELS,
+    "vllm:inter_token_latency_seconds_count": VLLM_LABELS,
 }
+BUCKETS_PER_POD = {
+    "vllm:e2e_request_latency_seconds_bucket": 12,
+    "vllm:time_to_first_token_seconds_bucket": len(TTFT_BUCKETS) + 1,
+    "vllm:inter_token_latency_seconds_bucket": len(ITL_BUCKETS) + 1,
+}
+ROLES = {"deepseek-prefill-0": "prefill", "deepseek-prefill-1": "prefill",
+         "deepseek-decode-0": "decode", "deepseek-decode-1": "decode", "deepseek-decode-2": "decode"}
 COUNTERS = (
     "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
     "vllm:request_success_total",
     "vllm:e2e_request_latency_seconds_bucket",
     "vllm:e2e_request_latency_seconds_sum",
     "vllm:e2e_request_latency_seconds_count",
+    "vllm:prompt_tokens_total",
+    "vllm:generation_tokens_total",
+    "vllm:time_to_first_token_seconds_bucket",
+    "vllm:inter_token_latency_seconds_bucket",
+    "vllm:inter_token_latency_seconds_count",
 )
 LE_VALUES = ["0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "20.0", "40.0", "80.0", "+Inf"]
 
@@ -91,6 +113,9 @@ class ConstantDemand:
     def reference_rps(self) -> float:
         return self.rps
 
+    def token_lengths(self, starts: np.ndarray, duration: float) -> None:
+        return None
+
 
 def workloads(capacity: float) -> list[WorkloadSpec]:
     return [
@@ -108,17 +133,21 @@ def test_series_names_and_label_sets_are_exactly_the_exporters() -> None:
     for labels in recorder.label_sets():
         by_name.setdefault(labels["__name__"], []).append(labels)
     assert set(by_name) == set(EXPECTED_LABEL_KEYS)
-    pods = {"llama-0", "llama-1", "llama-2", "llama-3", "mistral-0", "mistral-1"}
+    pods = {"llama-0", "llama-1", "llama-2", "llama-3", "mistral-0", "mistral-1", *ROLES}
     for name, label_sets in by_name.items():
-        assert all(set(labels) == EXPECTED_LABEL_KEYS[name] for labels in label_sets), name
+        for labels in label_sets:
+            role = {"label_llm_d_ai_role"} if name == "kube_pod_labels" and labels["pod"] in ROLES else set()
+            assert set(labels) == EXPECTED_LABEL_KEYS[name] | role, name
         assert all(labels["namespace"] == "default" for labels in label_sets), name
-        per_pod = len(LE_VALUES) if name.endswith("_bucket") else 1
+        per_pod = BUCKETS_PER_POD.get(name, 1)
         assert Counter(labels["pod"] for labels in label_sets) == {pod: per_pod for pod in pods}, name
 
     kube = {labels["pod"]: labels for labels in by_name["kube_pod_labels"]}
     assert kube["llama-2"]["label_app"] == "llama"
     assert kube["llama-2"]["label_model"] == "llama-3.1-8b-instruct"
     assert kube["mistral-1"]["label_app"] == "mistral"
+    assert {pod: kube[pod]["label_llm_d_ai_role"] for pod in ROLES} == ROLES
+    assert {kube[pod]["label_app"] for pod in ROLES} == {"deepseek"}
     assert len({labels["uid"] for labels in kube.values()}) == len(pods)
 
     power = {labels["pod"]: labels for labels in by_name["DCGM_FI_DEV_POWER_USAGE"]}
@@ -214,8 +243,9 @@ def test_generating_in_chunks_gives_identical_samples() -> None:
 
     assert whole.chunks.keys() == pieces.chunks.keys()
     assert min(len(parts) for parts in pieces.chunks.values()) > 20
+    joined = pieces.series()
     for key, (timestamps, values) in whole.series().items():
-        other_timestamps, other_values = pieces.series()[key]
+        other_timestamps, other_values = joined[key]
         np.testing.assert_array_equal(other_timestamps, timestamps)
         np.testing.assert_array_equal(other_values, values, err_msg=str(dict(key)))
     assert one_go.current() == chunked.current()
@@ -256,6 +286,32 @@ def test_trace_demand_follows_the_trace(tmp_path: Path, trace_step: int) -> None
         assert np.all(waiting == 0)
 
 
+@pytest.mark.parametrize("trace_step", [5, 30])
+def test_a_token_trace_drives_the_token_demand(tmp_path: Path, trace_step: int) -> None:
+    rows = [("10", "9000", "2000"), ("0", "0", "0"), ("", "", ""), ("40", "2000", "30000"), ("7", "70000", "70")]
+    path = tmp_path / "tokens.csv"
+    path.write_text("timestamp,requests,prompt_tokens,generation_tokens\n"
+                    + "".join(f"{i * trace_step},{','.join(row)}\n" for i, row in enumerate(rows)), encoding="utf-8")
+    trace = read_trace(path)
+    assert trace.tokens is not None
+    start = 1_700_000_010.0
+    fleet = DemoFleet(workloads(capacity=1e6), TraceDemand(trace, origin=start), start=start, scrape_interval=15.0)
+    recorder = Recorder()
+    loops = 2
+    fleet.generate(start + loops * trace.duration_seconds, recorder)
+
+    for counter, column in (("vllm:prompt_tokens_total", "prompt_tokens"), ("vllm:generation_tokens_total", "generation_tokens")):
+        # the lengths per request swing by 100x between rows: only the trace's token columns give these totals
+        per_row = np.tile(np.nan_to_num(trace.tokens[column]), loops)
+        expected_cumulative = np.concatenate(([0.0], np.cumsum(per_row)))
+        for spec in workloads(capacity=1e6):
+            timestamps, tokens = recorder.total(name=counter, model_name=spec.model)
+            elapsed = timestamps - start
+            aligned = elapsed % trace_step == 0
+            rows_done = (elapsed[aligned] // trace_step).astype(int)
+            np.testing.assert_allclose(tokens[aligned], spec.share * expected_cumulative[rows_done], rtol=1e-9, atol=1e-6)
+
+
 def test_default_fleet_sizes_capacity_to_the_traces_90th_percentile(tmp_path: Path) -> None:
     path = tmp_path / "sized.csv"
     path.write_text("timestamp,requests\n" + "".join(f"{60 * i},{i % 20}\n" for i in range(200)), encoding="utf-8")
@@ -263,7 +319,8 @@ def test_default_fleet_sizes_capacity_to_the_traces_90th_percentile(tmp_path: Pa
     fleet = default_fleet(start=THURSDAY, trace=trace)
     recorder = Recorder()
     fleet.generate(THURSDAY + 60, recorder)
-    capacity = sum(state.capacity_rps for state in fleet.current().values())
+    # a disaggregated workload's pools serve the same requests: each app counts once
+    capacity = sum({state.app: state.capacity_rps for state in fleet.current().values()}.values())
     assert capacity == pytest.approx(np.percentile(trace.rate_per_second(), 90))
 
 
