@@ -12,7 +12,8 @@ printed as ratios.
   season).
 * Commands: ``foresight backtest`` on the last 12 weeks of worldcup98 at 30 minutes and
   ``foresight replay`` of NASA's last 14 days at one minute, the baseline's tree (``git archive``)
-  and this one run one after the other, each in a process of its own.
+  and this one run one after the other, each in a process of its own; with what each measured
+  (every model's MAE, the predictive HPA's share over the SLO and GPU-hours), baseline → new.
 
 statsforecast 2.1 pins pandas below 3, so it runs in an interpreter of its own
 (``--statsforecast-python``; see ``bench/statsforecast_reference.py``); without one its columns
@@ -200,13 +201,26 @@ def command_traces(folder: Path) -> tuple[Path, Path, float]:
     return path, nasa, float(np.nanpercentile(rates, 99)) / (0.8 * 20)
 
 
-def run_command(tree: Path, argv: list[str]) -> float:
-    """Seconds ``foresight ARGV`` takes with the code of ``tree``."""
+def run_command(tree: Path, argv: list[str]) -> tuple[float, Any]:
+    """Seconds ``foresight ARGV --json`` takes with the code of ``tree``, and what it printed."""
     environment = {**os.environ, "PYTHONPATH": str(tree)}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import sys; from adapter.cli import main; sys.exit(main(sys.argv[1:]))",
-                    *argv], cwd=tree, env=environment, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    finished = subprocess.run([sys.executable, "-c",
+                               "import sys; from adapter.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
+                              cwd=tree, env=environment, check=True, capture_output=True, text=True)
+    return time.perf_counter() - started, json.loads(finished.stdout)
+
+
+def accuracy(old: Any, new: Any) -> str:
+    """What each run measured, baseline → new: every model's MAE from a backtest, the predictive
+    HPA's share of requests over the SLO and GPU-hours from a replay."""
+    if "models" in old:
+        before = {model["name"]: model["mae"] for model in old["models"]}
+        return "  MAE " + ", ".join(f"{model['name']} {before[model['name']]:.4g} → {model['mae']:.4g}"
+                                    for model in new["models"] if model["name"] in before)
+    was, now = old["controllers"]["predictive"], new["controllers"]["predictive"]
+    return (f"  predictive: over SLO {was['slo_violation_share']:.2%} → {now['slo_violation_share']:.2%}, "
+            f"GPU-h {was['gpu_hours']:.1f} → {now['gpu_hours']:.1f}")
 
 
 def commands(args: argparse.Namespace, folder: Path) -> None:
@@ -219,10 +233,11 @@ def commands(args: argparse.Namespace, folder: Path) -> None:
             "replay 14 days at 1 min (nasa)": ["replay", "--trace", str(nasa), "--capacity-per-replica", f"{capacity:g}",
                                                "--startup", "3m", "--span", "14d", "--json"]}
     for label, argv in runs.items():
-        old = run_command(baseline, argv)
-        new = run_command(ROOT, argv)
+        old, old_report = run_command(baseline, argv)
+        new, new_report = run_command(ROOT, argv)
         print(f"{label}: baseline {old:6.1f} s   new {new:6.1f} s   baseline/new {old / new:.2f}× "
               f"(goal: new under 45 s on 2 cores)", flush=True)
+        print(accuracy(old_report, new_report), flush=True)
 
 
 def main() -> int:
