@@ -12,9 +12,10 @@ regression with ARMA(2, 1) errors on the differenced buckets. For given ARMA coe
 residuals are a linear filter of the data (:func:`scipy.signal.lfilter`, in C), so the drift and
 Fourier coefficients are solved by least squares inside the objective and only three numbers are
 searched, in a box: the AR part by its partial autocorrelations (always stationary), the MA part
-short of −1 and then held at :data:`MIN_MA`. A fit costs milliseconds where statsmodels' exact likelihood with numerical
-gradients cost hundreds, and ``update`` only re-runs the filter. Missing buckets are filled
-linearly for the filter, and the residuals that rest on a filled bucket are left out of the sum.
+short of −1, then held at :data:`MIN_MA`. A fit costs milliseconds where statsmodels' exact
+likelihood with numerical gradients cost hundreds, and ``update`` only re-runs the filter. Missing
+buckets are filled linearly for the filter, and the residuals that rest on a filled bucket are
+left out of the sum.
 """
 
 from __future__ import annotations
