@@ -23,7 +23,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from itertools import pairwise
-from typing import ParamSpec, TypeVar
+from typing import Generic, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -64,16 +64,27 @@ def workers_pool(workers: int) -> Iterator[Executor]:
         pool.shutdown(cancel_futures=True)
 
 
+class Task(Generic[T]):
+    """Work submitted to a pool, done by whoever needs it first: a task the pool has not started
+    when its result is asked for is taken back and run by the caller, which would otherwise idle."""
+
+    def __init__(self, pool: Executor, work: Callable[[], T]) -> None:
+        self._work = work
+        self._future = pool.submit(work)
+
+    def result(self) -> T:
+        return self._work() if self._future.cancel() else self._future.result()
+
+
 class WalkAhead:
     """The selections and refits of a forecaster with ``plan`` stepped at each of ``steps`` (a
     time and the series then), made ahead in ``pool``: :meth:`select` is its
     :data:`~forecasting.pipeline.Selector` and :meth:`fit` its :data:`~forecasting.pipeline.Fitter`.
 
     Every selection is submitted at once. When the walk reads one, the refits its pick will need
-    until the next selection (at each refit deadline of the schedule) are submitted. A task the
-    pool has not started when the walk reaches it is taken back and run in place, so the walk never
-    idles behind the queue; so is a moment or a history the walk reaches otherwise (a step skipped,
-    a refit after the guard replaced a forecast).
+    until the next selection (at each refit deadline of the schedule) are submitted. Each is a
+    :class:`Task`, so the walk never idles behind the queue; a moment or a history the walk reaches
+    otherwise (a step skipped, a refit after the guard replaced a forecast) is worked in place.
     """
 
     def __init__(self, pool: Executor, plan: Plan, factories: Mapping[str, Callable[[], Model]],
@@ -82,19 +93,19 @@ class WalkAhead:
         self._steps = list(steps)
         self._times = [now for now, _ in self._steps]
         moments = list(selection_moments(plan, self._steps))
-        self._selections: dict[float, tuple[Series, Future[Selection]]] = {
-            now: (recent, pool.submit(select_for, plan, factories, recent)) for recent, now in moments}
+        self._selections: dict[float, tuple[Series, Task[Selection]]] = {
+            now: (recent, Task(pool, partial(select_for, plan, factories, recent))) for recent, now in moments}
         self._until = dict(pairwise([*(now for _, now in moments), math.inf]))
         """The next selection after each."""
         self._planned: set[float] = set()
-        self._fits: dict[tuple[str, float], tuple[Series, Future[Model]]] = {}
+        self._fits: dict[tuple[str, float], tuple[Series, Task[Model]]] = {}
 
     def select(self, recent: Series, now: float) -> Selection:
         # kept after reading: a forecaster forked by the guard selects at the same moments
         ahead = self._selections.get(now)
         if ahead is None or not _same(ahead[0], recent):
             return select_for(self._plan, self._factories, recent)
-        selection = _result(ahead[1], partial(select_for, self._plan, self._factories, recent))
+        selection = ahead[1].result()
         self._fit_ahead(selection.name, now)
         return selection
 
@@ -103,7 +114,7 @@ class WalkAhead:
         ahead = self._fits.pop((name, now), None)
         if ahead is None or not _same(ahead[0], recent):
             return fitted(self._factories[name], recent)
-        return _result(ahead[1], partial(fitted, self._factories[name], recent))
+        return ahead[1].result()
 
     def _fit_ahead(self, name: str, selected: float) -> None:
         """Submit the refits of ``name`` at the refit deadlines after the selection at ``selected``
@@ -119,17 +130,12 @@ class WalkAhead:
             if phased_due(self._plan, last, now, every):
                 last = now
                 recent = recent_history(self._steps[index][1](), self._plan)
-                self._fits[(name, now)] = (recent, self._pool.submit(fitted, self._factories[name], recent))
+                self._fits[(name, now)] = (recent, Task(self._pool, partial(fitted, self._factories[name], recent)))
 
 
 def fitted(factory: Callable[[], Model], recent: Series) -> Model:
     """A new model from ``factory`` fitted on ``recent``."""
     return factory().fit(recent)
-
-
-def _result(future: Future[T], in_place: Callable[[], T]) -> T:
-    """The future's result, or ``in_place()`` when the pool had not started it yet."""
-    return in_place() if future.cancel() else future.result()
 
 
 def _same(first: Series, second: Series) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import pairwise
 from typing import TypedDict
 
@@ -24,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from forecasting.accuracy import mae, mase, naive_scale, pinball, under_forecast_rate
-from forecasting.ahead import workers_pool
+from forecasting.ahead import Task, workers_pool
 from forecasting.baselines import Persistence, SeasonalNaive, season_for
 from forecasting.core import (
     DAY_SECONDS,
@@ -196,22 +197,24 @@ def run_backtest(
     stretches = list(pairwise([*np.flatnonzero(refits), len(origins)]))
     total = walked + len(names) * len(stretches) + len(selecting)
     with workers_pool(workers) as pool:
-        walks = {model: [pool.submit(_walk, series, factories[model], origins[begin:end], lead=lead, quantile=quantile,
-                                     history=None if model in FULL_HISTORY
-                                     else series.steps_per(schedule.history_seconds))
+        walks = {model: [Task(pool, partial(_walk, series, factories[model], origins[begin:end], lead=lead,
+                                            quantile=quantile, history=None if model in FULL_HISTORY
+                                            else series.steps_per(schedule.history_seconds)))
                          for begin, end in stretches]
                  for model in names}
-        picks = [pool.submit(_select, series, int(origins[row]), lead, factories, schedule, loss) for row in selecting]
+        picks = [Task(pool, partial(_select, series, int(origins[row]), lead, factories, schedule, loss))
+                 for row in selecting]
         coverage = walk_coverage(series, lead_steps=lead, window_steps=window_steps, first=first,
                                  quantiles=sorted({*COVERAGE_QUANTILES, quantile}), factories=factories,
                                  schedule=schedule, under_weight=loss.under_weight, pool=pool,
                                  progress=None if progress is None else lambda done, _: progress(done, total))
         finished = walked
         results: dict[str, _Walked] = {}
-        for model, futures in walks.items():
+        # once its own walk is done, this process takes on the tasks no worker has started
+        for model, tasks in walks.items():
             parts = []
-            for future in futures:
-                parts.append(future.result())
+            for task in tasks:
+                parts.append(task.result())
                 finished += 1
                 if progress is not None:
                     progress(finished, total)
