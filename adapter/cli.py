@@ -22,7 +22,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from adapter import __version__, listener, replay_command
+from adapter import __version__, listener, replay_command, report_command
 from adapter.access import AccessControl
 from adapter.preflight import command as preflight_command
 from adapter.assembly import assemble
@@ -136,6 +136,10 @@ def _parser() -> argparse.ArgumentParser:
         "the series Prometheus holds; exit 0 when an install path takes nothing from anyone",
     )
     preflight_command.add_arguments(preflight)
+
+    report = add_command("report", help="a capacity forecast report: GPUs, energy and the HPA to run, from a trace "
+                         "or Prometheus")
+    report_command.add_arguments(report)
 
     check = add_command("check-config", help="validate a config and print every metric's PromQL")
     check.add_argument("config", type=Path)
@@ -474,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "nvml-exporter": _nvml_exporter,
         "replay": replay_command.run,
         "preflight": preflight_command.run,
+        "report": report_command.run,
     }
     try:
         return handlers[args.command](args)

@@ -1,5 +1,6 @@
 """Every forecast as a Prometheus series on ``/metrics``, read from the tracker at scrape time,
-so Grafana can draw forecast against actual and any replica can read a forecast back."""
+so Grafana can draw forecast against actual and any replica can read a forecast back, and a
+restarted one the model selected for each series (``adapter.known_models``)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ class ForecastCollector(Collector):
             labels=[*_KEY_LABELS, "bound"],
         )
         info = GaugeMetricFamily(
-            "foresight_forecast_info", "The model serving each forecast and its state", labels=[*_KEY_LABELS, "model", "state"]
+            "foresight_forecast_info", "The model serving each forecast, the model selected for it, and its state",
+            labels=[*_KEY_LABELS, "model", "selected", "state"],
         )
         error = GaugeMetricFamily(
             "foresight_forecast_recent_mae",
@@ -59,7 +61,7 @@ class ForecastCollector(Collector):
             if view.upper is not None and view.mean is not None:
                 forecast.add_metric([*key, "upper"], view.upper)
                 forecast.add_metric([*key, "mean"], view.mean)
-            info.add_metric([*key, view.model or "", view.state], 1.0)
+            info.add_metric([*key, view.model or "", view.selected or "", view.state], 1.0)
             if item.recent_mae is not None:
                 error.add_metric(key, item.recent_mae)
             if item.backtest_mae is not None:
@@ -76,4 +78,6 @@ class ForecastCollector(Collector):
             fallbacks.add_metric([reason], count)
         yield fallbacks
         yield CounterMetricFamily("foresight_forecast_refits", "Model refits across all series", value=self._tracker.refits)
+        yield CounterMetricFamily("foresight_forecast_selections", "Model selections across all series",
+                                  value=self._tracker.selections)
         yield GaugeMetricFamily("foresight_forecast_tracked_series", "Series with a tracked forecast", value=tracked)

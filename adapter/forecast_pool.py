@@ -1,13 +1,18 @@
 """Worker processes for model fitting, sharded by series so each keeps its own fitted models.
 
-The event loop only submits jobs and awaits their results; it never waits on a fit. A worker
-that dies is replaced at once and the jobs it held run again on its successor, whose series
-select their models afresh; a job that takes two workers down is given up until its next step.
+The event loop only submits jobs and awaits their results; it never waits on a fit. Each worker
+is handed one job at a time, the most urgent waiting first (a series' cheap step before a catch-up
+fit, that before a first selection), so after a restart every series has a forecast before the
+costly fits start. A worker that dies is replaced at once and the jobs it held run again on its
+successor, whose series refit their known models; a job that takes two workers down is given up
+until its next step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import multiprocessing
 import os
@@ -29,6 +34,37 @@ class WorkerLost(Exception):
     """The workers running a job died on every try; the death is already logged."""
 
 
+class _Turns:
+    """One worker's queue: whoever holds the turn has a job in the worker; the others wait in
+    order of priority (lower first), then of arrival."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    async def take(self, priority: int) -> None:
+        if not self._busy:
+            self._busy = True
+            return
+        turn = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._arrivals), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.give()  # handed the turn just as the waiter was cancelled: pass it on
+            raise
+
+    def give(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._busy = False
+
+
 class ForecastPool:
     """``workers`` single-process executors; a series always goes to the same one. A worker
     process starts with its first job, so an adapter nobody asks for forecasts spawns none."""
@@ -36,6 +72,7 @@ class ForecastPool:
     def __init__(self, workers: int, *, work: Callable[[Job], StepOutcome] = forecast_worker.run) -> None:
         self._context = multiprocessing.get_context("spawn")
         self._executors: list[ProcessPoolExecutor | None] = [None] * workers
+        self._turns = [_Turns() for _ in range(workers)]
         self._work = work
         """What a worker does with a job; tests give one that dies on purpose."""
         self._closed = False
@@ -57,12 +94,24 @@ class ForecastPool:
     def _shard(self, key: str) -> int:
         return zlib.crc32(key.encode()) % len(self._executors)
 
-    async def run(self, job: Job) -> StepOutcome:
-        """The job's outcome. A worker that dies under it is replaced and the job tried again;
-        raises :class:`WorkerLost` when every try lost its worker."""
+    async def run(self, job: Job, *, priority: int = 0) -> StepOutcome:
+        """The job's outcome, once the jobs of its worker with a lower ``priority`` (and those of
+        the same that came first) have run. A worker that dies under it is replaced and the job
+        tried again; raises :class:`WorkerLost` when every try lost its worker."""
         index = self._shard(job.key)
+        turns = self._turns[index]
+        await turns.take(priority)
+        try:
+            return await self._run(index, job)
+        finally:
+            turns.give()
+
+    async def _run(self, index: int, job: Job) -> StepOutcome:
         loop = asyncio.get_running_loop()
         for _ in range(TRIES_PER_JOB):
+            if self._executors[index] is None and not self._closed:
+                # The first submit spawns the process: a tenth of a second and more, not on the loop.
+                await asyncio.to_thread(self._executor(index).submit, os.getpid)
             if self._closed:
                 raise WorkerLost("the forecast workers are stopped")
             executor = self._executor(index)
@@ -77,7 +126,7 @@ class ForecastPool:
         arrive. Every job the dead worker held lands here; only the first replaces it and logs."""
         if self._executors[index] is not broken:
             return
-        log.error("forecast worker %d died; a new one replaces it and its series select their models again", index)
+        log.error("forecast worker %d died; a new one replaces it and its series refit their models", index)
         broken.shutdown(wait=False, cancel_futures=True)
         self._executors[index] = None
         self._executor(index).submit(forecast_worker.warm_up)

@@ -2,12 +2,14 @@
 
 Each worker process owns one shard of the tracked series and keeps their fitted models here,
 between calls: a refit is expensive, an update cheap, and a fitted model is too large to ship
-back and forth every minute. The parent sends the whole recent series with every job, so a
-worker that was restarted only needs to refit. Nothing here touches the network or the event loop.
+back and forth every minute. The parent sends the whole recent series with every job, and the
+series' known model, so a worker that was restarted (or a replica that was) only needs to refit.
+Nothing here touches the network or the event loop.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,7 +34,15 @@ class Job:
     step_seconds: float
     start: float
     now: float
+    """The time the schedule's deadlines are judged at: a step after the last of ``values``, on the
+    step grid, so the same on every replica."""
     plan: Plan
+    known_model: str | None = None
+    """The model last selected for the series (by this process, or read back from Prometheus);
+    a new forecaster starts from it instead of selecting."""
+    fit_by: float | None = None
+    """Wall-clock time after which a known model's first fit is put off to the series' next step
+    (seasonal naive serves once more): the pass that sent the job must end within its tick."""
 
 
 def run(job: Job) -> StepOutcome:
@@ -42,8 +52,9 @@ def run(job: Job) -> StepOutcome:
 
     forecaster = _FORECASTERS.get(job.key)
     if forecaster is None or forecaster.plan != job.plan:
-        forecaster = _FORECASTERS[job.key] = SeriesForecaster(job.plan)
-    return forecaster.step(Series(job.values, job.step_seconds, job.start), now=job.now)
+        forecaster = _FORECASTERS[job.key] = SeriesForecaster(job.plan, known=job.known_model)
+    late = job.fit_by is not None and time.time() > job.fit_by
+    return forecaster.step(Series(job.values, job.step_seconds, job.start), now=job.now, put_off_fit=late)
 
 
 def warm_up() -> None:

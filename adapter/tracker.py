@@ -1,10 +1,14 @@
 """The forecast tracker: history per tracked series, and its forecasts.
 
 A series (signal, namespace, selector) is tracked from the first request for its forecast
-metric, or from the config. Its history is backfilled from the source with one range query,
-then extended every step with the points since; each step the series goes to its forecasting
-worker, which selects, refits or only updates its model as the schedule says. Requests read the
-latest outcome and never wait for any of it. Each pass first measures the leads of ``auto``
+metric, or from the config. The model selected for it before a restart is read back from
+Prometheus (``adapter.known_models``, one query for every new series of a pass); its history is
+backfilled from the source with one range query, then extended every step with the points since,
+each point once it has settled (a step after its time, when every scrape it sums has landed);
+each step the series goes to its forecasting worker, which selects, refits or only updates its
+model as the schedule says. A series with a model steps before one that catches up on the fit of
+its known model, and both before a first selection. Requests read the latest outcome and never
+wait for any of it. Each pass first measures the leads of ``auto``
 workloads that are due (``adapter.startup_leads``), so a new series' first forecast already
 looks as far ahead as its pods take to start, and a changed lead reaches the next step's plan
 with the history kept.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +31,7 @@ from adapter.config import DEFAULT_LEAD_SECONDS, MEAN_QUANTILE, ForecastSettings
 from adapter.errors import AdapterError
 from adapter.forecast_pool import ForecastPool, WorkerLost
 from adapter.forecast_worker import Job
+from adapter.known_models import read_known_models
 from adapter.rules import QueryScope, render
 from adapter.source import RangeSeries, Source
 from adapter.startup_leads import Lead, StartupLeads
@@ -39,6 +45,16 @@ STALE_AFTER_STEPS = 5
 """An outcome older than this many steps is not served: the worker has fallen behind."""
 HORIZON_SLACK_STEPS = 5
 """Extra forecast steps, so an outcome still covers [now+L, now+L+H] until the next one lands."""
+SETTLE_STEPS = 1
+"""A point joins the history this many steps after its time: read sooner, a scrape it sums may
+not have landed yet, and the point would be kept short (and differ from another replica's)."""
+CATCH_UP_SHARE = 0.8
+"""Share of a tick, from the start of a pass, in which the fit of a known model may start; later
+ones are put off to the series' next step, so a pass after a restart still ends within its tick
+and every series' forecast stays fresh while the fits catch up."""
+STEADY, CATCH_UP, FIRST_SELECTION = 0, 1, 2
+"""Priorities of a series' step in its worker: an update (or a restarted series' first, cheap
+step), the fit of a known model, a selection of every candidate."""
 FITTED_FOR_MEAN = 0.9
 """The quantile a series that serves its mean is fitted for: the models need an upper one, and
 the mean is the same whichever it is."""
@@ -57,11 +73,15 @@ class ForecastView:
 
     state: State
     model: str | None
+    """The model whose forecast is served."""
     upper: float | None
     """Max of the upper bound over [now+L, now+L+H]; None unless ready or fallback."""
     mean: float | None
     made_at: float | None
     reason: str | None = None
+    selected: str | None = None
+    """The series' selected model: ``model`` differs while seasonal naive stands in for it after a
+    restart, or replaces a forecast it failed."""
 
 
 @dataclass
@@ -80,6 +100,10 @@ class _Tracked:
     outcome: StepOutcome | None = None
     outcome_at: float | None = None
     problem: str | None = None
+    known: str | None = None
+    """The model selected for the series, read back at start or from its latest outcome."""
+    looked_up: bool = False
+    """Whether its published selection was asked for (once, when it is first stepped)."""
     inflight: asyncio.Task[None] | None = field(default=None, repr=False)
     predictions: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=2000))
     """(target time, forecast mean at the lead) pairs waiting for their actual value."""
@@ -134,6 +158,8 @@ class ForecastTracker:
         self.fallbacks: Counter[str] = Counter()
         """Forecasts replaced by the seasonal-naive baseline, by reason."""
         self.refits = 0
+        self.selections = 0
+        """Model selections across all series: none for a series whose known model was read back."""
 
     def lead_and_window(self, namespace: str, selector: str) -> tuple[float, float]:
         """The workload's lead and window: its config entry's, else the defaults; an ``auto`` lead
@@ -232,7 +258,8 @@ class ForecastTracker:
             return ForecastView("warming", None, None, None, None, entry.problem if entry else None)
         outcome = entry.outcome
         if now - entry.outcome_at > STALE_AFTER_STEPS * self._settings.step:
-            return ForecastView("fallback", outcome.model, None, None, entry.outcome_at, "forecast is stale")
+            return ForecastView("fallback", outcome.model, None, None, entry.outcome_at, "forecast is stale",
+                                outcome.chosen)
         if outcome.forecast is None:
             return ForecastView("warming", None, None, None, entry.outcome_at, outcome.reason)
         begin, end = now + entry.lead.seconds, now + entry.lead.seconds + entry.window
@@ -242,7 +269,10 @@ class ForecastTracker:
         mean = float(forecast.mean[inside].max()) if inside.any() else float(forecast.mean[-1])
         upper = mean if entry.quantile == MEAN_QUANTILE else forecast.upper_over(begin, end)
         state: State = "fallback" if outcome.fallback_reason else "ready"
-        return ForecastView(state, outcome.model, max(upper, 0.0), max(mean, 0.0), entry.outcome_at, outcome.fallback_reason)
+        reason = outcome.fallback_reason or (f"{outcome.model} serves until {outcome.chosen} is refit after a restart"
+                                             if outcome.standing_in else None)
+        return ForecastView(state, outcome.model, max(upper, 0.0), max(mean, 0.0), entry.outcome_at, reason,
+                            outcome.chosen)
 
     def views(self) -> Iterator[TrackedView]:
         for key, entry in sorted(self._tracked.items(), key=lambda item: repr(item[0])):
@@ -260,11 +290,23 @@ class ForecastTracker:
             if not entry.pinned and now - entry.last_requested > self._idle_after
         ]
         self._untrack(idle)
+        await self._look_up_known_models()
         await self.measure_leads()
-        tasks = [self._start(key, entry) for key, entry in self._tracked.items()]
+        fit_by = time.time() + CATCH_UP_SHARE * self._tick  # the workers' clock: a tick is real seconds
+        tasks = [self._start(key, entry, fit_by) for key, entry in self._tracked.items()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self.refreshed()
+
+    async def _look_up_known_models(self) -> None:
+        """Give every series not yet looked up the model published for it, in one query."""
+        new = [(key, entry) for key, entry in self._tracked.items() if not entry.looked_up]
+        if not new:
+            return
+        known = await read_known_models(self._source)
+        for key, entry in new:
+            entry.looked_up = True
+            entry.known = entry.known or known.get((key.signal, key.namespace, key.selector))
 
     @property
     def tick(self) -> float:
@@ -277,23 +319,25 @@ class ForecastTracker:
         series' step to 80 s."""
         return max(0.0, self._tick - elapsed)
 
-    def _start(self, key: ForecastKey, entry: _Tracked) -> asyncio.Task[None]:
+    def _start(self, key: ForecastKey, entry: _Tracked, fit_by: float) -> asyncio.Task[None]:
         if entry.inflight is None or entry.inflight.done():
-            entry.inflight = asyncio.create_task(self._advance(key, entry), name=f"forecast {key}")
+            entry.inflight = asyncio.create_task(self._advance(key, entry, fit_by), name=f"forecast {key}")
         return entry.inflight
 
-    async def _advance(self, key: ForecastKey, entry: _Tracked) -> None:
+    async def _advance(self, key: ForecastKey, entry: _Tracked, fit_by: float) -> None:
         try:
-            await self._step(key, entry)
+            await self._step(key, entry, fit_by)
         finally:
             self.progress()
 
-    async def _step(self, key: ForecastKey, entry: _Tracked) -> None:
+    async def _step(self, key: ForecastKey, entry: _Tracked, fit_by: float) -> None:
+        """One step of the series; ``fit_by`` (wall-clock) is when its pass stops starting the fits
+        of known models."""
         step = self._settings.step
         now = self.clock()
-        grid_now = math.floor(now / step) * step
+        settled = (math.floor(now / step) - SETTLE_STEPS) * step
         try:
-            await self._extend(entry, grid_now)
+            await self._extend(entry, settled)
         except AdapterError as error:
             entry.problem = f"history: {error.message}"
             return
@@ -309,9 +353,9 @@ class ForecastTracker:
             phase_seconds=phase_for(_worker_key(key), self._schedule),
             calibration=self._settings.calibration,
         )
-        job = Job(_worker_key(key), entry.values, step, entry.start, now, plan)
+        job = Job(_worker_key(key), entry.values, step, entry.start, settled + step, plan, entry.known, fit_by)
         try:
-            outcome = await self.pool.run(job)
+            outcome = await self.pool.run(job, priority=_priority(entry))
         except WorkerLost as error:  # the pool has logged the death once, for all its series
             entry.problem = f"forecast failed: {error}"
             return
@@ -322,16 +366,20 @@ class ForecastTracker:
         if outcome.fallback_reason:
             self.fallbacks[outcome.fallback_reason] += 1
         self.refits += int(outcome.refitted)
+        self.selections += int(outcome.selected)
         entry.outcome, entry.outcome_at, entry.problem = outcome, now, None
+        entry.known = outcome.chosen or entry.known
         if outcome.forecast is not None:
             target = outcome.forecast.start + (plan.lead_steps - 1) * step
             index = plan.lead_steps - 1
             entry.predictions.append((target, float(outcome.forecast.mean[index])))
 
     async def _extend(self, entry: _Tracked, grid_now: float) -> None:
-        """Backfill the history on first use, then add the points since the last one."""
+        """Backfill the history on first use, then add the points since the last one. It is kept a
+        selection period longer than models see, so a series started between two deadlines can be
+        fit and select on the history as it was at the last one."""
         step = self._settings.step
-        length = round(self._settings.history / step)
+        length = round((self._settings.history + self._schedule.select_every_seconds) / step)
         if entry.values is None or entry.start is None:
             first = grid_now - (length - 1) * step
             points = await self._range(entry, first, grid_now)
@@ -361,6 +409,13 @@ class ForecastTracker:
             index = round((target - entry.start) / step)
             if 0 <= index < len(entry.values) and math.isfinite(entry.values[index]):
                 entry.abs_errors.append(abs(float(entry.values[index]) - predicted))
+
+
+def _priority(entry: _Tracked) -> int:
+    """How soon the series' step runs in its worker (see :data:`STEADY`)."""
+    if entry.outcome is None or entry.outcome.chosen is None:
+        return STEADY if entry.known is not None else FIRST_SELECTION
+    return CATCH_UP if entry.outcome.standing_in else STEADY
 
 
 def _worker_key(key: ForecastKey) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-from bisect import bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -28,7 +28,7 @@ from typing import Generic, ParamSpec, TypeVar
 import numpy as np
 
 from forecasting.core import Model, Series
-from forecasting.pipeline import phased_due, recent_history, select_for, selection_moments
+from forecasting.pipeline import anchor_for, history_until, select_for, selection_moments
 from forecasting.plan import Plan
 from forecasting.selection import Selection
 
@@ -79,11 +79,12 @@ class Task(Generic[T]):
 class WalkAhead:
     """The selections and refits of a forecaster with ``plan`` stepped at each of ``steps`` (a
     time and the series then), made ahead in ``pool``: :meth:`select` is its
-    :data:`~forecasting.pipeline.Selector` and :meth:`fit` its :data:`~forecasting.pipeline.Fitter`.
+    :data:`~forecasting.pipeline.Selector` and :meth:`fit` its :data:`~forecasting.pipeline.Fitter`,
+    both keyed by the deadline's anchor.
 
     Every selection is submitted at once. When the walk reads one, the refits its pick will need
     until the next selection (at each refit deadline of the schedule) are submitted. Each is a
-    :class:`Task`, so the walk never idles behind the queue; a moment or a history the walk reaches
+    :class:`Task`, so the walk never idles behind the queue; an anchor or a history the walk reaches
     otherwise (a step skipped, a refit after the guard replaced a forecast) is worked in place.
     """
 
@@ -94,43 +95,50 @@ class WalkAhead:
         self._times = [now for now, _ in self._steps]
         moments = list(selection_moments(plan, self._steps))
         self._selections: dict[float, tuple[Series, Task[Selection]]] = {
-            now: (recent, Task(pool, partial(select_for, plan, factories, recent))) for recent, now in moments}
-        self._until = dict(pairwise([*(now for _, now in moments), math.inf]))
-        """The next selection after each."""
+            anchor: (history, Task(pool, partial(select_for, plan, factories, history)))
+            for history, anchor, _ in moments}
+        self._spans = dict(zip((anchor for _, anchor, _ in moments),
+                               pairwise([*(now for _, _, now in moments), math.inf]), strict=True))
+        """The step at which each selection is made, and that of the next."""
         self._planned: set[float] = set()
         self._fits: dict[tuple[str, float], tuple[Series, Task[Model]]] = {}
 
-    def select(self, recent: Series, now: float) -> Selection:
-        # kept after reading: a forecaster forked by the guard selects at the same moments
-        ahead = self._selections.get(now)
-        if ahead is None or not _same(ahead[0], recent):
-            return select_for(self._plan, self._factories, recent)
+    def select(self, history: Series, anchor: float) -> Selection:
+        # kept after reading: a forecaster forked by the guard selects at the same anchors
+        ahead = self._selections.get(anchor)
+        if ahead is None or not _same(ahead[0], history):
+            return select_for(self._plan, self._factories, history)
         selection = ahead[1].result()
-        self._fit_ahead(selection.name, now)
+        self._fit_ahead(selection.name, anchor)
         return selection
 
-    def fit(self, name: str, recent: Series, now: float) -> Model:
+    def fit(self, name: str, history: Series, anchor: float) -> Model:
         # handed out once: each forecaster updates its own model
-        ahead = self._fits.pop((name, now), None)
-        if ahead is None or not _same(ahead[0], recent):
-            return fitted(self._factories[name], recent)
+        ahead = self._fits.pop((name, anchor), None)
+        if ahead is None or not _same(ahead[0], history):
+            return fitted(self._factories[name], history)
         return ahead[1].result()
 
     def _fit_ahead(self, name: str, selected: float) -> None:
-        """Submit the refits of ``name`` at the refit deadlines after the selection at ``selected``
-        and before the next (the one at ``selected`` itself is needed at once)."""
+        """Submit the refits of ``name`` at the refit anchors after the step of the selection
+        anchored at ``selected`` and before the next selection's (the refit at that step itself is
+        needed at once)."""
         if selected in self._planned:
             return
         self._planned.add(selected)
-        last, every = selected, self._plan.schedule.refit_every_seconds
-        for index in range(bisect_right(self._times, selected), len(self._times)):
-            now = self._times[index]
-            if now >= self._until[selected]:
+        begin, end = self._spans[selected]
+        every = self._plan.schedule.refit_every_seconds
+        last: float | None = None
+        for index in range(bisect_left(self._times, begin), len(self._times)):
+            now, made = self._steps[index]
+            if now >= end:
                 break
-            if phased_due(self._plan, last, now, every):
-                last = now
-                recent = recent_history(self._steps[index][1](), self._plan)
-                self._fits[(name, now)] = (recent, Task(self._pool, partial(fitted, self._factories[name], recent)))
+            series = made()
+            anchor = anchor_for(self._plan, series, now, every)
+            if last is not None and anchor != last:
+                history = history_until(self._plan, series, anchor)
+                self._fits[(name, anchor)] = (history, Task(self._pool, partial(fitted, self._factories[name], history)))
+            last = anchor
 
 
 def fitted(factory: Callable[[], Model], recent: Series) -> Model:

@@ -1,6 +1,15 @@
 """One series through time: select a model when selection is due, refit it when a refit is due,
 otherwise only update it with the newer data, forecast, and guard the result.
 
+Selections and fits are anchored to the schedule's deadlines on the series' own step grid: a model
+is selected on the history up to the latest selection deadline and fit on the history up to the
+latest refit deadline, then updated with what came since. So a forecaster created between two
+deadlines (a restarted replica, a second one) holds the same model as one that has run all along,
+and serves the same values from the same history. A forecaster told the series' known model (read
+back after a restart) does not select before the next deadline; where that model is costly to fit,
+its first step serves seasonal naive, cheap at once, and says so, as do later steps told to put the
+fit off (the caller's pass has no time left for it).
+
 This is what a forecasting worker runs for every tracked series each step; the backtest scores
 the same schedule. A forecast that fails the guard (non-finite, negative, absurd) is replaced by
 the seasonal-naive one and the reason is returned, so the caller counts it. With conformal
@@ -15,77 +24,106 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from forecasting.baselines import SeasonalNaive
+from forecasting.baselines import Persistence, SeasonalNaive
 from forecasting.calibration import ConformalBound
 from forecasting.core import Forecast, ForecastError, Model, Series
 from forecasting.guard import Guarded, guarded
 from forecasting.plan import MIN_POINTS, Plan, StepOutcome
 from forecasting.registry import MODEL_FACTORIES
-from forecasting.schedule import due
-from forecasting.selection import AsymmetricLoss, Selection, select
+from forecasting.selection import AsymmetricLoss, Selection, select, window
 
+CHEAP_MODELS = frozenset({Persistence.name, SeasonalNaive.name})
+"""Models whose fit costs no more than a forecast: a known one of these needs no stand-in."""
 Selector = Callable[[Series, float], Selection]
-"""The selection on the recent history at ``now``; raises ForecastError when no model can be
-picked. A walk that knows its steps in advance passes one that reads selections made ahead."""
+"""The selection on the history up to a selection deadline's anchor (the second argument); raises
+ForecastError when no model can be picked. A walk that knows its steps in advance passes one that
+reads selections made ahead."""
 Fitter = Callable[[str, Series, float], Model]
-"""The model ``name`` fitted on the recent history at ``now``, for this forecaster alone; a walk
-that knows its steps in advance passes one that reads fits made ahead."""
+"""The model ``name`` fitted on the history up to a refit deadline's anchor (the third argument),
+for this forecaster alone; a walk that knows its steps in advance passes one that reads fits made
+ahead."""
 
 
 def recent_history(series: Series, plan: Plan) -> Series:
-    """What a step fits and selects on: the schedule's history, from its first known value."""
+    """What a step forecasts from: the schedule's history, from its first known value."""
     return series.tail(series.steps_per(plan.schedule.history_seconds)).known_since_first()
 
 
-def select_for(plan: Plan, factories: Mapping[str, Callable[[], Model]], recent: Series) -> Selection:
-    """The selection a forecaster with ``plan`` runs on ``recent``."""
-    return select(recent, factories=factories, lead_steps=plan.lead_steps, window_steps=plan.window_steps,
+def select_for(plan: Plan, factories: Mapping[str, Callable[[], Model]], history: Series) -> Selection:
+    """The selection a forecaster with ``plan`` runs on ``history``."""
+    return select(history, factories=factories, lead_steps=plan.lead_steps, window_steps=plan.window_steps,
                   schedule=plan.schedule, loss=AsymmetricLoss(under_weight=plan.under_weight))
 
 
-def phased_due(plan: Plan, last: float | None, now: float, every: float) -> bool:
-    """The schedule's deadline, shifted by the series' phase."""
+def anchor_for(plan: Plan, series: Series, now: float, every: float) -> float:
+    """Where the latest deadline of period ``every`` at or before ``now`` (shifted by the series'
+    phase) falls on the series' step grid: its last step before the deadline, the data a
+    forecaster stepping every step had when the deadline passed. One created later anchors its fit
+    there too, so both hold the same model."""
     phase = plan.phase_seconds % every
-    return due(None if last is None else last - phase, now - phase, every)
+    deadline = math.floor((now - phase) / every) * every + phase
+    step = series.step_seconds
+    return min(series.start + (math.ceil((deadline - series.start) / step) - 1) * step, series.end)
 
 
-def selection_moments(plan: Plan, steps: Iterable[tuple[float, Callable[[], Series]]]) -> Iterator[tuple[Series, float]]:
-    """``(recent history, now)`` at each of ``steps`` (``now`` and the series then) where a
-    forecaster stepped at every one of them selects."""
+def history_until(plan: Plan, series: Series, anchor: float) -> Series:
+    """The history a model anchored at ``anchor`` sees: the schedule's history up to it; the whole
+    recent history when too few of its points are known (a series younger than a period)."""
+    history = series.steps_per(plan.schedule.history_seconds)
+    end = round((anchor - series.start) / series.step_seconds) + 1
+    anchored = window(series, max(0, end - history), end).known_since_first() if end >= MIN_POINTS else None
+    if anchored is None or int(np.isfinite(anchored.values).sum()) < MIN_POINTS:
+        return series.tail(history).known_since_first()
+    return anchored
+
+
+def selection_moments(plan: Plan, steps: Iterable[tuple[float, Callable[[], Series]]]
+                      ) -> Iterator[tuple[Series, float, float]]:
+    """``(history, anchor, now)`` of each selection a forecaster stepped at every one of ``steps``
+    (``now`` and the series then) makes, as long as it is not told a known model."""
     last: float | None = None
-    for now, history in steps:
-        if last is not None and not phased_due(plan, last, now, plan.schedule.select_every_seconds):
+    for now, made in steps:
+        series = made()
+        anchor = anchor_for(plan, series, now, plan.schedule.select_every_seconds)
+        if anchor == last or int(np.isfinite(recent_history(series, plan).values).sum()) < MIN_POINTS:
             continue
-        recent = recent_history(history(), plan)
-        if int(np.isfinite(recent.values).sum()) >= MIN_POINTS:
-            last = now
-            yield recent, now
+        last = anchor
+        yield history_until(plan, series, anchor), anchor, now
 
 
 class SeriesForecaster:
     """The model state of one series between steps."""
 
     def __init__(self, plan: Plan, *, factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
-                 selector: Selector | None = None, fitter: Fitter | None = None) -> None:
+                 known: str | None = None, selector: Selector | None = None, fitter: Fitter | None = None) -> None:
+        """``known``: the model selected for this series before (by another process, or before a
+        restart); an unknown name is ignored and the series selects as usual. ``selector`` and
+        ``fitter`` replace selecting and fitting in place (see :mod:`forecasting.ahead`)."""
         self.plan = plan
         self._factories = factories
         self._selector = selector
         self._fitter = fitter
+        self._known = known if known in factories else None
+        self._awaiting_known = self._known is not None and self._known not in CHEAP_MODELS
+        """Seasonal naive serves while the known model waits for its first fit."""
+        self._stepped = False
         self._chosen: str | None = None
         self._scores: tuple[tuple[str, float], ...] = ()
         self._backtest_mae: float | None = None
-        self._selected_at: float | None = None
+        self._selected_anchor: float | None = None
         self._model: Model | None = None
         self._model_name: str | None = None
-        self._fitted_at: float | None = None
+        self._fitted_anchor: float | None = None
         self._bound = ConformalBound(plan.lead_steps, plan.window_steps) if plan.calibration == "conformal" else None
 
-    def step(self, series: Series, *, now: float) -> StepOutcome:
-        (outcome,), _ = self.step_quantiles(series, now=now, quantiles=(self.plan.quantile,))
+    def step(self, series: Series, *, now: float, put_off_fit: bool = False) -> StepOutcome:
+        """``put_off_fit``: where the known model still waits for its fit, seasonal naive serves
+        once more instead (the first step always serves it)."""
+        (outcome,), _ = self.step_quantiles(series, now=now, quantiles=(self.plan.quantile,), put_off_fit=put_off_fit)
         return outcome
 
-    def step_quantiles(self, series: Series, *, now: float,
-                       quantiles: Sequence[float]) -> tuple[tuple[StepOutcome, ...], SeriesForecaster | None]:
+    def step_quantiles(self, series: Series, *, now: float, quantiles: Sequence[float],
+                       put_off_fit: bool = False) -> tuple[tuple[StepOutcome, ...], SeriesForecaster | None]:
         """One step that fits or updates the model once and forecasts each of ``quantiles`` from
         it: each outcome is what :meth:`step` gives with that quantile in the plan.
 
@@ -101,9 +139,13 @@ class SeriesForecaster:
         if known < MIN_POINTS:
             waiting = StepOutcome(None, None, reason=f"warming up: {known} of {MIN_POINTS} points known")
             return (waiting,) * len(quantiles), None
-        selected = self._select_if_due(recent, now)
+        selected = self._select_if_due(series, now)
         chosen = self._chosen or SeasonalNaive.name
-        refit = self._model is None or self._model_name != chosen or self._due(self._fitted_at, now, schedule.refit_every_seconds)
+        stand_in = self._awaiting_known and not selected and (put_off_fit or not self._stepped)
+        self._awaiting_known, self._stepped = stand_in, True
+        serving = SeasonalNaive.name if stand_in else chosen
+        anchor = self._anchor(series, now, schedule.refit_every_seconds)
+        refit = self._model is None or self._model_name != serving or self._fitted_anchor != anchor
         prepared: list[BaseException | None] = []
 
         def prepare() -> Model:
@@ -111,9 +153,12 @@ class SeriesForecaster:
             if not prepared:
                 try:
                     if refit or self._model is None:
-                        model = (self._factories[chosen]().fit(recent) if self._fitter is None
-                                 else self._fitter(chosen, recent, now))
-                        self._model, self._model_name, self._fitted_at = model, chosen, now
+                        fitted_on = self._until(series, anchor)
+                        self._model = (self._factories[serving]().fit(fitted_on) if self._fitter is None
+                                       else self._fitter(serving, fitted_on, anchor))
+                        self._model_name, self._fitted_anchor = serving, anchor
+                        if fitted_on.end < recent.end:
+                            self._model.update(recent)
                     else:
                         self._model.update(recent)
                     prepared.append(None)
@@ -134,8 +179,10 @@ class SeriesForecaster:
             fork = copy.copy(self)
             fork._model, fork._bound = None, copy.deepcopy(self._bound)
         served = self._calibrated(results, quantiles, recent.end, fork)
-        outcomes = tuple(StepOutcome(SeasonalNaive.name if result.replaced else chosen, forecast, result.reason,
-                                     refit, selected, None, self._scores, self._backtest_mae) for result, forecast in zip(results, served, strict=True))
+        outcomes = tuple(StepOutcome(SeasonalNaive.name if result.replaced else serving, forecast, result.reason,
+                                     refit, selected, None, self._scores, backtest_mae=self._backtest_mae,
+                                     chosen=chosen, standing_in=stand_in)
+                         for result, forecast in zip(results, served, strict=True))
         return outcomes, fork
 
     def _calibrated(self, results: Sequence[Guarded], quantiles: Sequence[float], origin: float,
@@ -155,19 +202,27 @@ class SeriesForecaster:
             fork._bound.record(next(result.forecast for result in results if result.replaced), origin)
         return served
 
-    def _due(self, last: float | None, now: float, every: float) -> bool:
-        return phased_due(self.plan, last, now, every)
+    def _anchor(self, series: Series, now: float, every: float) -> float:
+        return anchor_for(self.plan, series, now, every)
 
-    def _select_if_due(self, recent: Series, now: float) -> bool:
-        if self._chosen is not None and not self._due(self._selected_at, now, self.plan.schedule.select_every_seconds):
+    def _until(self, series: Series, anchor: float) -> Series:
+        return history_until(self.plan, series, anchor)
+
+    def _select_if_due(self, series: Series, now: float) -> bool:
+        anchor = self._anchor(series, now, self.plan.schedule.select_every_seconds)
+        if self._known is not None and self._selected_anchor is None:
+            self._chosen, self._selected_anchor = self._known, anchor  # known: select at the next deadline
+            return False
+        if self._chosen is not None and self._selected_anchor == anchor:
             return False
         try:
-            selection = (select_for(self.plan, self._factories, recent) if self._selector is None
-                         else self._selector(recent, now))
+            history = self._until(series, anchor)
+            selection = (select_for(self.plan, self._factories, history) if self._selector is None
+                         else self._selector(history, anchor))
             self._chosen, self._scores = selection.name, tuple(sorted(selection.scores.items()))
             backtest_mae = selection.lead_errors.get(selection.name, math.nan)
             self._backtest_mae = backtest_mae if math.isfinite(backtest_mae) else None
         except ForecastError:
             self._chosen, self._scores, self._backtest_mae = SeasonalNaive.name, (), None
-        self._selected_at = now
+        self._selected_anchor = anchor
         return True

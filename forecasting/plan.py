@@ -71,3 +71,8 @@ class StepOutcome:
     """Selection losses by model, from the latest selection."""
     backtest_mae: float | None = None
     """The chosen model's mean absolute error at the lead in the latest selection's backtest."""
+    chosen: str | None = None
+    """The series' selected model, which ``model`` differs from while the baseline stands in for it
+    or replaces its forecast."""
+    standing_in: bool = False
+    """Seasonal naive served while the known model of a restarted series waits for its fit."""

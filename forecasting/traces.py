@@ -103,12 +103,17 @@ def _read_only(values: np.ndarray, name: str) -> np.ndarray:
     return counts
 
 
-def read_trace(path: str | os.PathLike[str]) -> Trace:
-    """Read one trace CSV; raises :class:`TraceError` for anything that is not a valid trace."""
+def read_trace(path: str | os.PathLike[str], *, value_column: str = "requests") -> Trace:
+    """Read one trace CSV; raises :class:`TraceError` for anything that is not a valid trace.
+
+    ``value_column`` names the second column for other series on a trace's grid (e.g. a grid's
+    carbon intensity, ``timestamp,grams_per_kwh``); its values land in ``requests``, and such a
+    file has no token columns."""
     where = os.fspath(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
-            return _parse(file, where, Path(path).stem)
+            headers = (HEADER, TOKEN_HEADER) if value_column == HEADER[1] else ((HEADER[0], value_column),)
+            return _parse(file, where, Path(path).stem, headers)
     except OSError as error:
         raise TraceError(f"{where}: cannot read: {error.strerror or error}") from error
     except UnicodeDecodeError as error:
@@ -151,13 +156,14 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _parse(file: TextIO, where: str, name: str) -> Trace:
+def _parse(file: TextIO, where: str, name: str, headers: tuple[tuple[str, ...], ...]) -> Trace:
     rows = csv.reader(file)
     header = next(rows, None)
     columns = None if header is None else tuple(cell.strip() for cell in header)
-    if columns not in (HEADER, TOKEN_HEADER):
+    if columns is None or columns not in headers:
         got = "an empty file" if header is None else f'"{",".join(header)}"'
-        raise TraceError(f'{where}:1: header: expected "{",".join(HEADER)}" or "{",".join(TOKEN_HEADER)}", got {got}')
+        expected = " or ".join(f'"{",".join(names)}"' for names in headers)
+        raise TraceError(f"{where}:1: header: expected {expected}, got {got}")
     names = columns[1:]
 
     counts: list[tuple[float, ...]] = []

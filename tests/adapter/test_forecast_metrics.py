@@ -72,6 +72,7 @@ async def test_every_forecast_is_published_on_metrics() -> None:
         assert samples == {"upper": pytest.approx(view.upper), "mean": pytest.approx(view.mean)}
         [info] = families["foresight_forecast_info"].samples
         assert info.labels["model"] == view.model and info.labels["state"] == view.state
+        assert info.labels["selected"] == view.selected != ""  # what a restarted replica reads back
         assert families["foresight_forecast_tracked_series"].samples[0].value == 1
         [age] = families["foresight_forecast_age_seconds"].samples
         assert age.value == 0  # the test's clock has not moved since the forecast was made

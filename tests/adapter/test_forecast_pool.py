@@ -25,8 +25,8 @@ from adapter.forecast_pool import ForecastPool, WorkerLost
 from adapter.forecast_worker import Job
 from adapter.rules import QueryScope
 from adapter.selectors import parse_selector
-from adapter.source import RangeSeries, Source
-from adapter.tracker import ForecastKey, ForecastTracker
+from adapter.source import RangeSeries, Sample, Source
+from adapter.tracker import CATCH_UP, FIRST_SELECTION, STEADY, ForecastKey, ForecastTracker
 from forecasting.plan import Plan, StepOutcome
 from forecasting.schedule import Schedule
 
@@ -82,7 +82,10 @@ async def test_a_job_that_takes_every_worker_down_is_given_up_and_a_successor_is
 
 
 class OneSeriesSource:
-    """A range answer of one flat series, enough for a job to be sent."""
+    """A range answer of one flat series, enough for a job to be sent; no model published before."""
+
+    async def instant(self, query: str, *, at: float | None = None) -> list[Sample]:
+        return []
 
     async def range(self, query: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
         times = np.arange(start, end + step, step)
@@ -151,3 +154,21 @@ def test_close_stops_a_worker_in_the_middle_of_a_job() -> None:
     finally:
         if _alive(pid):
             os.kill(pid, 9)
+
+
+async def test_a_worker_runs_waiting_steps_of_series_with_a_model_before_first_selections(
+    pool_of: Callable[[Callable[[Job], StepOutcome]], ForecastPool],
+) -> None:
+    """The first job takes the idle worker; the others wait and run by priority (steady steps,
+    then catch-up fits, then first selections), in arrival order within one."""
+    pool = pool_of(echo_calibration)
+    finished: list[str] = []
+
+    async def run(key: str, priority: int) -> None:
+        await pool.run(job(key), priority=priority)
+        finished.append(key)
+
+    jobs = [("first", FIRST_SELECTION), ("select", FIRST_SELECTION), ("catch-up", CATCH_UP),
+            ("steady", STEADY), ("steady-too", STEADY)]
+    await asyncio.gather(*(run(key, priority) for key, priority in jobs))
+    assert finished == ["first", "steady", "steady-too", "catch-up", "select"]

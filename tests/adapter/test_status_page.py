@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from adapter.config import ForecastSettings
 
+from ..browser import chromium
 from .demo_adapter import demo_adapter
 
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default"
@@ -87,14 +87,6 @@ out.textContent = JSON.stringify(lines);
 document.body.append(out);
 </script>
 """
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path is not None:
-            return path
-    pytest.fail("no Chromium on PATH; install Debian's package with `apt-get install chromium` (.ci/setup --test does)")
 
 
 def laid_out_lines(page: str, directory: Path, *, width: int) -> list[tuple[str, int]]:

@@ -15,6 +15,7 @@ from forecasting.ahead import InlineExecutor, Task, WalkAhead, workers_pool
 from forecasting.baselines import Persistence, SeasonalNaive
 from forecasting.core import DAY_SECONDS, Model, Series
 from forecasting.models.arima import Arima
+from forecasting.pipeline import selection_moments
 from forecasting.plan import Plan
 from forecasting.replay.forecasts import WalkForwardForecasts
 from forecasting.schedule import Schedule
@@ -75,19 +76,20 @@ def test_a_walk_reads_every_selection_and_scheduled_refit_made_ahead_and_forecas
 
 def test_a_history_other_than_the_one_selected_ahead_is_selected_again(monkeypatch: pytest.MonkeyPatch) -> None:
     plan = Plan(lead_steps=2, window_steps=1, schedule=SCHEDULE)
-    history = Series(rates(1), STEP, 0.0)
-    now = history.end + STEP
-    selector = WalkAhead(InlineExecutor(), plan, FACTORIES, [(now, lambda: history)]).select
+    series = Series(rates(1), STEP, 0.0)
+    steps = [(series.end + STEP, lambda: series)]
+    ((history, anchor, _),) = selection_moments(plan, steps)
+    selector = WalkAhead(InlineExecutor(), plan, FACTORIES, steps).select
     calls: list[Series] = []
 
-    def counted(plan: Plan, factories: object, recent: Series) -> Selection:
-        calls.append(recent)
+    def counted(plan: Plan, factories: object, history: Series) -> Selection:
+        calls.append(history)
         return Selection("selected again", {}, {}, {})
 
     monkeypatch.setattr(ahead, "select_for", counted)
-    assert selector(history, now).scores and not calls  # the one made ahead
-    changed = Series(history.values + 1, STEP, 0.0)
-    assert selector(changed, now).name == "selected again" and calls == [changed]
+    assert selector(history, anchor).scores and not calls  # the one made ahead
+    changed = Series(history.values + 1, STEP, history.start)
+    assert selector(changed, anchor).name == "selected again" and calls == [changed]
 
 
 def test_the_inline_pool_hands_an_error_to_the_future() -> None:

@@ -191,7 +191,7 @@ def test_quantiles_parted_by_the_guard_are_calibrated_as_one_forecaster_per_quan
         plan = Plan(lead_steps=LEAD, window_steps=WINDOW, quantile=quantile, schedule=Schedule(refit_every_seconds=hour),
                     calibration="conformal")
         forecaster = SeriesForecaster(plan, factories={"wide": _WideAbove})
-        forecaster._chosen, forecaster._selected_at = "wide", 600 * 60.0  # noqa: SLF001 - as if selection picked it
+        forecaster._known = "wide"  # noqa: SLF001 - as if selection picked it
         return forecaster
 
     apart = {quantile: chosen(quantile) for quantile in quantiles}

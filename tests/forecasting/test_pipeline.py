@@ -36,29 +36,94 @@ def test_too_few_points_is_warming_up() -> None:
     assert outcome.forecast is None and outcome.reason is not None and "warming" in outcome.reason
 
 
+def until(now: float) -> Series:
+    """The series as known at ``now``: its points up to the step before."""
+    return series(round(now / STEP))
+
+
 def test_selects_and_fits_once_then_updates_until_the_next_refit() -> None:
     forecaster = SeriesForecaster(plan(), factories=BASELINES)
-    first = forecaster.step(series(), now=10 * HOUR + 60)
+    first = forecaster.step(until(10 * HOUR + 60), now=10 * HOUR + 60)
     assert first.selected and first.refitted and first.forecast is not None
     assert len(first.forecast) == plan().horizon
-    minute_later = forecaster.step(series(601), now=10 * HOUR + 120)
+    minute_later = forecaster.step(until(10 * HOUR + 120), now=10 * HOUR + 120)
     assert not minute_later.selected and not minute_later.refitted
-    next_hour = forecaster.step(series(660), now=11 * HOUR + 1)
+    next_hour = forecaster.step(until(11 * HOUR), now=11 * HOUR)
     assert next_hour.refitted and not next_hour.selected
 
 
 def test_the_phase_moves_the_refit_deadline() -> None:
     shifted = SeriesForecaster(plan(phase_seconds=1800.0), factories=BASELINES)
-    shifted.step(series(), now=10 * HOUR + 1860)  # fitted at 10:31
-    assert not shifted.step(series(630), now=11 * HOUR + 1).refitted  # its deadlines are at :30
-    assert shifted.step(series(660), now=11 * HOUR + 1801).refitted
+    shifted.step(until(10 * HOUR + 1860), now=10 * HOUR + 1860)  # fitted at 10:31
+    assert not shifted.step(until(11 * HOUR + 60), now=11 * HOUR + 60).refitted  # its deadlines are at :30
+    assert shifted.step(until(11 * HOUR + 1800), now=11 * HOUR + 1800).refitted
+
+
+class _FittedLevel:
+    """Forecasts the mean of what it was fit on, plus the last value it was updated with: its
+    forecast tells which history its fit saw."""
+
+    name = "level"
+
+    def __init__(self) -> None:
+        self._level = 0.0
+        self._series: Series | None = None
+
+    def fit(self, given: Series) -> _FittedLevel:
+        self._level, self._series = float(np.nanmean(given.values)), given
+        return self
+
+    def update(self, given: Series) -> _FittedLevel:
+        self._series = given
+        return self
+
+    def predict(self, horizon: int, *, quantile: float = 0.9) -> Forecast:
+        assert self._series is not None
+        mean = np.full(horizon, self._level + float(self._series.values[-1]))
+        return Forecast(self.name, self._series.end + STEP, STEP, mean, mean, mean * 1.1, quantile)
+
+
+def test_a_forecaster_started_between_deadlines_holds_the_model_of_one_that_ran_all_along() -> None:
+    """What two replicas that started at different moments serve from the same history."""
+    factories = {**BASELINES, "level": _FittedLevel}
+    along = SeriesForecaster(plan(), factories=factories)
+    along._known = "level"  # noqa: SLF001 - as if selection had picked it
+    for minute in range(0, 45):
+        stepped = along.step(until(10 * HOUR + 60 * minute), now=10 * HOUR + 60 * minute)
+    later = SeriesForecaster(plan(), factories=factories, known="level")
+    later.step(until(10 * HOUR + 60 * 43), now=10 * HOUR + 60 * 43)  # seasonal naive stands in
+    caught_up = later.step(until(10 * HOUR + 60 * 44), now=10 * HOUR + 60 * 44)
+    assert caught_up.model == stepped.model == "level" and not caught_up.selected
+    assert caught_up.forecast is not None and stepped.forecast is not None
+    assert np.array_equal(caught_up.forecast.mean, stepped.forecast.mean)
+
+
+def test_a_known_model_is_served_without_selection_after_seasonal_naive_stands_in_once() -> None:
+    forecaster = SeriesForecaster(plan(), factories={**BASELINES, "level": _FittedLevel}, known="level")
+    first = forecaster.step(until(10 * HOUR + 60), now=10 * HOUR + 60)
+    assert (first.model, first.chosen, first.standing_in, first.selected) == ("seasonal_naive", "level", True, False)
+    second = forecaster.step(until(10 * HOUR + 120), now=10 * HOUR + 120)
+    assert (second.model, second.standing_in, second.selected, second.refitted) == ("level", False, False, True)
+
+
+def test_a_known_model_whose_fit_is_put_off_leaves_seasonal_naive_serving_until_it_is_fit() -> None:
+    forecaster = SeriesForecaster(plan(), factories={**BASELINES, "level": _FittedLevel}, known="level")
+    steps = [forecaster.step(until(10 * HOUR + 60 * minute), now=10 * HOUR + 60 * minute, put_off_fit=put_off)
+             for minute, put_off in ((1, False), (2, True), (3, False), (4, True))]
+    assert [(outcome.model, outcome.standing_in) for outcome in steps] == [
+        ("seasonal_naive", True), ("seasonal_naive", True), ("level", False), ("level", False)]
+    assert not any(outcome.selected for outcome in steps)
+
+
+def test_an_unknown_known_model_selects_as_usual() -> None:
+    outcome = SeriesForecaster(plan(), factories=BASELINES, known="gone").step(until(10 * HOUR + 60), now=10 * HOUR + 60)
+    assert outcome.selected and not outcome.standing_in
 
 
 def test_a_failing_model_is_replaced_by_seasonal_naive_and_said_why() -> None:
     factories = {**BASELINES, "wild": rule("wild", lambda values: 1e9)}
     forecaster = SeriesForecaster(plan(), factories=factories)
-    forecaster._chosen = "wild"  # noqa: SLF001 - as if selection had picked it
-    forecaster._selected_at = 10 * HOUR  # noqa: SLF001
+    forecaster._known = "wild"  # noqa: SLF001 - as if selection had picked it
     outcome = forecaster.step(series(), now=10 * HOUR + 60)
     assert outcome.model == "seasonal_naive" and outcome.fallback_reason == "absurd"
 
@@ -115,7 +180,7 @@ def test_one_step_for_every_quantile_gives_what_one_forecaster_per_quantile_give
     quantiles = (0.7, 0.8, 0.9, 0.95)
 
     def chosen(forecaster: SeriesForecaster) -> SeriesForecaster:
-        forecaster._chosen, forecaster._selected_at = "wide", 10 * HOUR  # noqa: SLF001 - as if selection picked it
+        forecaster._known = "wide"  # noqa: SLF001 - as if selection picked it
         return forecaster
 
     apart = {quantile: chosen(SeriesForecaster(plan(quantile=quantile), factories=factories)) for quantile in quantiles}

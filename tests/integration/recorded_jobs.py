@@ -15,9 +15,9 @@ def record_jobs(tracker: ForecastTracker, monkeypatch: pytest.MonkeyPatch) -> li
     jobs: list[Job] = []
     run = tracker.pool.run
 
-    async def recorded(job: Job) -> StepOutcome:
+    async def recorded(job: Job, *, priority: int = 0) -> StepOutcome:
         jobs.append(job)
-        return await run(job)
+        return await run(job, priority=priority)
 
     monkeypatch.setattr(tracker.pool, "run", recorded)
     return jobs

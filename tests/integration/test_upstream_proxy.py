@@ -50,7 +50,7 @@ JANES_EXTRA = {"authentication.kubernetes.io/credential-id": ["JTI=abc"]}
 FORESIGHT = "system:serviceaccount:foresight:foresight"
 """The adapter's own identity at the upstream, where it sends its bearer token."""
 PROXY_NAME = "foresight-upstream-client"
-UPSTREAM_ONLY = f"{EXTERNAL}/namespaces/inference/requests_running"
+UPSTREAM_ONLY = f"{EXTERNAL}/namespaces/inference/requests_in_flight"
 UPSTREAM_RUNNING = "sum(vllm:num_requests_running{<<.LabelMatchers>>})"
 Credentials = Literal["certificate", "token"]
 
@@ -128,7 +128,7 @@ def _write(path: Path, blob: trustme.Blob) -> Path:
 
 @asynccontextmanager
 async def running_pair(workdir: Path, prometheus: PrometheusServer, credentials: Credentials) -> AsyncIterator[Pair]:
-    """The upstream (serving ``requests_running`` and a ``queue_depth`` of its own, 1000 times the
+    """The upstream (serving ``requests_in_flight`` and a ``queue_depth`` of its own, 1000 times the
     real one) and the adapter (the vLLM presets) forwarding to it with ``credentials``."""
     serving_ca, front_proxy_ca = trustme.CA(), trustme.CA()
     serving = serving_ca.issue_cert("127.0.0.1")
@@ -148,7 +148,7 @@ async def running_pair(workdir: Path, prometheus: PrometheusServer, credentials:
             "prometheus": {"url": prometheus.url, "timeout": "5s"},
             "signals": {"server": "none", "gpu": "none"},
             "metrics": [
-                {"name": "requests_running", "query": UPSTREAM_RUNNING,
+                {"name": "requests_in_flight", "query": UPSTREAM_RUNNING,
                  "pods_query": "sum by (pod) (vllm:num_requests_running{<<.LabelMatchers>>})"},
                 {"name": "queue_depth", "query": "1000 * sum(vllm:num_requests_waiting{<<.LabelMatchers>>})"},
             ],
@@ -215,7 +215,7 @@ async def pair(prometheus: PrometheusServer, tmp_path: Path) -> AsyncIterator[Pa
 async def test_a_metric_only_the_upstream_serves_is_answered_as_the_upstream_answers_it(pair: Pair) -> None:
     forwarded = await pair.get_raw(UPSTREAM_ONLY)
     [item] = forwarded["items"]
-    assert item["metricName"] == "requests_running"
+    assert item["metricName"] == "requests_in_flight"
     # byte for byte what the upstream itself answers the same user (its values are cached, so
     # both answers come from one reading)
     proxy = pair.front_proxy_ca.issue_cert("direct.test", common_name=PROXY_NAME)
@@ -228,23 +228,23 @@ async def test_a_metric_only_the_upstream_serves_is_answered_as_the_upstream_ans
         pair.adapter_url, f"{UPSTREAM_ONLY}?labelSelector=app%20in%20oops", headers={"Authorization": "Bearer kubectl-token"})
     assert status == 400 and content_type.startswith("application/json")
     assert json.loads(body)["reason"] == "BadRequest"
-    per_pod = await pair.get_raw(f"{CUSTOM}/namespaces/inference/pods/*/requests_running")
+    per_pod = await pair.get_raw(f"{CUSTOM}/namespaces/inference/pods/*/requests_in_flight")
     assert {item["describedObject"]["name"] for item in per_pod["items"]} >= {"llama-0", "llama-1"}
     # the custom metrics API's other objects are the upstream's to answer (this one, with a 404)
     asked = len(pair.upstream_headers)
-    code, _, stderr = await pair.kubectl("get", "--raw", f"{CUSTOM}/namespaces/inference/deployments.apps/llama/requests_running")
+    code, _, stderr = await pair.kubectl("get", "--raw", f"{CUSTOM}/namespaces/inference/deployments.apps/llama/requests_in_flight")
     assert code != 0 and "NotFound" in stderr
     assert len(pair.upstream_headers) == asked + 1
 
 
 async def test_discovery_lists_both_adapters_metrics(pair: Pair) -> None:
     external = {resource["name"] for resource in (await pair.get_raw(EXTERNAL))["resources"]}
-    assert {"requests_running", "queue_depth", "requests_per_second", "gpu_utilization"} <= external
+    assert {"requests_in_flight", "queue_depth", "requests_per_second", "gpu_utilization"} <= external
     custom = {resource["name"] for resource in (await pair.get_raw(CUSTOM))["resources"]}
-    assert {"pods/requests_running", "pods/queue_depth"} <= custom
+    assert {"pods/requests_in_flight", "pods/queue_depth"} <= custom
     code, stdout, stderr = await pair.kubectl("api-resources", "--api-group=external.metrics.k8s.io", "-o", "name")
     assert code == 0, stderr
-    assert {"requests_running.external.metrics.k8s.io", "queue_depth.external.metrics.k8s.io"} <= set(stdout.split())
+    assert {"requests_in_flight.external.metrics.k8s.io", "queue_depth.external.metrics.k8s.io"} <= set(stdout.split())
 
 
 async def test_a_name_both_serve_is_foresights_with_one_warning(pair: Pair, caplog: pytest.LogCaptureFixture) -> None:
@@ -270,7 +270,7 @@ async def test_an_upstream_that_is_down_fails_its_metrics_only(pair: Pair) -> No
     own = await pair.get_raw(f"{EXTERNAL}/namespaces/inference/queue_depth?labelSelector=app%3Dllama")
     assert own["items"][0]["metricName"] == "queue_depth"
     names = {resource["name"] for resource in (await pair.get_raw(EXTERNAL))["resources"]}
-    assert "queue_depth" in names and "requests_running" not in names
+    assert "queue_depth" in names and "requests_in_flight" not in names
 
 
 async def test_the_callers_identity_is_reasserted_over_the_front_proxy_certificate(pair: Pair) -> None:
