@@ -23,7 +23,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .workload_exporter import LATENCY_BUCKETS
+from .workload_model import LATENCY_BUCKETS
 
 SLO_SECONDS = 0.25
 """A bucket bound, so the crossing is exact; the p99 stays within (0.1, 0.5] s."""
