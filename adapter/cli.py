@@ -126,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--window", default="5m",
                           help="window after the lead whose max the served bound must cover (default 5m)")
     backtest.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    backtest.add_argument("--workers", help="worker processes that walk the models and select (default: one per core)")
 
     replay = add_command("replay", help="replay a trace through reactive, predictive and ideal autoscaling")
     replay_command.add_arguments(replay)
@@ -412,17 +413,29 @@ def _backtest(args: argparse.Namespace) -> int:
         window = parse_duration(args.window)
     except ValueError as error:
         raise UsageError(f"--window: {error}") from error
+    workers = (os.cpu_count() or 1) if args.workers is None else _workers(args.workers)
     for variable in SINGLE_THREAD_VARIABLES:  # before the model libraries start their thread pools
         os.environ.setdefault(variable, "1")
     trace = read_trace(args.trace).demand(args.demand)
     series = Series(trace.rate_per_second(), trace.step_seconds, trace.start)
     progress = Progress(f"backtest {trace.name}")
     try:
-        report = run_backtest(series, name=trace.name, lead_seconds=lead, window_seconds=window, progress=progress)
+        report = run_backtest(series, name=trace.name, lead_seconds=lead, window_seconds=window, progress=progress,
+                              workers=workers)
     finally:
         progress.close()
     print(json.dumps(report.to_json()) if args.json else report.table())
     return 0
+
+
+def _workers(text: str) -> int:
+    try:
+        workers = int(text)
+    except ValueError:
+        raise UsageError(f"--workers: {text!r} is not a whole number") from None
+    if workers < 1:
+        raise UsageError(f"--workers: must be at least 1, not {workers}")
+    return workers
 
 
 def _nvml_exporter(args: argparse.Namespace) -> int:

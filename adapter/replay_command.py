@@ -90,7 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workload", default="inference",
                         help="the Deployment (and its app label) the recommended HPA scales (default inference)")
     parser.add_argument("--namespace", default="default", help="its namespace (default default)")
-    parser.add_argument("--workers", help="worker processes of --frontier (default: one per core)")
+    parser.add_argument("--workers", help="worker processes: the forecast's selections, and the simulations of "
+                        "--frontier (default: one per core)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,8 +128,6 @@ def _run(args: argparse.Namespace) -> int:
         if given:
             raise _UsageError(f"--frontier and --recommend sweep the HPA's target and the forecast's quantile: "
                               f"{', '.join(given)} cannot be given with them")
-    elif args.workers is not None:
-        raise _UsageError("--workers is for --frontier and --recommend")
     if args.recommend and args.forecast_peak is not None:
         raise _UsageError("--forecast-peak cannot be recommended: the adapter forecasts a signal's rate, not its peak "
                           "(compare the two with --frontier)")
@@ -182,7 +181,7 @@ def _run(args: argparse.Namespace) -> int:
                          budget=budget, show_frontier=args.frontier, workload=Workload(args.workload, args.namespace))
     progress = Progress(f"replay {trace.name}")
     try:
-        result = run_replay(trace, settings, progress=progress)
+        result = run_replay(trace, settings, progress=progress, workers=workers or os.cpu_count() or 1)
     finally:
         progress.close()
     print(json.dumps(to_json(result)) if args.json else table(result))

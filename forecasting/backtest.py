@@ -17,12 +17,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import pairwise
 from typing import TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 from forecasting.accuracy import mae, mase, naive_scale, pinball, under_forecast_rate
+from forecasting.ahead import Task, workers_pool
 from forecasting.baselines import Persistence, SeasonalNaive, season_for
 from forecasting.core import (
     DAY_SECONDS,
@@ -165,13 +168,17 @@ def run_backtest(
     quantile: float = 0.9,
     loss: AsymmetricLoss = DEFAULT_LOSS,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> BacktestReport:
     """Walk every model in ``factories`` (which must include the two baselines) and ``auto``
     forward over the later part of ``series``, and the adapter's forecaster at every step of it for
     the coverage of its bound over ``window_seconds`` after the lead; ``progress(done, total)``
-    after each origin.
+    after each step of that walk and each stretch of a model's walk or selection finished.
 
-    Raises NotEnoughData when no origin can be scored.
+    Each model's walk between two refits and each of ``auto``'s selections is one task, and the
+    coverage walk reads its selections and refits made ahead: with more than one of ``workers``
+    they run in that many processes (the factories must then pickle), with the same result. Raises NotEnoughData when no origin
+    can be scored.
     """
     missing = [baseline for baseline in FULL_HISTORY if baseline not in factories]
     if missing:
@@ -179,57 +186,70 @@ def run_backtest(
     lead = steps_for(lead_seconds, series.step_seconds)
     window_steps = steps_for(window_seconds, series.step_seconds)
     origins = _origins(series, lead, max_origins)
-    # each step of the coverage walk counts in the progress as an origin does
-    walked = len(walk_steps(series, lead_steps=lead, window_steps=window_steps, first=int(origins[0])))
-    total = len(origins) + walked
-    history = series.steps_per(schedule.history_seconds)
+    times = series.times()[origins]
+    refits = _deadlines(times, schedule.refit_every_seconds)
+    selecting = np.flatnonzero(_deadlines(times, schedule.select_every_seconds))
+    first = int(origins[0])
+    walked = len(walk_steps(series, lead_steps=lead, window_steps=window_steps, first=first))
     # seasonal naive first: it replaces whatever the guard refuses at the same origin
     names = [SeasonalNaive.name] + [model for model in factories if model != SeasonalNaive.name]
-    walks = {model: Walk(factories[model], series, quantile=quantile) for model in names}
-    means = {model: np.empty(len(origins)) for model in [*names, AUTO]}
-    uppers = {model: np.empty(len(origins)) for model in [*names, AUTO]}
-    replaced: dict[str, Counter[str]] = {model: Counter() for model in [*names, AUTO]}
-    selections: list[tuple[float, str]] = []
-    pick, failed_selection = SeasonalNaive.name, ""
-    last_fit: float | None = None
-    last_selection: float | None = None
-    for row, origin in enumerate(int(index) for index in origins):
-        now = series.start + origin * series.step_seconds
-        refit = due(last_fit, now, schedule.refit_every_seconds)
-        last_fit = now if refit else last_fit
-        forecasts: dict[str, Forecast] = {}
-        reasons: dict[str, str] = {}
-        for model in names:
-            start = 0 if model in FULL_HISTORY else max(0, origin + 1 - history)
-            result = walks[model].at(origin, lead, refit_from=start if refit else None)
-            if isinstance(result, str):
-                if model == SeasonalNaive.name:
-                    raise ForecastError(f"seasonal naive failed at origin {now:g}: {result}")
-                reasons[model] = result
-                result = forecasts[SeasonalNaive.name]
-            forecasts[model] = result
-        if due(last_selection, now, schedule.select_every_seconds):
-            last_selection = now
-            # a failed selection serves seasonal naive until the next one
-            pick, failed_selection = _select(series, origin, lead, factories, schedule, loss)
-            selections.append((now, pick))
-        forecasts[AUTO] = forecasts[pick]
-        if failed_selection or pick in reasons:
-            reasons[AUTO] = failed_selection or reasons[pick]
-        for model, forecast in forecasts.items():
-            means[model][row] = max(float(forecast.mean[lead - 1]), 0.0)  # demand is never negative
-            uppers[model][row] = max(float(forecast.upper[lead - 1]), 0.0)
-            if model in reasons:
-                replaced[model][reasons[model]] += 1
-        if progress is not None:
-            progress(row + 1, total)
+    # a walk starts afresh at each refit: the stretches between refits are independent tasks
+    stretches = list(pairwise([*np.flatnonzero(refits), len(origins)]))
+    total = walked + len(names) * len(stretches) + len(selecting)
+    with workers_pool(workers) as pool:
+        walks = {model: [Task(pool, partial(_walk, series, factories[model], origins[begin:end], lead=lead,
+                                            quantile=quantile, history=None if model in FULL_HISTORY
+                                            else series.steps_per(schedule.history_seconds)))
+                         for begin, end in stretches]
+                 for model in names}
+        picks = [Task(pool, partial(_select, series, int(origins[row]), lead, factories, schedule, loss))
+                 for row in selecting]
+        coverage = walk_coverage(series, lead_steps=lead, window_steps=window_steps, first=first,
+                                 quantiles=sorted({*COVERAGE_QUANTILES, quantile}), factories=factories,
+                                 schedule=schedule, under_weight=loss.under_weight, pool=pool,
+                                 progress=None if progress is None else lambda done, _: progress(done, total))
+        finished = walked
+        results: dict[str, _Walked] = {}
+        # once its own walk is done, this process takes on the tasks no worker has started
+        for model, tasks in walks.items():
+            parts = []
+            for task in tasks:
+                parts.append(task.result())
+                finished += 1
+                if progress is not None:
+                    progress(finished, total)
+            results[model] = _Walked(np.concatenate([part.means for part in parts]),
+                                     np.concatenate([part.uppers for part in parts]),
+                                     tuple(reason for part in parts for reason in part.reasons))
+        chosen: list[tuple[str, str]] = []
+        for selection in picks:
+            chosen.append(selection.result())
+            finished += 1
+            if progress is not None:
+                progress(finished, total)
+    fallback = results[SeasonalNaive.name]
+    failed = next((row for row, reason in enumerate(fallback.reasons) if reason is not None), None)
+    if failed is not None:
+        raise ForecastError(f"seasonal naive failed at origin {times[failed]:g}: {fallback.reasons[failed]}")
+    means: dict[str, FloatArray] = {}
+    uppers: dict[str, FloatArray] = {}
+    replaced: dict[str, Counter[str]] = {}
+    for model, walk in results.items():
+        refused = np.array([reason is not None for reason in walk.reasons])
+        means[model] = np.where(refused, fallback.means, walk.means)
+        uppers[model] = np.where(refused, fallback.uppers, walk.uppers)
+        replaced[model] = Counter(reason for reason in walk.reasons if reason is not None)
+    # auto serves its latest pick at each origin; a failed selection serves seasonal naive
+    latest = np.searchsorted(selecting, np.arange(len(origins)), side="right") - 1
+    auto = [chosen[index] for index in latest]
+    means[AUTO] = np.array([means[pick][row] for row, (pick, _) in enumerate(auto)])
+    uppers[AUTO] = np.array([uppers[pick][row] for row, (pick, _) in enumerate(auto)])
+    replaced[AUTO] = Counter(reason for row, (pick, failure) in enumerate(auto)
+                             if (reason := failure or results[pick].reasons[row]) is not None)
+    selections = tuple((float(times[row]), pick) for row, (pick, _) in zip(selecting, chosen, strict=True))
 
-    coverage = walk_coverage(series, lead_steps=lead, window_steps=window_steps, first=int(origins[0]),
-                             quantiles=sorted({*COVERAGE_QUANTILES, quantile}), factories=factories,
-                             schedule=schedule, under_weight=loss.under_weight,
-                             progress=None if progress is None else lambda done, _: progress(len(origins) + done, total))
     actual = series.values[origins + lead]
-    scale = naive_scale(window(series, 0, int(origins[0]) + 1), lead)
+    scale = naive_scale(window(series, 0, first + 1), lead)
     errors = {model: mae(actual, means[model]) for model in means}
     scores = tuple(
         ModelScore(model, errors[model], mase(actual, means[model], scale=scale),
@@ -243,8 +263,46 @@ def run_backtest(
         seasonal_naive_period_seconds=season_for(window(series, 0, int(origins[-1]) + 1)),
         selected=selections[-1][1], models=scores, quantile=quantile, coverage=coverage,
         origins=series.times()[origins], actual=actual,
-        points={model: means[model] for model in [*factories, AUTO]}, selections=tuple(selections),
+        points={model: means[model] for model in [*factories, AUTO]}, selections=selections,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _Walked:
+    """One model's forecast of ``t + lead`` at each origin (at least 0), or why it had none."""
+
+    means: FloatArray
+    uppers: FloatArray
+    reasons: tuple[str | None, ...]
+
+
+def _walk(series: Series, factory: Callable[[], Model], origins: npt.NDArray[np.int64], *, lead: int,
+          quantile: float, history: int | None) -> _Walked:
+    """One model walked over ``origins``: fit at the first on the ``history`` steps before it
+    (everything before it when None), updated at the others."""
+    walk = Walk(factory, series, quantile=quantile)
+    means, uppers = np.zeros(len(origins)), np.zeros(len(origins))
+    reasons: list[str | None] = []
+    for row, origin in enumerate(int(index) for index in origins):
+        start = 0 if history is None else max(0, origin + 1 - history)
+        result = walk.at(origin, lead, refit_from=start if row == 0 else None)
+        if isinstance(result, str):
+            reasons.append(result)
+            continue
+        reasons.append(None)
+        # demand is never negative
+        means[row], uppers[row] = max(float(result.mean[lead - 1]), 0.0), max(float(result.upper[lead - 1]), 0.0)
+    return _Walked(means, uppers, tuple(reasons))
+
+
+def _deadlines(times: FloatArray, every: float) -> npt.NDArray[np.bool_]:
+    """Whether a schedule deadline falls at each of ``times``, the first always."""
+    flags = np.zeros(times.shape[0], dtype=bool)
+    last: float | None = None
+    for index, now in enumerate(times):
+        if due(last, float(now), every):
+            flags[index], last = True, float(now)
+    return flags
 
 
 def _select(series: Series, origin: int, lead: int, factories: Mapping[str, Callable[[], Model]],

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import partial
 from typing import TypedDict
 
 import numpy as np
 
+from forecasting.ahead import WalkAhead
 from forecasting.calibration import ConformalBound
 from forecasting.core import DAY_SECONDS, Forecast, Model, Series
 from forecasting.pipeline import SeriesForecaster
@@ -107,16 +110,23 @@ def walk_coverage(
     factories: Mapping[str, Callable[[], Model]],
     schedule: Schedule,
     under_weight: float,
+    pool: Executor | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Coverage:
     """Step the forecaster at every step of :func:`walk_steps` and score the windows served from
-    index ``first`` on, at each of ``quantiles``; ``progress(done, total)`` after each step."""
+    index ``first`` on, at each of ``quantiles``; ``progress(done, total)`` after each step. Given
+    a ``pool``, the walk's selections and refits are made ahead in it (see :mod:`forecasting.ahead`)."""
     plan = Plan(lead_steps=lead_steps, window_steps=window_steps, quantile=quantiles[0], under_weight=under_weight,
                 schedule=schedule)
-    groups = [_Group(SeriesForecaster(plan, factories=factories), ConformalBound(lead_steps, window_steps),
-                     tuple(range(len(quantiles))))]
     history = series.steps_per(schedule.history_seconds)
     steps = walk_steps(series, lead_steps=lead_steps, window_steps=window_steps, first=first)
+    forecaster = SeriesForecaster(plan, factories=factories)
+    if pool is not None:
+        ahead = WalkAhead(pool, plan, factories, ((series.start + (origin + 1) * series.step_seconds,
+                                                   partial(window, series, max(0, origin + 1 - history), origin + 1))
+                                                  for origin in steps))
+        forecaster = SeriesForecaster(plan, factories=factories, selector=ahead.select, fitter=ahead.fit)
+    groups = [_Group(forecaster, ConformalBound(lead_steps, window_steps), tuple(range(len(quantiles))))]
     last = steps.stop - 1
     # the model's bound and the conformal one, by quantile and scored origin
     model, conformal = np.full((2, len(quantiles), max(0, last + 1 - first)), np.nan)

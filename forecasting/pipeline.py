@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -30,21 +30,79 @@ from forecasting.core import Forecast, ForecastError, Model, Series
 from forecasting.guard import Guarded, guarded
 from forecasting.plan import MIN_POINTS, Plan, StepOutcome
 from forecasting.registry import MODEL_FACTORIES
-from forecasting.selection import AsymmetricLoss, select, window
+from forecasting.selection import AsymmetricLoss, Selection, select, window
 
 CHEAP_MODELS = frozenset({Persistence.name, SeasonalNaive.name})
 """Models whose fit costs no more than a forecast: a known one of these needs no stand-in."""
+Selector = Callable[[Series, float], Selection]
+"""The selection on the history up to a selection deadline's anchor (the second argument); raises
+ForecastError when no model can be picked. A walk that knows its steps in advance passes one that
+reads selections made ahead."""
+Fitter = Callable[[str, Series, float], Model]
+"""The model ``name`` fitted on the history up to a refit deadline's anchor (the third argument),
+for this forecaster alone; a walk that knows its steps in advance passes one that reads fits made
+ahead."""
+
+
+def recent_history(series: Series, plan: Plan) -> Series:
+    """What a step forecasts from: the schedule's history, from its first known value."""
+    return series.tail(series.steps_per(plan.schedule.history_seconds)).known_since_first()
+
+
+def select_for(plan: Plan, factories: Mapping[str, Callable[[], Model]], history: Series) -> Selection:
+    """The selection a forecaster with ``plan`` runs on ``history``."""
+    return select(history, factories=factories, lead_steps=plan.lead_steps, window_steps=plan.window_steps,
+                  schedule=plan.schedule, loss=AsymmetricLoss(under_weight=plan.under_weight))
+
+
+def anchor_for(plan: Plan, series: Series, now: float, every: float) -> float:
+    """Where the latest deadline of period ``every`` at or before ``now`` (shifted by the series'
+    phase) falls on the series' step grid: its last step before the deadline, the data a
+    forecaster stepping every step had when the deadline passed. One created later anchors its fit
+    there too, so both hold the same model."""
+    phase = plan.phase_seconds % every
+    deadline = math.floor((now - phase) / every) * every + phase
+    step = series.step_seconds
+    return min(series.start + (math.ceil((deadline - series.start) / step) - 1) * step, series.end)
+
+
+def history_until(plan: Plan, series: Series, anchor: float) -> Series:
+    """The history a model anchored at ``anchor`` sees: the schedule's history up to it; the whole
+    recent history when too few of its points are known (a series younger than a period)."""
+    history = series.steps_per(plan.schedule.history_seconds)
+    end = round((anchor - series.start) / series.step_seconds) + 1
+    anchored = window(series, max(0, end - history), end).known_since_first() if end >= MIN_POINTS else None
+    if anchored is None or int(np.isfinite(anchored.values).sum()) < MIN_POINTS:
+        return series.tail(history).known_since_first()
+    return anchored
+
+
+def selection_moments(plan: Plan, steps: Iterable[tuple[float, Callable[[], Series]]]
+                      ) -> Iterator[tuple[Series, float, float]]:
+    """``(history, anchor, now)`` of each selection a forecaster stepped at every one of ``steps``
+    (``now`` and the series then) makes, as long as it is not told a known model."""
+    last: float | None = None
+    for now, made in steps:
+        series = made()
+        anchor = anchor_for(plan, series, now, plan.schedule.select_every_seconds)
+        if anchor == last or int(np.isfinite(recent_history(series, plan).values).sum()) < MIN_POINTS:
+            continue
+        last = anchor
+        yield history_until(plan, series, anchor), anchor, now
 
 
 class SeriesForecaster:
     """The model state of one series between steps."""
 
     def __init__(self, plan: Plan, *, factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
-                 known: str | None = None) -> None:
+                 known: str | None = None, selector: Selector | None = None, fitter: Fitter | None = None) -> None:
         """``known``: the model selected for this series before (by another process, or before a
-        restart); an unknown name is ignored and the series selects as usual."""
+        restart); an unknown name is ignored and the series selects as usual. ``selector`` and
+        ``fitter`` replace selecting and fitting in place (see :mod:`forecasting.ahead`)."""
         self.plan = plan
         self._factories = factories
+        self._selector = selector
+        self._fitter = fitter
         self._known = known if known in factories else None
         self._awaiting_known = self._known is not None and self._known not in CHEAP_MODELS
         """Seasonal naive serves while the known model waits for its first fit."""
@@ -76,7 +134,7 @@ class SeriesForecaster:
         plan, schedule = self.plan, self.plan.schedule
         if self._bound is not None:
             self._bound.observe(series)
-        recent = series.tail(series.steps_per(schedule.history_seconds)).known_since_first()
+        recent = recent_history(series, plan)
         known = int(np.isfinite(recent.values).sum())
         if known < MIN_POINTS:
             waiting = StepOutcome(None, None, reason=f"warming up: {known} of {MIN_POINTS} points known")
@@ -96,7 +154,8 @@ class SeriesForecaster:
                 try:
                     if refit or self._model is None:
                         fitted_on = self._until(series, anchor)
-                        self._model = self._factories[serving]().fit(fitted_on)
+                        self._model = (self._factories[serving]().fit(fitted_on) if self._fitter is None
+                                       else self._fitter(serving, fitted_on, anchor))
                         self._model_name, self._fitted_anchor = serving, anchor
                         if fitted_on.end < recent.end:
                             self._model.update(recent)
@@ -144,24 +203,10 @@ class SeriesForecaster:
         return served
 
     def _anchor(self, series: Series, now: float, every: float) -> float:
-        """Where the latest deadline of period ``every`` at or before ``now`` (shifted by this
-        series' phase) falls on the series' step grid: its last step before the deadline, the data a
-        forecaster stepping every step had when the deadline passed. One created later anchors its
-        fit there too, so both hold the same model."""
-        phase = self.plan.phase_seconds % every
-        deadline = math.floor((now - phase) / every) * every + phase
-        step = series.step_seconds
-        return min(series.start + (math.ceil((deadline - series.start) / step) - 1) * step, series.end)
+        return anchor_for(self.plan, series, now, every)
 
     def _until(self, series: Series, anchor: float) -> Series:
-        """The history a model anchored at ``anchor`` sees: the schedule's history up to it; the
-        whole recent history when too few of its points are known (a series younger than a period)."""
-        history = series.steps_per(self.plan.schedule.history_seconds)
-        end = round((anchor - series.start) / series.step_seconds) + 1
-        anchored = window(series, max(0, end - history), end).known_since_first() if end >= MIN_POINTS else None
-        if anchored is None or int(np.isfinite(anchored.values).sum()) < MIN_POINTS:
-            return series.tail(history).known_since_first()
-        return anchored
+        return history_until(self.plan, series, anchor)
 
     def _select_if_due(self, series: Series, now: float) -> bool:
         anchor = self._anchor(series, now, self.plan.schedule.select_every_seconds)
@@ -171,14 +216,9 @@ class SeriesForecaster:
         if self._chosen is not None and self._selected_anchor == anchor:
             return False
         try:
-            selection = select(
-                self._until(series, anchor),
-                factories=self._factories,
-                lead_steps=self.plan.lead_steps,
-                window_steps=self.plan.window_steps,
-                schedule=self.plan.schedule,
-                loss=AsymmetricLoss(under_weight=self.plan.under_weight),
-            )
+            history = self._until(series, anchor)
+            selection = (select_for(self.plan, self._factories, history) if self._selector is None
+                         else self._selector(history, anchor))
             self._chosen, self._scores = selection.name, tuple(sorted(selection.scores.items()))
             backtest_mae = selection.lead_errors.get(selection.name, math.nan)
             self._backtest_mae = backtest_mae if math.isfinite(backtest_mae) else None

@@ -1,1 +1,2 @@
-"""Forecasting models beyond the baselines: statistical (statsmodels) and learned (scikit-learn)."""
+"""Forecasting models beyond the baselines: statistical (Holt-Winters on statsmodels, ARIMA on scipy) and
+learned (scikit-learn)."""

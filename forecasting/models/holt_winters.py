@@ -45,6 +45,11 @@ MIN_SMOOTHING_LEVEL = 0.05
 """Floor on the level's smoothing weight. On a steady history the likelihood drives it to ~0,
 which would leave the level frozen after a shift in demand; 0.05 at 15-minute buckets still
 averages over about five hours, yet follows a new level within a day."""
+MAX_SMOOTHING_LEVEL = 0.99
+"""Ceiling on the level's smoothing weight. statsmodels estimates the seasonal weight as a share of
+``1 - smoothing_level``; at exactly 1 that share divides by zero, and every state and forecast
+after it is NaN. A smooth series (half-hourly electricity demand) drives the level's weight to the
+ceiling at most origins; 0.99 is a random walk in all but name and keeps the season estimable."""
 
 
 def bucket_factor(step_seconds: float) -> int:
@@ -257,4 +262,4 @@ class HoltWinters:
         return ETSModel(pd.Series(coarse.values), error="add", trend="add", damped_trend=True,
                         seasonal="add" if season else None, seasonal_periods=season or None,
                         initialization_method="heuristic",
-                        bounds={"smoothing_level": (MIN_SMOOTHING_LEVEL, 1.0)})
+                        bounds={"smoothing_level": (MIN_SMOOTHING_LEVEL, MAX_SMOOTHING_LEVEL)})

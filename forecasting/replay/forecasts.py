@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import numpy as np
 
+from forecasting.ahead import WalkAhead
 from forecasting.core import FloatArray, Model, Series, steps_for
 from forecasting.pipeline import SeriesForecaster
 from forecasting.plan import DEFAULT_CALIBRATION, Calibration, Plan, StepOutcome
@@ -100,25 +103,35 @@ class ServedForecast(Protocol):
 class WalkForwardForecasts:
     """The walk-forward forecast at several quantiles, from one fit or update per step: each
     quantile reads what a :class:`WalkForwardForecast` with it would (see
-    :meth:`SeriesForecaster.step_quantiles`)."""
+    :meth:`SeriesForecaster.step_quantiles`).
+
+    Given a ``pool``, the selections and refits of a walk read from ``first_read`` on are made
+    ahead in it (see :mod:`forecasting.ahead`); the forecasts are the same.
+    """
 
     def __init__(self, rates: FloatArray, *, step_seconds: float, start: float, lead_seconds: float,
                  window_seconds: float, quantiles: Sequence[float], schedule: Schedule = DEFAULT_SCHEDULE,
                  calibration: Calibration = DEFAULT_CALIBRATION,
-                 factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES) -> None:
+                 factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
+                 pool: Executor | None = None, first_read: float | None = None) -> None:
         self._rates = rates
         self._step = step_seconds
         self._start = start
         self._lead = lead_seconds
         self._window = window_seconds
         self.quantiles = tuple(quantiles)
-        self._history = max(1, round(schedule.history_seconds / step_seconds))
+        self._history_steps = max(1, round(schedule.history_seconds / step_seconds))
         plan = Plan(lead_steps=steps_for(lead_seconds, step_seconds), window_steps=steps_for(window_seconds, step_seconds),
                     slack_steps=SLACK_STEPS, quantile=self.quantiles[0], schedule=schedule, calibration=calibration)
-        self._groups: list[tuple[SeriesForecaster, tuple[int, ...]]] = [
-            (SeriesForecaster(plan, factories=factories), tuple(range(len(self.quantiles))))]
+        forecaster = SeriesForecaster(plan, factories=factories)
+        if pool is not None:
+            first = max(1, self._completed(start if first_read is None else first_read))
+            ahead = WalkAhead(pool, plan, factories, ((start + completed * step_seconds, partial(self._history, completed))
+                                                      for completed in range(first, len(rates) + 1)))
+            forecaster = SeriesForecaster(plan, factories=factories, selector=ahead.select, fitter=ahead.fit)
+        self._groups: list[tuple[SeriesForecaster, tuple[int, ...]]] = [(forecaster, tuple(range(len(self.quantiles))))]
         """Forecasters and the quantiles (by index) each steps: one until the guard parts them."""
-        self._completed = -1
+        self._stepped_to = -1
         self._outcomes: list[StepOutcome | None] = [None] * len(self.quantiles)
         self.steps_run = 0
         """How many times the forecast was stepped (each a select, refit or update)."""
@@ -126,21 +139,29 @@ class WalkForwardForecasts:
     def at(self, now: float) -> tuple[ForecastReading, ...] | None:
         """The forecast served at ``now`` at each quantile; None while the series is warming up
         (the adapter then serves the current value)."""
-        completed = min(math.floor((now - self._start) / self._step + 1e-9), len(self._rates))
-        if completed != self._completed:
-            self._completed = completed
+        completed = self._completed(now)
+        if completed != self._stepped_to:
+            self._stepped_to = completed
             self._step_to(completed)
         if any(outcome is None or outcome.forecast is None for outcome in self._outcomes):
             return None
         begin, end = now + self._lead, now + self._lead + self._window
         return tuple(_reading(outcome, begin, end) for outcome in self._outcomes if outcome is not None)
 
+    def _completed(self, now: float) -> int:
+        """Steps completed by ``now``."""
+        return min(math.floor((now - self._start) / self._step + 1e-9), len(self._rates))
+
+    def _history(self, completed: int) -> Series:
+        """What the tracker holds once ``completed`` steps are done."""
+        first = max(0, completed - self._history_steps)
+        return Series(self._rates[first:completed], self._step, self._start + first * self._step)
+
     def _step_to(self, completed: int) -> None:
         if completed <= 0:
             self._outcomes = [None] * len(self.quantiles)
             return
-        first = max(0, completed - self._history)
-        series = Series(self._rates[first:completed], self._step, self._start + first * self._step)
+        series = self._history(completed)
         now = self._start + completed * self._step
         self.steps_run += 1
         groups = []
@@ -171,10 +192,12 @@ class WalkForwardForecast:
     def __init__(self, rates: FloatArray, *, step_seconds: float, start: float, lead_seconds: float,
                  window_seconds: float, quantile: float = 0.9, schedule: Schedule = DEFAULT_SCHEDULE,
                  calibration: Calibration = DEFAULT_CALIBRATION,
-                 factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES) -> None:
+                 factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
+                 pool: Executor | None = None, first_read: float | None = None) -> None:
         self._forecasts = WalkForwardForecasts(rates, step_seconds=step_seconds, start=start, lead_seconds=lead_seconds,
                                                window_seconds=window_seconds, quantiles=(quantile,), schedule=schedule,
-                                               calibration=calibration, factories=factories)
+                                               calibration=calibration, factories=factories, pool=pool,
+                                               first_read=first_read)
 
     @property
     def steps_run(self) -> int:

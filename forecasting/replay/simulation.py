@@ -10,10 +10,12 @@ ready). Everything is deterministic: the same trace and settings give the same r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from forecasting.ahead import workers_pool
 from forecasting.core import FloatArray, Model
 from forecasting.hpa import ControllerSettings, HorizontalController, HpaSpec
 from forecasting.plan import DEFAULT_CALIBRATION, Calibration
@@ -129,9 +131,19 @@ class ReplayResult:
 
 def run_replay(trace: Trace, settings: ReplaySettings, *,
                factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
-               progress: Callable[[int, int], None] | None = None) -> ReplayResult:
-    """Replay ``trace``; ``progress(done, total)`` now and then. Raises ValueError for settings the
-    replay cannot simulate."""
+               progress: Callable[[int, int], None] | None = None, workers: int = 1) -> ReplayResult:
+    """Replay ``trace``; ``progress(done, total)`` now and then. With more than one of
+    ``workers``, the forecast's selections and refits are made ahead in that many processes (see
+    :mod:`forecasting.ahead`): the result is the same. Raises ValueError for settings the replay
+    cannot simulate."""
+    if workers == 1:
+        return _replay(trace, settings, factories, progress, None)
+    with workers_pool(workers) as pool:
+        return _replay(trace, settings, factories, progress, pool)
+
+
+def _replay(trace: Trace, settings: ReplaySettings, factories: Mapping[str, Callable[[], Model]],
+            progress: Callable[[int, int], None] | None, pool: Executor | None) -> ReplayResult:
     service, sync = settings.service, settings.controller.sync_period_seconds
     demand = Demand.from_trace(trace, sync_seconds=sync)
     tick = demand.tick_seconds
@@ -147,7 +159,8 @@ def run_replay(trace: Trace, settings: ReplaySettings, *,
     forecast = WalkForwardForecast(tracked, step_seconds=tracked_step, start=trace.start,
                                    lead_seconds=service.startup_seconds, window_seconds=settings.window_seconds,
                                    quantile=settings.quantile, schedule=settings.schedule,
-                                   calibration=settings.calibration, factories=factories)
+                                   calibration=settings.calibration, factories=factories, pool=pool,
+                                   first_read=demand.time(first))
     hpas = {
         "reactive": HpaControl(HorizontalController(reactive_hpa, settings.controller),
                                Deployment(initial, startup_ticks=startup_ticks, ready_at=first), signal=settings.signal),

@@ -24,7 +24,7 @@ import math
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,11 +152,13 @@ class TableForecast:
 def forecast_table(trace: Trace, settings: ReplaySettings, stage: Stage, quantiles: Sequence[float], *,
                    windows: Sequence[float] | None = None, leads: Sequence[float] | None = None,
                    factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
-                   progress: Callable[[int, int], None] | None = None) -> ForecastTable:
+                   progress: Callable[[int, int], None] | None = None,
+                   pool: Executor | None = None) -> ForecastTable:
     """The forecast at each of ``quantiles`` over each of ``windows`` (default: the settings'
     window) after each of ``leads`` (default: the start-up), read at each sync where an HPA reads
     it: one walk-forward fit per lead and window, as the adapter fits one per workload (as
-    :func:`run_replay`'s, which steps at the same moments), every quantile read from the same fits."""
+    :func:`run_replay`'s, which steps at the same moments), every quantile read from the same fits;
+    the walks' selections made ahead in ``pool`` when given."""
     quantiles = tuple(quantiles)
     horizons = tuple((lead, window) for lead in (leads or (settings.service.startup_seconds,))
                      for window in (windows or (settings.window_seconds,)))
@@ -166,7 +168,7 @@ def forecast_table(trace: Trace, settings: ReplaySettings, stage: Stage, quantil
     walks = [WalkForwardForecasts(tracked, step_seconds=tracked_step, start=trace.start,
                                   lead_seconds=lead, window_seconds=window,
                                   quantiles=fitted, schedule=settings.schedule, calibration=settings.calibration,
-                                  factories=factories)
+                                  factories=factories, pool=pool, first_read=stage.demand.time(stage.first))
              for lead, window in horizons]
     syncs = stage.syncs()
     upper = np.full((len(horizons), len(quantiles), len(syncs)), np.nan)
@@ -281,7 +283,7 @@ def run_frontier(trace: Trace, settings: ReplaySettings, *, targets: Sequence[fl
                                                if config.window_seconds is not None}) or None,
                                leads=sorted({config.lead_seconds for config in predictive
                                              if config.lead_seconds is not None}) or None,
-                               factories=factories, progress=forecast_progress)
+                               factories=factories, progress=forecast_progress, pool=pool)
         pending |= {pool.submit(_simulate, config, table.served(config.quantile, config.window_seconds,
                                                                 config.lead_seconds))
                     for config in predictive if config.quantile is not None and config.window_seconds is not None}

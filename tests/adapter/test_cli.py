@@ -184,7 +184,7 @@ def test_backtest_forecasts_a_token_traces_tokens(tmp_path: Path, capsys: pytest
 
 
 def test_backtest_table_and_bad_lead_or_window(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["backtest", "--trace", str(TRACE), "--window", "20m"]) == 0
+    assert main(["backtest", "--trace", str(TRACE), "--window", "20m", "--workers", "1"]) == 0
     table = capsys.readouterr().out
     assert "seasonal naive: persistence" in table and "auto" in table
     assert "coverage of auto's bound over [t+600 s, t+1800 s]" in table
@@ -193,6 +193,8 @@ def test_backtest_table_and_bad_lead_or_window(capsys: pytest.CaptureFixture[str
     assert main(["backtest", "--trace", str(TRACE), "--window", "later"]) == 2
     assert "--window" in capsys.readouterr().err
     assert main(["backtest", "--trace", str(TRACE.with_name("absent.csv"))]) == 1
+    assert main(["backtest", "--trace", str(TRACE), "--workers", "none"]) == 2
+    assert "--workers" in capsys.readouterr().err
 
 
 def test_logging_options_may_follow_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -158,15 +158,17 @@ def test_origins_are_bounded_and_in_the_later_part() -> None:
     assert report.origins[0] >= series.end - 2 * DAY_SECONDS and report.origins[-1] == series.end - 600
 
 
-def test_progress_is_reported_after_each_origin_and_each_step_of_the_coverage_walk() -> None:
+def test_progress_is_reported_after_each_step_of_the_coverage_walk_each_stretch_of_a_model_walk_and_each_selection() -> None:
     calls: list[tuple[int, int]] = []
     series = daily(5)
     report = run_backtest(series, name="t", lead_seconds=HOUR, factories=BASELINES, max_origins=7,
                           progress=lambda done, total: calls.append((done, total)))
     first = round((report.origins[0] - series.start) / series.step_seconds)
     walked = len(walk_steps(series, lead_steps=1, window_steps=1, first=first))
-    assert walked > 24 and len(report.origins) == 7
-    assert calls == [(done, 7 + walked) for done in range(1, 8 + walked)]
+    assert walked > 24 and len(report.origins) == 7 and len(report.selections) >= 1
+    # hourly steps: every origin is a refit, so each model's walk is one task per origin
+    total = walked + len(BASELINES) * len(report.origins) + len(report.selections)
+    assert calls == [(done, total) for done in range(1, total + 1)]
 
 
 def test_the_baselines_are_required() -> None:
@@ -191,3 +193,16 @@ def test_every_registered_model_runs_on_a_short_series() -> None:
         report = run_backtest(daily(2.5, step=1800.0), name="t", lead_seconds=300, max_origins=2)
     assert [model.name for model in report.models] == [*MODEL_FACTORIES, AUTO]
     assert all(np.isfinite(model.mae) for model in report.models)
+
+
+def test_a_backtest_in_worker_processes_equals_the_serial_one() -> None:
+    from forecasting.models.arima import Arima
+
+    series = daily(4, step=1800.0)
+    factories: dict[str, Callable[[], Model]] = {**BASELINES, Arima.name: Arima}
+    serial, parallel = (run_backtest(series, name="t", lead_seconds=HOUR, factories=factories, max_origins=40,
+                                     workers=workers) for workers in (1, 2))
+    assert parallel.to_json() == serial.to_json()
+    assert parallel.selections == serial.selections
+    for name, points in serial.points.items():
+        np.testing.assert_array_equal(parallel.points[name], points)

@@ -163,3 +163,16 @@ def test_a_peak_aware_replay_serves_the_forecast_of_the_peaks() -> None:
     result = run_replay(bursty, settings, factories=BASELINES)
     served = result.timeline.forecast_upper[np.isfinite(result.timeline.forecast_upper)]
     assert served.size and served == pytest.approx(6.0)  # the bursts' rate, where the mean rate is 1
+
+
+def test_selections_made_ahead_in_worker_processes_give_the_same_replay() -> None:
+    from forecasting.models.arima import Arima
+    from forecasting.schedule import Schedule
+
+    settings = ReplaySettings(SETTINGS.service, schedule=Schedule(history_seconds=86400.0, select_every_seconds=7200.0,
+                                                                  selection_lookback_seconds=21600.0))
+    factories = {**BASELINES, Arima.name: Arima}
+    serial, parallel = (run_replay(trace(ramps(1200)), settings, factories=factories, workers=workers)
+                        for workers in (1, 2))
+    assert parallel.controllers == serial.controllers and parallel.scalings == serial.scalings
+    np.testing.assert_array_equal(parallel.timeline.forecast_upper, serial.timeline.forecast_upper)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from statsmodels.tools.sm_exceptions import ConvergenceWarning  # type: ignore[import-untyped]
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # type: ignore[import-untyped]
-from statsmodels.tsa.statespace.sarimax import SARIMAX  # type: ignore[import-untyped]
 
 from forecasting.core import (
     DAY_SECONDS,
@@ -18,6 +17,7 @@ from forecasting.core import (
     NotEnoughData,
     Series,
 )
+from forecasting.models import arima
 from forecasting.models.arima import Arima
 from forecasting.models.holt_winters import (
     HoltWinters,
@@ -72,7 +72,7 @@ def test_level_shift_is_followed_after_update_without_refit(cls: Model, monkeypa
         raise AssertionError("update re-estimated the model")
 
     monkeypatch.setattr(ETSModel, "fit", no_estimation)
-    monkeypatch.setattr(SARIMAX, "fit", no_estimation)
+    monkeypatch.setattr(arima, "estimate", no_estimation)
     shifted = full.values.copy()
     shifted[len(fitted_on):] += shift
     result = model.update(Series(shifted, step, full.start)).predict(12)
@@ -186,3 +186,72 @@ def test_a_non_finite_model_forecast_is_a_forecast_error() -> None:
     with pytest.raises(ForecastError):
         to_series_step(series(300.0, 1), 2, ORIGIN, 900.0, (mean, mean - 1, mean + 1), model="m", quantile=0.9,
                        notes=())
+
+
+def simulated_arima(count: int, *, ar: tuple[float, float], ma: float, drift: float, seed: int) -> np.ndarray:
+    """An ARIMA(2,1,1) path with drift: differences ``drift + v`` with ``v`` ARMA(2, 1)."""
+    innovations = np.random.default_rng(seed).normal(0, 1, count + 200)
+    moving = innovations.copy()
+    moving[1:] += ma * innovations[:-1]
+    errors = np.zeros_like(moving)
+    for index in range(2, errors.shape[0]):
+        errors[index] = ar[0] * errors[index - 1] + ar[1] * errors[index - 2] + moving[index]
+    return 500 + np.cumsum(drift + errors[200:])
+
+
+def test_arima_recovers_the_coefficients_of_a_simulated_process() -> None:
+    values = simulated_arima(3000, ar=(0.5, -0.3), ma=0.4, drift=0.2, seed=3)
+    known = np.ones(values.shape[0], dtype=bool)
+    design = arima.regressors(ORIGIN + 300.0 * np.arange(values.shape[0]), ())
+    fitted, floored = arima.estimate(values, design, known)
+    np.testing.assert_allclose(fitted.ar, (0.5, -0.3), atol=0.08)
+    np.testing.assert_allclose(fitted.ma, 0.4, atol=0.08)
+    np.testing.assert_allclose(fitted.regression, [0.2], atol=0.1)
+    np.testing.assert_allclose(fitted.variance, 1.0, atol=0.1)
+    assert not floored
+
+
+def test_arima_coefficients_agree_with_statsmodels_exact_likelihood() -> None:
+    from statsmodels.tsa.statespace.sarimax import SARIMAX  # type: ignore[import-untyped]
+
+    values = simulated_arima(1500, ar=(0.6, -0.3), ma=0.3, drift=0.0, seed=4)
+    design = arima.regressors(ORIGIN + 300.0 * np.arange(values.shape[0]), ())
+    fitted, _ = arima.estimate(values, design, np.ones(values.shape[0], dtype=bool))
+    exact = SARIMAX(values, order=arima.ORDER, trend="c").fit(disp=False).params
+    np.testing.assert_allclose([*fitted.ar, fitted.ma], exact[1:4], atol=0.05)
+
+
+def test_a_random_walk_forecast_is_flat_with_a_widening_square_root_interval() -> None:
+    values = np.array([1.0, 3.0, 2.0, 4.0, 5.0])
+    times = ORIGIN + 60.0 * np.arange(values.shape[0])
+    walk = arima.Coefficients(ar=(0.0, 0.0), ma=0.0, regression=np.array([0.5]), variance=4.0)
+    mean, lower, upper = arima.forecast_buckets(values, times, np.ones(5, dtype=bool), (), walk, 4, 0.9)
+    np.testing.assert_allclose(mean, 5.0 + 0.5 * np.arange(1, 5))
+    np.testing.assert_allclose(upper - mean, 1.2815515655446004 * 2.0 * np.sqrt(np.arange(1, 5)))
+    np.testing.assert_allclose(mean - lower, upper - mean)
+
+
+def test_arima_holds_the_ma_floor_on_a_steady_seasonal_history() -> None:
+    model = Arima().fit(series(60.0, 7, seed=8))
+    assert "MA(1) held at -0.95 so the level keeps adapting" in model.predict(4).notes
+
+
+def electricity_like(start: float, steps: int) -> Series:
+    """Smooth half-hourly demand: a two-peak daily profile, lower at weekends, no noise."""
+    step = 1800.0
+    times = start + step * np.arange(steps)
+    day = 2 * np.pi * np.mod(times, DAY_SECONDS) / DAY_SECONDS
+    weekend = (times // DAY_SECONDS + 3) % 7 >= 5  # day 0 of Unix time was a Thursday
+    profile = 30000 + 6000 * np.sin(day - 2) + 2500 * np.sin(2 * day)
+    return Series(profile * np.where(weekend, 0.9, 1.0), step, start)
+
+
+def test_holt_winters_fits_a_smooth_seasonal_series_at_every_origin() -> None:
+    # the level's weight reaches its ceiling at some of these origins: at 1, statsmodels' seasonal
+    # weight divides by zero and the forecast is NaN
+    for offset in range(144, 264, 24):
+        full = electricity_like(ORIGIN + 1800.0 * offset, 7 * 48 + 4)
+        result = HoltWinters().fit(full.head(7 * 48)).predict(4)
+        assert np.isfinite(result.upper).all()
+        # within the weekend's step of 10 %, which a daily season cannot foresee
+        np.testing.assert_allclose(result.mean, full.values[-4:], rtol=0.12)
