@@ -76,10 +76,11 @@ def assemble(
     supervisor: Supervisor | None = None,
     keda: ScalerListener | None = None,
     upstreams: Upstreams | None = None,
+    read_back_models: bool = True,
 ) -> Adapter:
     """A ready-to-run application; ``forecasts=None`` serves no forecast metrics; with ``keda``, the
     KEDA external scaler is served there too, on the same store and forecasts; ``upstreams`` answer
-    the metrics the rules do not serve."""
+    the metrics the rules do not serve; ``read_back_models`` as :class:`ForecastTracker` takes it."""
     rules = dict(rules)
     telemetry = Telemetry.create(CollectorRegistry(auto_describe=True))
     instrumented = InstrumentedSource(source, telemetry)
@@ -99,6 +100,7 @@ def assemble(
             clock=clock,
             idle_after=refresh.idle_after,
             tick_seconds=forecast_tick_seconds,
+            read_back_models=read_back_models,
         )
         telemetry.registry.register(ForecastCollector(tracker))
         _track_configured_workloads(tracker, forecasts, rules)

@@ -137,8 +137,12 @@ class ForecastTracker:
         idle_after: float,
         tick_seconds: float | None = None,
         max_concurrent_queries: int = 4,
+        read_back_models: bool = True,
     ) -> None:
+        """``read_back_models=False`` where the source never holds the adapter's own series (the
+        demo's): every new series selects, without asking for what it cannot have."""
         self._source = source
+        self._read_back_models = read_back_models
         self._idle_after = idle_after
         self._tick = settings.step if tick_seconds is None else tick_seconds
         self.pool = pool
@@ -303,7 +307,7 @@ class ForecastTracker:
         new = [(key, entry) for key, entry in self._tracked.items() if not entry.looked_up]
         if not new:
             return
-        known = await read_known_models(self._source)
+        known = await read_known_models(self._source) if self._read_back_models else {}
         for key, entry in new:
             entry.looked_up = True
             entry.known = entry.known or known.get((key.signal, key.namespace, key.selector))

@@ -174,6 +174,7 @@ def run_demo(
         forecast_tick_seconds=forecasts.step / speed,
         access=access,
         keda=keda,
+        read_back_models=False,  # the demo's store holds the fleet's series, never the adapter's own
     )
     app = adapter.app
     selectors = pin_workloads(adapter.store, rules, fleet)

@@ -163,6 +163,22 @@ def _listening_addresses(port: int) -> set[str]:
     return addresses
 
 
+def test_the_demos_forecasts_select_without_a_warning(demo: DemoProcess) -> None:
+    """The demo's store never holds the adapter's own series, so it must not ask for the models a
+    previous run published (a query its engine cannot answer, logged as a warning)."""
+    deadline = time.monotonic() + READY_WITHIN_S
+    while True:
+        with _OPENER.open(f"http://127.0.0.1:{demo.port}/metrics", timeout=30) as response:
+            exposition = response.read().decode()
+        selections = [line for line in exposition.splitlines() if line.startswith("foresight_forecast_selections_total ")]
+        if selections and float(selections[0].split()[1]) > 0:
+            break
+        assert time.monotonic() < deadline, "no forecast was selected"
+        time.sleep(0.5)
+    logged = demo.log_path.read_text().splitlines()
+    assert [line for line in logged if " WARNING " in line or " ERROR " in line] == []
+
+
 def test_demo_listens_on_loopback_only(demo: DemoProcess) -> None:
     assert _listening_addresses(demo.port) == {"0100007F"}  # 127.0.0.1, little-endian hex
 
