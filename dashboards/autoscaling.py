@@ -142,12 +142,13 @@ def _llm_serving() -> Row:
     cache = graph(
         "KV cache",
         description=(
-            "Mean share of the KV cache in use over the workload's pods (vLLM, SGLang). Near full, new prompts "
-            "wait for blocks and time to first token climbs: scale on kv_cache_utilization, or lower max-num-seqs."
+            "Mean share of the KV cache in use over the workload's pods (vLLM, SGLang); the red line is the alert "
+            "threshold (95 %). Near full, new prompts wait for blocks and time to first token climbs: scale on "
+            "kv_cache_utilization or token demand; see ForesightKVCacheFull."
         ),
         unit="percentunit",
         queries=[query(f"namespace_workload:kv_cache_utilization:avg{{{WORKLOAD}}}", "in use")],
-        line_at=0.9,
+        line_at=0.95,
     )
     first_token = graph(
         "Time to first token p99",
