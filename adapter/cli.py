@@ -24,7 +24,6 @@ from prometheus_client import CollectorRegistry
 
 from adapter import __version__, listener, replay_command, report_command
 from adapter.access import AccessControl
-from adapter.preflight import command as preflight_command
 from adapter.assembly import assemble
 from adapter.authentication_source import (
     DEFAULT_EXTRA_HEADERS_PREFIXES,
@@ -38,10 +37,10 @@ from adapter.config_reload import ConfigReloader
 from adapter.connection_guard import ConnectionLimits
 from adapter.durations import parse_duration
 from adapter.errors import AdapterError, ConfigError
-from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
 from adapter.keda.serving import ScalerListener, ScalerTls
 from adapter.kube_api import NoKubeConfig
 from adapter.logs import configure_logging
+from adapter.preflight import command as preflight_command
 from adapter.presets import resolve_rules
 from adapter.progress import Progress
 from adapter.prometheus import PrometheusSource
@@ -50,6 +49,7 @@ from adapter.secure_serving import SecureServingOptions, secure_serving, serving
 from adapter.selectors import parse_selector
 from adapter.serving_tls import ServingCertificate
 from adapter.upstream.upstreams import Upstreams
+from forecasting.threads import one_thread_per_process
 
 log = logging.getLogger("foresight")
 SHUTDOWN_GRACE_SECONDS = 20.0
@@ -414,8 +414,7 @@ def _backtest(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(f"--window: {error}") from error
     workers = (os.cpu_count() or 1) if args.workers is None else _workers(args.workers)
-    for variable in SINGLE_THREAD_VARIABLES:  # before the model libraries start their thread pools
-        os.environ.setdefault(variable, "1")
+    one_thread_per_process()  # before the model libraries start their thread pools
     trace = read_trace(args.trace).demand(args.demand)
     series = Series(trace.rate_per_second(), trace.step_seconds, trace.start)
     progress = Progress(f"backtest {trace.name}")

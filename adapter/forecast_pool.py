@@ -24,9 +24,9 @@ from concurrent.futures.process import BrokenProcessPool
 from adapter import forecast_worker
 from adapter.forecast_worker import Job
 from forecasting.plan import StepOutcome
+from forecasting.threads import one_thread_per_process
 
 log = logging.getLogger(__name__)
-SINGLE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 TRIES_PER_JOB = 2
 
 
@@ -86,8 +86,7 @@ class ForecastPool:
         """
         executor = self._executors[index]
         if executor is None:
-            for variable in SINGLE_THREAD_VARIABLES:
-                os.environ.setdefault(variable, "1")
+            one_thread_per_process()
             executor = self._executors[index] = ProcessPoolExecutor(max_workers=1, mp_context=self._context)
         return executor
 

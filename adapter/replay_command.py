@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import yaml
 
 from adapter.durations import parse_duration
-from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
 from adapter.progress import Progress
+from forecasting.threads import one_thread_per_process
 
 if TYPE_CHECKING:
     from forecasting.replay import ReplaySettings
@@ -110,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    for variable in SINGLE_THREAD_VARIABLES:  # before the model libraries start their thread pools
-        os.environ.setdefault(variable, "1")
+    one_thread_per_process()  # before the model libraries start their thread pools
     # the model libraries load only for this command
     from forecasting.hpa.manifest import hpa_from_manifest
     from forecasting.replay import ReplaySettings, ServiceSettings, run_replay

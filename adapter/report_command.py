@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import math
 import multiprocessing
-import os
 import sys
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from pathlib import Path
@@ -23,10 +22,10 @@ from typing import TYPE_CHECKING
 
 from adapter.durations import parse_duration
 from adapter.errors import AdapterError, ConfigError
-from adapter.forecast_pool import SINGLE_THREAD_VARIABLES
 from adapter.logs import LogFormat, configure_logging
 from adapter.progress import Progress
 from forecasting.core import ForecastError
+from forecasting.threads import one_thread_per_process
 
 if TYPE_CHECKING:
     from forecasting.report import CarbonIntensity, ReportSettings, Workload, WorkloadHistory, WorkloadReport
@@ -90,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    for variable in SINGLE_THREAD_VARIABLES:  # before the model libraries start their thread pools
-        os.environ.setdefault(variable, "1")
+    one_thread_per_process()  # before the model libraries start their thread pools
     # the model libraries load only for this command
     from forecasting.report import (
         ReportSettings,

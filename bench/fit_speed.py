@@ -28,8 +28,9 @@ from __future__ import annotations
 import os
 
 # one BLAS/OpenMP thread, as in the adapter's workers (see DESIGN.md, cost facts)
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
+from forecasting.threads import one_thread_per_process
+
+one_thread_per_process()
 
 import argparse
 import json

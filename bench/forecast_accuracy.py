@@ -13,12 +13,11 @@ trace.
 
 from __future__ import annotations
 
-import os
-
 # one BLAS/OpenMP thread, as in the adapter's workers: two threads under contention make fits
 # many times slower on a 2-core machine (see DESIGN.md, cost facts)
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
+from forecasting.threads import one_thread_per_process
+
+one_thread_per_process()
 
 import argparse
 import sys

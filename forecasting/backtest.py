@@ -30,7 +30,6 @@ from forecasting.baselines import Persistence, SeasonalNaive, season_for
 from forecasting.core import (
     DAY_SECONDS,
     FloatArray,
-    Forecast,
     ForecastError,
     Model,
     NotEnoughData,

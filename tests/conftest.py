@@ -5,7 +5,6 @@ adapter's worker processes do: on a shared 2-core machine, oversubscribed thread
 ten times slower. Set before any test module imports numpy.
 """
 
-import os
+from forecasting.threads import one_thread_per_process
 
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
+one_thread_per_process()

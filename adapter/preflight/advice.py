@@ -118,8 +118,8 @@ def advise(facts: ClusterFacts, series: list[Visibility] | None, prometheus_prob
             if registration is not None and _others(registration) and not registration.ca_bundle:
                 warnings.append(f"{registration.name} skips TLS verification: ca.crt must come from {registration.service}'s own CA")
         notes.append(
-            f"Secret foresight-upstream: ca.crt, the CA of the current adapter's serving certificate (its APIService's "
-            f"caBundle), and tls.crt/tls.key, a client certificate from the requestheader CA with an allowed name"
+            "Secret foresight-upstream: ca.crt, the CA of the current adapter's serving certificate (its APIService's "
+            "caBundle), and tls.crt/tls.key, a client certificate from the requestheader CA with an allowed name"
         )
         return Advice("upstream proxy", ("components/upstream",), config, notes, blockers, warnings)
     return Advice("own APIServices", (), "", notes, blockers, warnings)
