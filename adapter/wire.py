@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Literal, NotRequired, TypedDict
 
 from adapter.errors import AdapterError
-from adapter.quantity import format_quantity
 from adapter.selectors import LabelSelector
+from forecasting.quantity import format_quantity
 
 EXTERNAL_GROUP = "external.metrics.k8s.io"
 EXTERNAL_VERSION = "v1beta1"

@@ -10,7 +10,7 @@ knows. Every problem raises :class:`ManifestError` naming the field, e.g.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import cast
 
 from forecasting.hpa.spec import (
@@ -27,9 +27,8 @@ from forecasting.hpa.spec import (
     TargetType,
     to_milli,
 )
+from forecasting.quantity import parse_quantity
 
-_DECIMAL_SUFFIXES = {"": 0, "n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
-_BINARY_SUFFIXES = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 _SOURCE_FIELDS: dict[str, SourceType] = {"external": "External", "pods": "Pods", "resource": "Resource"}
 
 
@@ -64,28 +63,6 @@ class _Reader:
             return parse_quantity(value)
         except ValueError as error:
             raise self.fail(path, str(error)) from None
-
-
-def parse_quantity(value: object) -> Decimal:
-    """The exact value of a Quantity (``"800m"``, ``8``, ``"1.5k"``, ``"2Gi"``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"{value!r} is not a quantity")
-    text = str(value).strip()
-    for suffix, power in _BINARY_SUFFIXES.items():
-        if text.endswith(suffix):
-            return _number(text[: -len(suffix)], value) * Decimal(2) ** power
-    suffix = text[-1:] if text[-1:] in _DECIMAL_SUFFIXES and not text[-1:].isdigit() else ""
-    return _number(text[: len(text) - len(suffix)], value).scaleb(_DECIMAL_SUFFIXES[suffix])
-
-
-def _number(text: str, original: object) -> Decimal:
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{original!r} is not a quantity") from None
-    if not number.is_finite():
-        raise ValueError(f"{original!r} is not a quantity")
-    return number
 
 
 def hpa_from_manifest(document: object, *, source: str = "hpa") -> HpaSpec:

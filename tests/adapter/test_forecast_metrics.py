@@ -8,8 +8,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapter.config import ForecastSettings
-from adapter.quantity import parse_quantity
 from adapter.tracker import ForecastKey
+from forecasting.quantity import parse_quantity
 
 from .demo_adapter import DemoAdapter, demo_adapter
 

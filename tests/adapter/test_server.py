@@ -7,7 +7,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapter.config import MetricRule, RefreshSettings
-from adapter.quantity import parse_quantity
+from forecasting.quantity import parse_quantity
 
 from .demo_adapter import START, DemoAdapter, demo_adapter
 

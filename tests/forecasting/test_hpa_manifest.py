@@ -15,7 +15,8 @@ from forecasting.hpa import (
     ScalingPolicy,
     ScalingRules,
 )
-from forecasting.hpa.manifest import ManifestError, hpa_from_manifest, parse_quantity
+from forecasting.hpa.manifest import ManifestError, hpa_from_manifest
+from forecasting.quantity import parse_quantity
 
 MANIFEST = """
 apiVersion: autoscaling/v2

@@ -15,7 +15,7 @@ from types import TracebackType
 
 import pytest
 
-from adapter.quantity import parse_quantity
+from forecasting.quantity import parse_quantity
 
 from .local import foresight_command, foresight_environment, free_port, kubectl, stop
 

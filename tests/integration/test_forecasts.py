@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapter.quantity import parse_quantity
 from adapter.tracker import ForecastKey
+from forecasting.quantity import parse_quantity
 
 from .adapter_client import adapter_settings, running_adapter
 from .prometheus import PrometheusServer

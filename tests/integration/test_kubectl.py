@@ -16,7 +16,7 @@ import pytest
 import trustme
 import yaml
 
-from adapter.quantity import parse_quantity
+from forecasting.quantity import parse_quantity
 
 from .kube_stand_in import Grant, KubeStandIn, kube_stand_in
 from .local import foresight_command, foresight_environment, free_port, kubectl, stop

@@ -27,7 +27,7 @@ from prometheus_client import (
 from prometheus_client.core import Metric
 
 from adapter.nvml import ExporterSettings, create_exporter_app
-from adapter.quantity import parse_quantity
+from forecasting.quantity import parse_quantity
 from tests.adapter.nvml.fake_nvml import (
     LLAMA_0,
     LLAMA_1,

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from adapter.quantity import parse_quantity
 from adapter.tracker import ForecastKey
+from forecasting.quantity import parse_quantity
 
 from .adapter_client import RunningAdapter, adapter_settings, running_adapter
 from .prometheus import PrometheusServer

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from adapter.quantity import parse_quantity
+from forecasting.quantity import parse_quantity
 
 from .adapter_client import RunningAdapter, adapter_settings, running_adapter
 from .prometheus import PrometheusServer

@@ -1,4 +1,5 @@
-"""Quantity formatting: what the HPA reads back with MilliValue(), in canonical DecimalSI form."""
+"""Quantities: formatting what the HPA reads back with MilliValue(), in canonical DecimalSI form, and
+the one parser, for the adapter's answers and for HPA manifests alike."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from adapter.quantity import format_quantity, parse_quantity
+from forecasting.quantity import format_quantity, parse_quantity
 
 FORMAT = [
     # the documented examples
@@ -131,6 +132,18 @@ def test_parse_quantity_rejects(text: str) -> None:
     with pytest.raises(ValueError) as raised:
         parse_quantity(text)
     assert repr(text) in str(raised.value)
+
+
+@pytest.mark.parametrize(("number", "value"), [(8, Decimal(8)), (0.25, Decimal("0.25")), (1e-05, Decimal("0.00001")),
+                                               (-3, Decimal(-3))])
+def test_a_manifests_yaml_numbers_are_quantities_too(number: float, value: Decimal) -> None:
+    assert parse_quantity(number) == value
+
+
+@pytest.mark.parametrize("value", [True, None, [1], math.inf, math.nan])
+def test_what_is_neither_text_nor_a_finite_number_is_no_quantity(value: object) -> None:
+    with pytest.raises(ValueError, match="quantity"):
+        parse_quantity(value)
 
 
 @pytest.mark.parametrize(("value", "text"), FORMAT)

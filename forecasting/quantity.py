@@ -1,6 +1,7 @@
-"""Metric values as Kubernetes ``resource.Quantity`` strings.
+"""Kubernetes ``resource.Quantity`` values: what the metrics APIs serve and HPA manifests hold.
 
-The HPA reads every value with ``Quantity.MilliValue()``, which rounds up, so :func:`format_quantity`
+The one parser and formatter of quantities, for the adapter's wire format and for the HPA
+manifests the replay reads. The HPA reads every value with ``Quantity.MilliValue()``, which rounds up, so :func:`format_quantity`
 emits exactly what the HPA will read: it rounds the float to 15 significant digits (what a double
 holds) to drop binary noise (``0.30000000000000004`` is 0.3), then rounds up to a whole milli-unit,
 and never goes below the exact value's whole milli-units. Rounding up rather than to nearest means a
@@ -56,13 +57,17 @@ def format_quantity(value: float) -> str:
     return f"{mantissa}{_CANONICAL_SUFFIXES[index]}"
 
 
-def parse_quantity(text: str) -> Decimal:
-    """The exact value of a quantity string such as ``1500m``, ``2.5Gi`` or ``1e3``.
+def parse_quantity(value: object) -> Decimal:
+    """The exact value of a quantity such as ``"1500m"``, ``"2.5Gi"``, ``"1e3"``, or a YAML number
+    (``8``, ``0.25``).
 
     Accepts the DecimalSI suffixes n u m k M G T P E, the binary suffixes Ki Mi Gi Ti Pi Ei and
     decimal exponents (``e``/``E`` followed by an integer). Unlike the API server it does not round
     to nano precision, so tests can compare values exactly. Anything else raises :class:`ValueError`.
     """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{value!r} is not a quantity")
+    text = value if isinstance(value, str) else repr(value)
     match = _QUANTITY.fullmatch(text)
     if match is None:
         raise ValueError(f"invalid quantity {text!r}: expected a number with an optional suffix")
