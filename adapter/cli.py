@@ -22,7 +22,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from adapter import __version__, listener, replay_command, report_command
+from adapter import __version__, command_options, listener, replay_command, report_command
 from adapter.access import AccessControl
 from adapter.assembly import assemble
 from adapter.authentication_source import (
@@ -32,6 +32,7 @@ from adapter.authentication_source import (
     AuthenticationOptions,
 )
 from adapter.client_certs import CertificateAuthorities, InvalidBundle
+from adapter.command_options import UsageError
 from adapter.config import load_settings, serving_prometheus
 from adapter.config_reload import ConfigReloader
 from adapter.connection_guard import ConnectionLimits
@@ -60,10 +61,6 @@ DESCRIPTION = (
     "Kubernetes external and custom metrics for GPU inference, read from Prometheus, with forecasts "
     "so that HorizontalPodAutoscalers scale before demand arrives. Try it with 'foresight demo'."
 )
-
-
-class UsageError(Exception):
-    """Arguments that parse but do not make sense together (exit code 2)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -413,7 +410,7 @@ def _backtest(args: argparse.Namespace) -> int:
         window = parse_duration(args.window)
     except ValueError as error:
         raise UsageError(f"--window: {error}") from error
-    workers = (os.cpu_count() or 1) if args.workers is None else _workers(args.workers)
+    workers = (os.cpu_count() or 1) if args.workers is None else command_options.whole(args.workers, "--workers")
     one_thread_per_process()  # before the model libraries start their thread pools
     trace = read_trace(args.trace).demand(args.demand)
     series = Series(trace.rate_per_second(), trace.step_seconds, trace.start)
@@ -425,16 +422,6 @@ def _backtest(args: argparse.Namespace) -> int:
         progress.close()
     print(json.dumps(report.to_json()) if args.json else report.table())
     return 0
-
-
-def _workers(text: str) -> int:
-    try:
-        workers = int(text)
-    except ValueError:
-        raise UsageError(f"--workers: {text!r} is not a whole number") from None
-    if workers < 1:
-        raise UsageError(f"--workers: must be at least 1, not {workers}")
-    return workers
 
 
 def _nvml_exporter(args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from concurrent.futures import BrokenExecutor
@@ -21,7 +20,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from adapter.durations import parse_duration
+from adapter import command_options as option
+from adapter.command_options import UsageError
 from adapter.progress import Progress
 from forecasting.threads import one_thread_per_process
 
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
     from forecasting.traces import Trace
 
 COMMAND = "foresight replay"
-
-
-class _UsageError(Exception):
-    pass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
-    except _UsageError as error:
+    except UsageError as error:
         print(f"{COMMAND}: {error}", file=sys.stderr)
         return 2
     except (ValueError, OSError) as error:  # a bad trace, manifest or plot path, or a setting the replay refuses
@@ -122,56 +118,56 @@ def _run(args: argparse.Namespace) -> int:
 
     sweeping = args.frontier or args.recommend
     if sweeping:
-        given = [option for option, value in (("--hpa", args.hpa), ("--target-share", args.target_share),
-                                              ("--quantile", args.quantile)) if value is not None]
+        given = [flag for flag, value in (("--hpa", args.hpa), ("--target-share", args.target_share),
+                                          ("--quantile", args.quantile)) if value is not None]
         if given:
-            raise _UsageError(f"--frontier and --recommend sweep the HPA's target and the forecast's quantile: "
+            raise UsageError(f"--frontier and --recommend sweep the HPA's target and the forecast's quantile: "
                               f"{', '.join(given)} cannot be given with them")
     if args.recommend and args.forecast_peak is not None:
-        raise _UsageError("--forecast-peak cannot be recommended: the adapter forecasts a signal's rate, not its peak "
+        raise UsageError("--forecast-peak cannot be recommended: the adapter forecasts a signal's rate, not its peak "
                           "(compare the two with --frontier)")
     if args.max_slo_violations is not None and not args.recommend:
-        raise _UsageError("--max-slo-violations is the budget of --recommend")
-    workers = None if args.workers is None else _whole(args.workers, "--workers", least=1)
+        raise UsageError("--max-slo-violations is the budget of --recommend")
+    workers = None if args.workers is None else option.whole(args.workers, "--workers", least=1)
     if args.calibration not in (None, "conformal", "none"):
-        raise _UsageError(f"--calibration: {args.calibration!r} is neither conformal nor none")
-    budget = _share(args.max_slo_violations or "1%", "--max-slo-violations") if args.recommend else None
-    windows = [_duration(text, "--forecast-window") for text in args.forecast_window.split(",")]
+        raise UsageError(f"--calibration: {args.calibration!r} is neither conformal nor none")
+    budget = option.share(args.max_slo_violations or "1%", "--max-slo-violations") if args.recommend else None
+    windows = [option.duration(text, "--forecast-window") for text in args.forecast_window.split(",")]
     if len(windows) > 1 and not sweeping:
-        raise _UsageError("--forecast-window: one window, unless --frontier or --recommend sweeps a list")
+        raise UsageError("--forecast-window: one window, unless --frontier or --recommend sweeps a list")
     if args.forecast_lead is not None and not sweeping:
-        raise _UsageError("--forecast-lead is swept by --frontier and --recommend; a replay's lead is --startup")
-    leads = None if args.forecast_lead is None else [_duration(text, "--forecast-lead")
-                                                      for text in args.forecast_lead.split(",")]
+        raise UsageError("--forecast-lead is swept by --frontier and --recommend; a replay's lead is --startup")
+    leads = None if args.forecast_lead is None else [option.duration(text, "--forecast-lead")
+                                                     for text in args.forecast_lead.split(",")]
     hpa = None if args.hpa is None else hpa_from_manifest(_manifest(args.hpa), source=str(args.hpa))
     try:
         service = ServiceSettings(
-            capacity_per_replica=_positive(args.capacity_per_replica, "--capacity-per-replica"),
-            startup_seconds=_duration(args.startup, "--startup"),
-            slo_latency_seconds=_duration(args.slo_latency, "--slo-latency"),
-            service_latency_seconds=None if args.service_latency is None else _duration(args.service_latency,
-                                                                                         "--service-latency"),
-            gpus_per_replica=_whole(args.gpus_per_replica, "--gpus-per-replica", least=1),
-            idle_watts=_number(args.idle_watts, "--idle-watts"),
-            max_watts=_number(args.max_watts, "--max-watts"),
+            capacity_per_replica=option.positive(args.capacity_per_replica, "--capacity-per-replica"),
+            startup_seconds=option.duration(args.startup, "--startup"),
+            slo_latency_seconds=option.duration(args.slo_latency, "--slo-latency"),
+            service_latency_seconds=(None if args.service_latency is None
+                                     else option.duration(args.service_latency, "--service-latency")),
+            gpus_per_replica=option.whole(args.gpus_per_replica, "--gpus-per-replica", least=1),
+            idle_watts=option.number(args.idle_watts, "--idle-watts"),
+            max_watts=option.number(args.max_watts, "--max-watts"),
         )
         settings = ReplaySettings(
-            service=service, target_share=_number(args.target_share or "0.8", "--target-share"),
-            min_replicas=_whole(args.min_replicas, "--min-replicas", least=0),
-            max_replicas=_whole(args.max_replicas, "--max-replicas", least=1), hpa=hpa,
+            service=service, target_share=option.number(args.target_share or "0.8", "--target-share"),
+            min_replicas=option.whole(args.min_replicas, "--min-replicas", least=0),
+            max_replicas=option.whole(args.max_replicas, "--max-replicas", least=1), hpa=hpa,
             window_seconds=windows[0],
-            forecast_step_seconds=_duration(args.forecast_step, "--forecast-step"),
-            quantile=_number(args.quantile or "0.9", "--quantile"),
-            span_seconds=None if args.span is None else _duration(args.span, "--span"),
+            forecast_step_seconds=option.duration(args.forecast_step, "--forecast-step"),
+            quantile=option.number(args.quantile or "0.9", "--quantile"),
+            span_seconds=None if args.span is None else option.duration(args.span, "--span"),
             **({} if args.calibration is None else {"calibration": args.calibration}),
-            peak_seconds=None if args.forecast_peak is None else _duration(args.forecast_peak, "--forecast-peak"),
+            peak_seconds=None if args.forecast_peak is None else option.duration(args.forecast_peak, "--forecast-peak"),
             signal=SIGNALS[args.demand],
         )
         settings.hpas()  # refuse metrics the replay cannot simulate before reading the trace
         if args.plot is not None:
             check_plot_path(args.plot)
     except ValueError as error:
-        raise _UsageError(str(error)) from error
+        raise UsageError(str(error)) from error
     if args.plot is not None:
         _check_plot_directory(args.plot)
     trace = read_trace(args.trace).demand(args.demand)
@@ -238,47 +234,3 @@ def _manifest(path: Path) -> object:
         if isinstance(document, dict) and document.get("kind") == "HorizontalPodAutoscaler":
             return document
     return documents[0] if documents else None
-
-
-def _duration(text: str, option: str) -> float:
-    try:
-        seconds = parse_duration(text)
-    except ValueError as error:
-        raise _UsageError(f"{option}: {error}") from error
-    return seconds
-
-
-def _number(text: str, option: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise _UsageError(f"{option}: {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise _UsageError(f"{option}: {text!r} is not a finite number")
-    return value
-
-
-def _share(text: str, option: str) -> float:
-    """``1%`` or ``0.01``: a share in [0, 1)."""
-    stripped = text.strip()
-    value = _number(stripped[:-1], option) / 100 if stripped.endswith("%") else _number(stripped, option)
-    if not 0 <= value < 1:
-        raise _UsageError(f"{option}: {text!r} is not a share of requests in [0, 1) (write 1% or 0.01)")
-    return value
-
-
-def _positive(text: str, option: str) -> float:
-    value = _number(text, option)
-    if value <= 0:
-        raise _UsageError(f"{option}: must be positive, not {text}")
-    return value
-
-
-def _whole(text: str, option: str, *, least: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise _UsageError(f"{option}: {text!r} is not a whole number") from None
-    if value < least:
-        raise _UsageError(f"{option}: must be at least {least}, not {value}")
-    return value

@@ -20,7 +20,8 @@ from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapter.durations import parse_duration
+from adapter import command_options as option
+from adapter.command_options import UsageError
 from adapter.errors import AdapterError, ConfigError
 from adapter.logs import LogFormat, configure_logging
 from adapter.progress import Progress
@@ -31,10 +32,6 @@ if TYPE_CHECKING:
     from forecasting.report import CarbonIntensity, ReportSettings, Workload, WorkloadHistory, WorkloadReport
 
 COMMAND = "foresight report"
-
-
-class _UsageError(Exception):
-    pass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
-    except _UsageError as error:
+    except UsageError as error:
         print(f"{COMMAND}: {error}", file=sys.stderr)
         return 2
     except (ValueError, OSError, AdapterError, ConfigError, ForecastError) as error:  # bad input, an unusable history
@@ -102,37 +99,38 @@ def _run(args: argparse.Namespace) -> int:
 
     from_prometheus = args.prometheus is not None or args.config is not None
     if (args.trace is not None) == from_prometheus:
-        raise _UsageError("give --trace, or --prometheus or --config (one input)")
+        raise UsageError("give --trace, or --prometheus or --config (one input)")
     if args.prometheus is not None and args.config is not None:
-        raise _UsageError("--prometheus and --config both name a Prometheus; give one")
+        raise UsageError("--prometheus and --config both name a Prometheus; give one")
     if from_prometheus and args.namespace is None:
-        raise _UsageError("--namespace: the workloads' namespace is needed with --prometheus or --config")
+        raise UsageError("--namespace: the workloads' namespace is needed with --prometheus or --config")
     if not from_prometheus and (args.namespace is not None or args.workload):
-        raise _UsageError("--namespace and --workload select workloads in Prometheus, not in a trace")
+        raise UsageError("--namespace and --workload select workloads in Prometheus, not in a trace")
     if args.carbon_intensity_query is not None and not from_prometheus:
-        raise _UsageError("--carbon-intensity-query reads Prometheus: give --prometheus or --config")
+        raise UsageError("--carbon-intensity-query reads Prometheus: give --prometheus or --config")
     if args.carbon_intensity_query is not None and args.carbon_intensity is not None:
-        raise _UsageError("--carbon-intensity and --carbon-intensity-query both give the carbon intensity; give one")
+        raise UsageError("--carbon-intensity and --carbon-intensity-query both give the carbon intensity; give one")
     if args.trace is not None and args.capacity_per_replica is None:
-        raise _UsageError("--capacity-per-replica: a trace has no latency history to measure it from")
+        raise UsageError("--capacity-per-replica: a trace has no latency history to measure it from")
     try:
         settings = ReportSettings(
-            horizon_seconds=_duration(args.horizon, "--horizon"),
-            step_seconds=_duration(args.step, "--step"),
-            slo_latency_seconds=_duration(args.slo_latency, "--slo-latency"),
-            max_slo_violation_share=_share(args.max_slo_violations, "--max-slo-violations"),
-            capacity_per_replica=None if args.capacity_per_replica is None else _number(args.capacity_per_replica,
-                                                                                       "--capacity-per-replica"),
-            gpus_per_replica=_whole(args.gpus_per_replica, "--gpus-per-replica"),
-            startup_seconds=_duration(args.startup, "--startup"),
+            horizon_seconds=option.duration(args.horizon, "--horizon"),
+            step_seconds=option.duration(args.step, "--step"),
+            slo_latency_seconds=option.duration(args.slo_latency, "--slo-latency"),
+            max_slo_violation_share=option.share(args.max_slo_violations, "--max-slo-violations"),
+            capacity_per_replica=(None if args.capacity_per_replica is None
+                                  else option.number(args.capacity_per_replica, "--capacity-per-replica")),
+            gpus_per_replica=option.whole(args.gpus_per_replica, "--gpus-per-replica"),
+            startup_seconds=option.duration(args.startup, "--startup"),
             carbon_intensity=None if args.carbon_intensity is None else _carbon(args.carbon_intensity),
-            gpu_hour_price=None if args.gpu_hour_price is None else _number(args.gpu_hour_price, "--gpu-hour-price"),
-            workers=None if args.workers is None else _whole(args.workers, "--workers"),
-            idle_watts=_number(args.idle_watts, "--idle-watts"),
-            max_watts=_number(args.max_watts, "--max-watts"),
+            gpu_hour_price=(None if args.gpu_hour_price is None
+                            else option.number(args.gpu_hour_price, "--gpu-hour-price")),
+            workers=None if args.workers is None else option.whole(args.workers, "--workers"),
+            idle_watts=option.number(args.idle_watts, "--idle-watts"),
+            max_watts=option.number(args.max_watts, "--max-watts"),
         )
     except ValueError as error:
-        raise _UsageError(str(error)) from error
+        raise UsageError(str(error)) from error
     check_output(args.out)
     if args.trace is not None:
         histories, targets = _trace_history(args.trace)
@@ -180,8 +178,8 @@ def _prometheus_histories(args: argparse.Namespace
     # the command reports a failed query itself, in one line; the source's own warning would repeat it
     logging.getLogger("adapter.prometheus").setLevel(logging.ERROR)
     query = HistoryQuery(namespace=args.namespace, selectors=tuple(args.workload or ()),
-                         history_seconds=_duration(args.history, "--history"),
-                         step_seconds=_duration(args.history_step, "--history-step"),
+                         history_seconds=option.duration(args.history, "--history"),
+                         step_seconds=option.duration(args.history_step, "--history-step"),
                          carbon_query=args.carbon_intensity_query)
     try:
         return asyncio.run(read_histories(query, url=args.prometheus, config=args.config))
@@ -200,43 +198,8 @@ def _carbon(text: str) -> CarbonIntensity:
         pass
     path = Path(text)
     if not path.is_file():
-        raise _UsageError(f"--carbon-intensity: {text!r} is neither a number nor a CSV file")
+        raise UsageError(f"--carbon-intensity: {text!r} is neither a number nor a CSV file")
     series = read_trace(path, value_column="grams_per_kwh")
     known = [(series.start + index * series.step_seconds, float(value)) for index, value in enumerate(series.requests)
              if math.isfinite(value)]
     return CarbonIntensity(times=tuple(time for time, _ in known), values=tuple(value for _, value in known))
-
-
-def _duration(text: str, option: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as error:
-        raise _UsageError(f"{option}: {error}") from error
-
-
-def _number(text: str, option: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise _UsageError(f"{option}: {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise _UsageError(f"{option}: {text!r} is not a finite number")
-    return value
-
-
-def _share(text: str, option: str) -> float:
-    stripped = text.strip()
-    value = _number(stripped[:-1], option) / 100 if stripped.endswith("%") else _number(stripped, option)
-    if not 0 <= value < 1:
-        raise _UsageError(f"{option}: {text!r} is not a share of requests in [0, 1) (write 1% or 0.01)")
-    return value
-
-
-def _whole(text: str, option: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise _UsageError(f"{option}: {text!r} is not a whole number") from None
-    if value < 1:
-        raise _UsageError(f"{option}: must be at least 1, not {value}")
-    return value
