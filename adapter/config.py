@@ -54,6 +54,16 @@ def _whole_seconds(seconds: float) -> float:
 Window = Annotated[float, BeforeValidator(_duration), Field(ge=1), AfterValidator(_whole_seconds)]
 """A PromQL range window: a duration of whole seconds."""
 
+
+def _under_proxy_timeout(timeout: float) -> float:
+    if timeout > 50:
+        raise ValueError("must be at most 50s (the kube-apiserver gives up at 60s)")
+    return timeout
+
+
+QueryTimeout = Annotated[Duration, AfterValidator(_under_proxy_timeout)]
+"""How long a request may wait on another server: under the kube-apiserver's own 60 s."""
+
 NonFinitePolicy = Literal["zero", "last_good", "error"]
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,200}$")
 PROMETHEUS_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -92,7 +102,7 @@ class PrometheusSettings(_Frozen):
     """Base URL of the Prometheus HTTP API (Prometheus, Thanos Query, Mimir...)."""
     path_prefix: str = ""
     """Extra path before ``/api/v1`` (e.g. ``/prometheus`` for Mimir), joined to ``url``."""
-    timeout: Duration = 10.0
+    timeout: QueryTimeout = 10.0
     """Per-query timeout; well under the kube-apiserver's 60 s proxy timeout."""
     bearer_token_file: Path | None = None
     """File holding a bearer token, re-read at start-up (a service-account token path works)."""
@@ -117,13 +127,6 @@ class PrometheusSettings(_Frozen):
         if prefix and not prefix.startswith("/"):
             raise ValueError("must start with '/'")
         return prefix
-
-    @field_validator("timeout")
-    @classmethod
-    def _under_proxy_timeout(cls, timeout: float) -> float:
-        if timeout > 50:
-            raise ValueError("must be at most 50s (the kube-apiserver gives up at 60s)")
-        return timeout
 
     @model_validator(mode="after")
     def _one_kind_of_auth(self) -> PrometheusSettings:
@@ -385,7 +388,7 @@ class UpstreamAdapter(_Frozen):
     """Private key of ``cert_file``."""
     bearer_token_file: Path | None = None
     """Token Foresight sends as itself (a service-account token path works), re-read every minute."""
-    timeout: Duration = 10.0
+    timeout: QueryTimeout = 10.0
     """Per-request timeout; well under the kube-apiserver's 60 s proxy timeout."""
     max_connections: int = Field(default=32, ge=1, le=1024)
     """Connections to it open at once."""
@@ -399,13 +402,6 @@ class UpstreamAdapter(_Frozen):
         if parts.query or parts.fragment:
             raise ValueError(f"{url!r} must have no query or fragment")
         return url.rstrip("/")
-
-    @field_validator("timeout")
-    @classmethod
-    def _under_proxy_timeout(cls, timeout: float) -> float:
-        if timeout > 50:
-            raise ValueError("must be at most 50s (the kube-apiserver gives up at 60s)")
-        return timeout
 
     @model_validator(mode="after")
     def _credentials(self) -> UpstreamAdapter:
