@@ -11,10 +11,7 @@ own thread, so preflight's blocking reads can run on the test's.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +22,7 @@ import trustme
 import yaml
 from aiohttp import web
 
+from .kube_stand_in import serving_in_a_thread
 from .local import free_port
 
 TOKEN = "preflight-token"
@@ -133,25 +131,5 @@ def cluster_stand_in() -> Iterator[ClusterStandIn]:
     stand_in = ClusterStandIn(ca=ca, port=free_port())
     app = web.Application()
     app.router.add_get("/{path:.*}", stand_in._get)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    runner = web.AppRunner(app, access_log=None)
-
-    async def start() -> None:
-        await runner.setup()
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1").configure_cert(context)
-        await web.TCPSite(runner, "127.0.0.1", stand_in.port, ssl_context=context).start()
-        started.set()
-
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
-    thread.start()
-    if not started.wait(timeout=30):
-        raise RuntimeError("the Kubernetes API stand-in did not start")
-    try:
+    with serving_in_a_thread(app, ca, stand_in.port):
         yield stand_in
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        loop.close()

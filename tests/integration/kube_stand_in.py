@@ -143,15 +143,23 @@ def kube_stand_in() -> Iterator[KubeStandIn]:
     """A running stand-in on a loopback port with its own CA, stopped on exit."""
     ca = trustme.CA()
     stand_in = KubeStandIn(ca=ca, port=free_port())
+    with serving_in_a_thread(stand_in._app(), ca, stand_in.port):
+        yield stand_in
+
+
+@contextmanager
+def serving_in_a_thread(app: web.Application, ca: trustme.CA, port: int) -> Iterator[None]:
+    """``app`` over HTTPS with a certificate from ``ca`` on a loopback ``port``, on an event loop of
+    its own, so that a test's synchronous clients (the kubernetes client, kubectl) can call it."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
-    runner = web.AppRunner(stand_in._app(), access_log=None)
+    runner = web.AppRunner(app, access_log=None)
 
     async def start() -> None:
         await runner.setup()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert("127.0.0.1").configure_cert(context)
-        await web.TCPSite(runner, "127.0.0.1", stand_in.port, ssl_context=context).start()
+        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start()
         started.set()
 
     thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
@@ -159,7 +167,7 @@ def kube_stand_in() -> Iterator[KubeStandIn]:
     if not started.wait(timeout=30):
         raise RuntimeError("the Kubernetes API stand-in did not start")
     try:
-        yield stand_in
+        yield
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
