@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import time
 
-from adapter.assembly import Adapter
+from adapter.app.assembly import Adapter
 
 
 def free_port() -> int:
@@ -17,12 +17,12 @@ def free_port() -> int:
 
 def demo_adapter(*, history_seconds: float = 3600.0) -> Adapter:
     """The demo fleet with ``history_seconds`` of generated past, refreshed in the background."""
-    from adapter.assembly import assemble
-    from adapter.config import RefreshSettings, Settings
-    from adapter.demo.fleet import default_fleet
-    from adapter.demo.runner import DEMO_SIGNALS
-    from adapter.demo.source import DemoSource
-    from adapter.presets import resolve_rules
+    from adapter.app.assembly import assemble
+    from adapter.commands.demo import DEMO_SIGNALS
+    from adapter.settings.config import RefreshSettings, Settings
+    from adapter.signals.presets import resolve_rules
+    from adapter.sources.demo.fleet import default_fleet
+    from adapter.sources.demo.source import DemoSource
 
     now = time.time()
     fleet = default_fleet(start=now - history_seconds)

@@ -207,7 +207,7 @@ def run_command(tree: Path, argv: list[str]) -> tuple[float, Any]:
     environment = {**os.environ, "PYTHONPATH": str(tree)}
     started = time.perf_counter()
     finished = subprocess.run([sys.executable, "-c",
-                               "import sys; from adapter.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
+                               "import sys; from adapter.commands.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
                               cwd=tree, env=environment, check=True, capture_output=True, text=True)
     return time.perf_counter() - started, json.loads(finished.stdout)
 

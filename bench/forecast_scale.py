@@ -2,7 +2,7 @@
 through the forecasting workers, how long a restart takes to serve again, the memory it all takes,
 and how long the event loop stalls.
 
-Runs the adapter's own worker pool and jobs (``adapter.forecast_pool``) over synthetic series of
+Runs the adapter's own worker pool and jobs (``adapter.tracking.forecast_pool``) over synthetic series of
 7 days at a 1-minute step (a daily cycle, a weekly one, noise and bursts), sent with the six hours
 more the tracker keeps, in passes that follow the schedule a tracker follows:
 
@@ -53,10 +53,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapter import forecast_worker  # noqa: E402
-from adapter.forecast_pool import ForecastPool  # noqa: E402
-from adapter.forecast_worker import Job  # noqa: E402
-from adapter.tracker import CATCH_UP, CATCH_UP_SHARE, FIRST_SELECTION, STEADY  # noqa: E402
+from adapter.tracking import forecast_worker  # noqa: E402
+from adapter.tracking.forecast_pool import ForecastPool  # noqa: E402
+from adapter.tracking.forecast_worker import Job  # noqa: E402
+from adapter.tracking.tracker import CATCH_UP, CATCH_UP_SHARE, FIRST_SELECTION, STEADY  # noqa: E402
 from forecasting.plan import DEFAULT_CALIBRATION, Plan, StepOutcome  # noqa: E402
 from forecasting.schedule import DEFAULT_SCHEDULE, phase_for  # noqa: E402
 

@@ -2,7 +2,7 @@
 and without it.
 
 The adapter on the demo fleet serves TLS in a process of its own, once through the listener
-``serve`` and ``demo`` use (``adapter.listener``) and once through plain ``web.run_app`` (the
+``serve`` and ``demo`` use (``adapter.serving.listener``) and once through plain ``web.run_app`` (the
 adapter as it was, the baseline), and is attacked from many loopback addresses, as a flood from
 many pods would come:
 
@@ -43,9 +43,9 @@ def serve(port: int, guarded: bool) -> None:
 
     from aiohttp import web
 
-    from adapter import listener
-    from adapter.connection_guard import ConnectionLimits
-    from adapter.serving_tls import self_signed
+    from adapter.access.serving_tls import self_signed
+    from adapter.serving import listener
+    from adapter.serving.connection_guard import ConnectionLimits
 
     logging.basicConfig(level=logging.ERROR)
     adapter = demo_adapter()

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 from shared_traces import STRUCTURE_AUTOCORRELATION, autocorrelation, traces_folder
 
-from adapter.durations import parse_duration
+from adapter.settings.durations import parse_duration
 from forecasting.core import DAY_SECONDS, WEEK_SECONDS, duration_text
 from forecasting.replay import ReplaySettings, ServiceSettings, run_replay
 from forecasting.replay.frontier_plot import write_frontier_plot

@@ -29,12 +29,12 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def serve_adapter(port: int) -> None:
     """The adapter on the demo fleet (one hour of history), as ``foresight demo`` assembles and
-    serves it: behind the connection guard of ``adapter.listener``."""
+    serves it: behind the connection guard of ``adapter.serving.listener``."""
     import asyncio
     import logging
 
-    from adapter import listener
-    from adapter.connection_guard import ConnectionLimits
+    from adapter.serving import listener
+    from adapter.serving.connection_guard import ConnectionLimits
 
     logging.basicConfig(level=logging.WARNING)
     adapter = demo_adapter()

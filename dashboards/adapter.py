@@ -1,6 +1,6 @@
 """Foresight adapter: the metrics API it serves, its Prometheus queries, the keys and forecasts it
 tracks, and the NVML exporter's health. Every series is one the adapter or the exporter exports
-about itself (adapter/telemetry.py, adapter/hot_path_stats.py, adapter/forecast_metrics.py,
+about itself (adapter/observability/telemetry.py, adapter/observability/hot_path_stats.py, adapter/serving/forecast_metrics.py,
 adapter/nvml/collector.py)."""
 
 from __future__ import annotations

@@ -7,7 +7,19 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard
 from grafana_foundation_sdk.models import common
 
-from .grafana import FORECAST, WORKLOAD, Row, base, datasource_variable, graph, hpa_variable, layout, query, single, workload_variables
+from .grafana import (
+    FORECAST,
+    WORKLOAD,
+    Row,
+    base,
+    datasource_variable,
+    graph,
+    hpa_variable,
+    layout,
+    query,
+    single,
+    workload_variables,
+)
 
 UID = "foresight-gpu-inference-autoscaling"
 HPA = 'namespace="$namespace", horizontalpodautoscaler="$hpa"'

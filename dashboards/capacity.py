@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
 
-from .grafana import WORKLOAD, Row, base, datasource_variable, graph, hpa_variable, layout, query, single, workload_variables
+from .grafana import (
+    WORKLOAD,
+    Row,
+    base,
+    datasource_variable,
+    graph,
+    hpa_variable,
+    layout,
+    query,
+    single,
+    workload_variables,
+)
 
 UID = "foresight-capacity"
 TARGET = (
@@ -103,7 +114,7 @@ def _energy() -> Row:
                 single(
                     f"Carbon, next {name}",
                     description=(
-                        f"That energy at the grid intensity of foresight:grid_carbon_intensity:grams_per_kwh, in kg "
+                        "That energy at the grid intensity of foresight:grid_carbon_intensity:grams_per_kwh, in kg "
                         "CO2e. Set the intensity to your grid's for a true figure."
                     ),
                     unit="masskg",

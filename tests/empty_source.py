@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapter.source import RangeSeries, Sample
+from adapter.sources.protocol import RangeSeries, Sample
 
 
 class EmptySource:

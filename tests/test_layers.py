@@ -13,3 +13,4 @@ def test_import_contracts_are_kept() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
     assert "forecasting is pure" in result.stdout
+    assert "layers point one way" in result.stdout

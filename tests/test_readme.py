@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapter.config import settings_from_mapping
+from adapter.settings.config import settings_from_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

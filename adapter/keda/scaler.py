@@ -1,5 +1,5 @@
 """KEDA's external scaler service (``externalscaler.proto``), answered from the metrics the HTTP
-API serves, through the same :class:`~adapter.metric_values.MetricValues`.
+API serves, through the same :class:`~adapter.tracking.metric_values.MetricValues`.
 
 ``GetMetrics`` reads the store, as an HPA's request does: the first call for a key registers it,
 later ones never wait for the data source, and a value past the staleness bound is ``UNAVAILABLE``,
@@ -25,7 +25,10 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
-from adapter.errors import (
+from adapter.keda import externalscaler_pb2 as pb
+from adapter.keda.externalscaler_pb2_grpc import ExternalScalerServicer
+from adapter.keda.trigger import Trigger, parse_trigger
+from adapter.kubernetes.errors import (
     AdapterError,
     BadRequest,
     Forbidden,
@@ -34,10 +37,7 @@ from adapter.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from adapter.keda import externalscaler_pb2 as pb
-from adapter.keda.externalscaler_pb2_grpc import ExternalScalerServicer
-from adapter.keda.trigger import Trigger, parse_trigger
-from adapter.metric_values import MetricRequest, MetricValues, check_namespace
+from adapter.tracking.metric_values import MetricRequest, MetricValues, check_namespace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import grpc
 from aiohttp import web
 
+from adapter.access.serving_tls import ServingCertificate
 from adapter.keda.externalscaler_pb2_grpc import add_ExternalScalerServicer_to_server
 from adapter.keda.scaler import ExternalScaler
-from adapter.serving_tls import ServingCertificate
 
 log = logging.getLogger(__name__)
 MAX_CONCURRENT_RPCS = 4096

@@ -12,8 +12,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from adapter.errors import BadRequest
-from adapter.selectors import parse_selector
+from adapter.kubernetes.errors import BadRequest
+from adapter.kubernetes.selectors import parse_selector
 
 FIELDS = ("metric", "selector", "target")
 KEDA_FIELDS = frozenset({"scalerAddress", "enableTLS", "unsafeSsl"})

@@ -17,13 +17,13 @@ import aiohttp
 from yarl import URL
 
 from adapter import __version__
-from adapter.config import UpstreamAdapter
-from adapter.errors import ServiceUnavailable
-from adapter.identity import Identity
+from adapter.kubernetes.errors import ServiceUnavailable
+from adapter.kubernetes.identity import Identity
+from adapter.kubernetes.wire import APIResourceList
+from adapter.settings.config import UpstreamAdapter
 from adapter.upstream.credentials import TokenFile, client_tls
 from adapter.upstream.discovery import DiscoveryMerge, InvalidDiscovery, upstream_resources
 from adapter.upstream.identity_headers import front_proxy_headers
-from adapter.wire import APIResourceList
 
 log = logging.getLogger(__name__)
 MAX_ANSWER_BYTES = 16 * 1024 * 1024

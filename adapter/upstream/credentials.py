@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from adapter.config import UpstreamAdapter
-from adapter.errors import ConfigError
+from adapter.kubernetes.errors import ConfigError
+from adapter.settings.config import UpstreamAdapter
 
 TOKEN_REREAD_SECONDS = 60.0
 

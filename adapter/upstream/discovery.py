@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from adapter.wire import APIResourceList
+from adapter.kubernetes.wire import APIResourceList
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from adapter.identity import Identity
+from adapter.kubernetes.identity import Identity
 
 USER_HEADER = "X-Remote-User"
 GROUP_HEADER = "X-Remote-Group"

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from adapter.config import UpstreamSettings
+from adapter.kubernetes.wire import CUSTOM_GROUP, CUSTOM_VERSION, EXTERNAL_GROUP, EXTERNAL_VERSION
+from adapter.settings.config import UpstreamSettings
 from adapter.upstream.client import Upstream
-from adapter.wire import CUSTOM_GROUP, CUSTOM_VERSION, EXTERNAL_GROUP, EXTERNAL_VERSION
 
 
 @dataclass(frozen=True)

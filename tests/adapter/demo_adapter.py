@@ -13,14 +13,14 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapter.assembly import assemble
-from adapter.config import ForecastSettings, MetricRule, RefreshSettings, SignalSettings
-from adapter.demo.fleet import DemoFleet, default_fleet
-from adapter.demo.source import DemoSource
-from adapter.presets import preset_rules
-from adapter.server import CONTEXT
-from adapter.store import MetricStore
-from adapter.tracker import ForecastTracker
+from adapter.app.assembly import assemble
+from adapter.serving.server import CONTEXT
+from adapter.settings.config import ForecastSettings, MetricRule, RefreshSettings, SignalSettings
+from adapter.signals.presets import preset_rules
+from adapter.sources.demo.fleet import DemoFleet, default_fleet
+from adapter.sources.demo.source import DemoSource
+from adapter.tracking.store import MetricStore
+from adapter.tracking.tracker import ForecastTracker
 
 START = 1_700_000_000.0
 HISTORY = 3600.0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from adapter.forecast_worker import Job
+from adapter.tracking.forecast_worker import Job
 from forecasting.plan import StepOutcome
 
 

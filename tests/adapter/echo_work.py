@@ -5,7 +5,7 @@ Module-level, because a spawned worker imports what it runs by name."""
 
 from __future__ import annotations
 
-from adapter.forecast_worker import Job
+from adapter.tracking.forecast_worker import Job
 from forecasting.plan import StepOutcome
 
 

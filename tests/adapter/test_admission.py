@@ -3,7 +3,7 @@ client holding no connection, and the signal that a surge has drained."""
 
 from __future__ import annotations
 
-from adapter.connection_guard import DRAINED_FROM, Admission, ConnectionLimits
+from adapter.serving.connection_guard import DRAINED_FROM, Admission, ConnectionLimits
 
 
 def admission(**limits: float) -> tuple[Admission, list[str]]:

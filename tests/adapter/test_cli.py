@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from adapter import __version__
-from adapter.cli import main
-from adapter.logs import configure_logging
+from adapter.commands.cli import main
+from adapter.observability.logs import configure_logging
 from forecasting.traces import read_trace
 
 pytestmark = pytest.mark.usefixtures("restore_logging")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.config import load_settings, settings_from_mapping
-from adapter.errors import ConfigError
+from adapter.kubernetes.errors import ConfigError
+from adapter.settings.config import load_settings, settings_from_mapping
 
 
 def problems_of(data: object) -> dict[str, str]:

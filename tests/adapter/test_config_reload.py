@@ -12,11 +12,11 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapter.assembly import assemble
-from adapter.config import load_settings
-from adapter.config_reload import ConfigReloader
-from adapter.presets import resolve_rules
-from adapter.source import RangeSeries, Sample
+from adapter.app.assembly import assemble
+from adapter.app.config_reload import ConfigReloader
+from adapter.settings.config import load_settings
+from adapter.signals.presets import resolve_rules
+from adapter.sources.protocol import RangeSeries, Sample
 
 PATH = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/jobs?labelSelector=app%3Dworker"
 ANSWERS = {"jobs_waiting": 5.0, "jobs_pending": 9.0}
@@ -97,7 +97,7 @@ async def test_an_invalid_change_is_logged_by_field_and_the_old_config_serves(
     running: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
     running.write(config("jobs_pending", refresh={"interval": "soon"}))
-    with caplog.at_level(logging.ERROR, logger="adapter.config_reload"):
+    with caplog.at_level(logging.ERROR, logger="adapter.app.config_reload"):
         assert not running.reloader.check_now()
     assert "refresh.interval" in caplog.text and "previous config keeps serving" in caplog.text
     assert await running.value() == "5"
@@ -107,7 +107,7 @@ async def test_a_restart_only_change_is_refused_whole(running: Running, caplog: 
     document = config("jobs_pending")
     document["prometheus"]["url"] = "http://elsewhere:9090"
     running.write(document)
-    with caplog.at_level(logging.ERROR, logger="adapter.config_reload"):
+    with caplog.at_level(logging.ERROR, logger="adapter.app.config_reload"):
         assert not running.reloader.check_now()
     assert "prometheus only change on restart" in caplog.text
     assert await running.value() == "5"
@@ -125,7 +125,7 @@ async def test_a_file_that_is_not_utf8_is_a_logged_rejection_and_later_changes_a
     running: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
     running.path.write_bytes(yaml.safe_dump(config("jobs_pending")).encode("utf-16"))
-    with caplog.at_level(logging.ERROR, logger="adapter.config_reload"):
+    with caplog.at_level(logging.ERROR, logger="adapter.app.config_reload"):
         assert not running.reloader.check_now()
     assert f"{running.path}: (file): not UTF-8 text: byte 0 is 0xff" in caplog.text
     assert await running.value() == "5"
@@ -140,9 +140,9 @@ async def test_an_unforeseen_failure_while_loading_is_a_logged_rejection_and_lat
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("a preset that cannot be resolved")
 
-    monkeypatch.setattr("adapter.config_reload.resolve_rules", broken)
+    monkeypatch.setattr("adapter.app.config_reload.resolve_rules", broken)
     running.write(config("jobs_pending"))
-    with caplog.at_level(logging.ERROR, logger="adapter.config_reload"):
+    with caplog.at_level(logging.ERROR, logger="adapter.app.config_reload"):
         assert not running.reloader.check_now()
     assert "could not be read" in caplog.text and "a preset that cannot be resolved" in caplog.text
     monkeypatch.undo()

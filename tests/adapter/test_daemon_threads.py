@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from adapter.daemon_threads import DaemonThreadPool
+from adapter.runtime.daemon_threads import DaemonThreadPool
 
 
 def test_results_and_errors_reach_the_caller() -> None:
@@ -55,7 +55,7 @@ def test_a_query_that_never_answers_does_not_hold_the_process_open() -> None:
     """With ``ThreadPoolExecutor`` this interpreter would wait for the blocked thread at exit."""
     program = (
         "import threading\n"
-        "from adapter.daemon_threads import DaemonThreadPool\n"
+        "from adapter.runtime.daemon_threads import DaemonThreadPool\n"
         "pool = DaemonThreadPool(1, thread_name_prefix='stuck')\n"
         "pool.submit(threading.Event().wait)\n"
         "pool.shutdown(wait=False)\n"

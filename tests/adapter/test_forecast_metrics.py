@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapter.config import ForecastSettings
-from adapter.tracker import ForecastKey
+from adapter.settings.config import ForecastSettings
+from adapter.tracking.tracker import ForecastKey
 from forecasting.quantity import parse_quantity
 
 from .demo_adapter import DemoAdapter, demo_adapter

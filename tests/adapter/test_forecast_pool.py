@@ -20,13 +20,13 @@ from typing import cast
 import numpy as np
 import pytest
 
-from adapter.config import ForecastSettings, MetricRule
-from adapter.forecast_pool import ForecastPool, WorkerLost
-from adapter.forecast_worker import Job
-from adapter.rules import QueryScope
-from adapter.selectors import parse_selector
-from adapter.source import RangeSeries, Sample, Source
-from adapter.tracker import CATCH_UP, FIRST_SELECTION, STEADY, ForecastKey, ForecastTracker
+from adapter.kubernetes.selectors import parse_selector
+from adapter.settings.config import ForecastSettings, MetricRule
+from adapter.signals.rules import QueryScope
+from adapter.sources.protocol import RangeSeries, Sample, Source
+from adapter.tracking.forecast_pool import ForecastPool, WorkerLost
+from adapter.tracking.forecast_worker import Job
+from adapter.tracking.tracker import CATCH_UP, FIRST_SELECTION, STEADY, ForecastKey, ForecastTracker
 from forecasting.plan import Plan, StepOutcome
 from forecasting.schedule import Schedule
 
@@ -60,7 +60,7 @@ async def test_jobs_held_by_a_worker_that_dies_run_again_on_its_successor(
 ) -> None:
     pool = pool_of(dies_once)
     marker = tmp_path / "died"
-    with caplog.at_level(logging.INFO, logger="adapter.forecast_pool"):
+    with caplog.at_level(logging.INFO, logger="adapter.tracking.forecast_pool"):
         outcomes = await asyncio.gather(*(pool.run(job(f"{marker}|series-{n}")) for n in range(3)))
     assert marker.exists(), "the first worker died"
     assert len({outcome.reason for outcome in outcomes}) == 1, "all three ran on the one successor"
@@ -73,7 +73,7 @@ async def test_a_job_that_takes_every_worker_down_is_given_up_and_a_successor_is
     pool_of: Callable[[Callable[[Job], StepOutcome]], ForecastPool], caplog: pytest.LogCaptureFixture
 ) -> None:
     pool = pool_of(always_dies)
-    with caplog.at_level(logging.INFO, logger="adapter.forecast_pool"), pytest.raises(WorkerLost):
+    with caplog.at_level(logging.INFO, logger="adapter.tracking.forecast_pool"), pytest.raises(WorkerLost):
         await pool.run(job("poison"))
     assert len(deaths(caplog)) == 2
     assert [process for process in multiprocessing.active_children() if process.is_alive()], (

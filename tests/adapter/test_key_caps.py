@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapter.access import AccessControl
-from adapter.assembly import Adapter, assemble
-from adapter.authentication import AuthenticationSettings, Authenticator
-from adapter.authentication_source import AuthenticationOptions
-from adapter.config import RefreshSettings, settings_from_mapping
-from adapter.identity import Identity
-from adapter.presets import resolve_rules
-from adapter.source import RangeSeries, Sample
-from adapter.store import NO_DATA_IDLE_SECONDS
+from adapter.access.authentication import AuthenticationSettings, Authenticator
+from adapter.access.authentication_source import AuthenticationOptions
+from adapter.access.control import AccessControl
+from adapter.app.assembly import Adapter, assemble
+from adapter.kubernetes.identity import Identity
+from adapter.settings.config import RefreshSettings, settings_from_mapping
+from adapter.signals.presets import resolve_rules
+from adapter.sources.protocol import RangeSeries, Sample
+from adapter.tracking.store import NO_DATA_IDLE_SECONDS
 
 HPA = "system:serviceaccount:kube-system:horizontal-pod-autoscaler"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from adapter.config import ForecastSettings
-from adapter.tracker import ForecastKey
+from adapter.settings.config import ForecastSettings
+from adapter.tracking.tracker import ForecastKey
 from forecasting.quantity import parse_quantity
 
 from .demo_adapter import demo_adapter

@@ -13,8 +13,9 @@ import pytest
 from jsonschema import Draft4Validator
 from kubernetes_validate.utils import schema_contents  # type: ignore[import-untyped]
 
-from adapter import openapi, wire
-from adapter.selectors import parse_selector
+from adapter.kubernetes import wire
+from adapter.kubernetes.selectors import parse_selector
+from adapter.serving import openapi
 
 EXTERNAL_METRICS = ("queue_depth", "requests_per_second", "requests_per_second_forecast")
 POD_METRICS = ("gpu_utilization", "queue_depth")

@@ -8,8 +8,8 @@ import hashlib
 from email.utils import formatdate
 from typing import cast
 
-from adapter.config import MetricRule
-from adapter.server import CONTEXT
+from adapter.serving.server import CONTEXT
+from adapter.settings.config import MetricRule
 
 from .demo_adapter import START, DemoAdapter
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.errors import NotAcceptable
-from adapter.openapi import Document
-from adapter.openapi_serving import answer
+from adapter.kubernetes.errors import NotAcceptable
+from adapter.serving.openapi import Document
+from adapter.serving.openapi_serving import answer
 
 NOW = 1_700_000_000.0
 V2 = Document("/openapi/v2", b'{"swagger":"2.0"}', "ABC123", by_hash=False)

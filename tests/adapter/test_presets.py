@@ -2,12 +2,12 @@
 
 import pytest
 
-from adapter.config import MetricRule, SignalSettings, settings_from_mapping
-from adapter.errors import BadRequest, ConfigError
-from adapter.presets import preset_rules, resolve_rules
-from adapter.rules import QueryScope, render
-from adapter.selectors import parse_selector
-from adapter.templates import template_problems
+from adapter.kubernetes.errors import BadRequest, ConfigError
+from adapter.kubernetes.selectors import parse_selector
+from adapter.settings.config import MetricRule, SignalSettings, settings_from_mapping
+from adapter.settings.templates import template_problems
+from adapter.signals.presets import preset_rules, resolve_rules
+from adapter.signals.rules import QueryScope, render
 
 SIGNAL_VARIANTS = [
     {"server": "vllm"},

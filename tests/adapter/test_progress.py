@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from adapter.progress import Progress
+from adapter.commands.progress import Progress
 
 
 class Clock:
@@ -25,7 +25,7 @@ class Terminal(io.StringIO):
 
 
 def progress_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [record.getMessage() for record in caplog.records if record.name == "adapter.progress"]
+    return [record.getMessage() for record in caplog.records if record.name == "adapter.commands.progress"]
 
 
 def test_off_a_terminal_a_line_for_each_tenth_of_the_work_with_the_time_left(caplog: pytest.LogCaptureFixture) -> None:

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from adapter.config import PrometheusSettings
-from adapter.errors import SourceError
-from adapter.prometheus import PrometheusSource, _session
+from adapter.kubernetes.errors import SourceError
+from adapter.settings.config import PrometheusSettings
+from adapter.sources.prometheus import PrometheusSource, _session
 
 URL = "https://prometheus.example:9090"
 

@@ -16,7 +16,7 @@ import yaml
 
 import forecasting.replay
 import forecasting.replay.sweep
-from adapter import replay_command
+from adapter.commands import replay as replay_command
 
 SVG = "{http://www.w3.org/2000/svg}"
 TRACE = Path(__file__).resolve().parents[1] / "data" / "traces" / "servegen_reason_deepseek-r1_10min.csv"

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from adapter.cli import main
-from adapter.durations import parse_duration
+from adapter.commands.cli import main
+from adapter.settings.durations import parse_duration
 from forecasting.hpa.manifest import hpa_from_manifest
 from forecasting.replay import ReplaySettings, ServiceSettings
 from forecasting.replay.simulation import Stage, simulate_hpa
@@ -51,7 +51,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     trace = _slice(directory / "history.csv", HISTORY_STEPS)
     out = directory / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "adapter.cli", "report", "--trace", str(trace), "--capacity-per-replica", str(CAPACITY),
+        [sys.executable, "-m", "adapter.commands.cli", "report", "--trace", str(trace), "--capacity-per-replica", str(CAPACITY),
          "--gpus-per-replica", str(GPUS), "--horizon", "12h", "--carbon-intensity", str(CARBON),
          "--gpu-hour-price", str(PRICE), "--idle-watts", str(IDLE_WATTS), "--max-watts", str(MAX_WATTS),
          "--workers", "2", "--out", str(out)],
@@ -162,7 +162,7 @@ def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     error = capsys.readouterr().err
     assert code in (1, 2), error
     assert "Traceback" not in error
-    lines = [line for line in error.splitlines() if line and "adapter.progress" not in line]
+    lines = [line for line in error.splitlines() if line and "adapter.commands.progress" not in line]
     assert len(lines) == 1, error
     return lines[0]
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from adapter.errors import BadRequest
-from adapter.selectors import (
+from adapter.kubernetes.errors import BadRequest
+from adapter.kubernetes.selectors import (
     LabelSelector,
     Requirement,
     kube_state_metrics_label,

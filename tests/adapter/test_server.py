@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapter.config import MetricRule, RefreshSettings
+from adapter.settings.config import MetricRule, RefreshSettings
 from forecasting.quantity import parse_quantity
 
 from .demo_adapter import START, DemoAdapter, demo_adapter

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.startup_leads import lead_from_startup, startup_query
+from adapter.tracking.startup_leads import lead_from_startup, startup_query
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.config import ForecastSettings
+from adapter.settings.config import ForecastSettings
 
 from ..browser import chromium
 from .demo_adapter import demo_adapter

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapter.assembly import assemble
-from adapter.config import RefreshSettings
-from adapter.supervision import BACKOFF_MAX_SECONDS, Supervisor
+from adapter.app.assembly import assemble
+from adapter.runtime.supervision import BACKOFF_MAX_SECONDS, Supervisor
+from adapter.settings.config import RefreshSettings
 from tests.empty_source import EmptySource
 
 INTERVAL = 15.0
@@ -101,10 +101,10 @@ async def test_a_failure_is_logged_once_with_its_cause_then_briefly_then_its_rec
 ) -> None:
     run_pass, calls = failing_times(5)
     supervisor.add("refresher", run_pass, pause=lambda _: INTERVAL, stall_after=STALL_AFTER)
-    with caplog.at_level(logging.INFO, logger="adapter.supervision"):
+    with caplog.at_level(logging.INFO, logger="adapter.runtime.supervision"):
         supervisor.start()
         await until(lambda: calls[0] == 6)
-    records = [record for record in caplog.records if record.name == "adapter.supervision"]
+    records = [record for record in caplog.records if record.name == "adapter.runtime.supervision"]
     assert [record.exc_info is not None for record in records] == [True, False, False, False]
     assert "'refresher' failed" in records[0].getMessage()
     assert "after 2 tries" in records[1].getMessage() and "after 4 tries" in records[2].getMessage()

@@ -8,10 +8,10 @@ from typing import cast
 
 import pytest
 
-from adapter.config import ForecastSettings
-from adapter.forecast_pool import ForecastPool
-from adapter.source import Source
-from adapter.tracker import ForecastTracker
+from adapter.settings.config import ForecastSettings
+from adapter.sources.protocol import Source
+from adapter.tracking.forecast_pool import ForecastPool
+from adapter.tracking.tracker import ForecastTracker
 from forecasting.schedule import Schedule
 
 TICK = 60.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.units import unit_of
+from adapter.signals.units import unit_of
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.config import UpstreamAdapter
-from adapter.errors import ServiceUnavailable
+from adapter.kubernetes.errors import ServiceUnavailable
+from adapter.settings.config import UpstreamAdapter
 from adapter.upstream.client import Upstream
 
 

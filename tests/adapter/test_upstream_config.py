@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from adapter.cli import main
-from adapter.config import settings_from_mapping
-from adapter.errors import ConfigError
+from adapter.commands.cli import main
+from adapter.kubernetes.errors import ConfigError
+from adapter.settings.config import settings_from_mapping
 from adapter.upstream.upstreams import Upstreams
 
 URL = "https://prometheus-adapter.monitoring.svc"

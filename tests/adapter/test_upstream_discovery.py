@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from adapter import wire
+from adapter.kubernetes import wire
 from adapter.upstream.discovery import DiscoveryMerge, InvalidDiscovery, upstream_resources
 
 GROUP_VERSION = "external.metrics.k8s.io/v1beta1"

@@ -10,9 +10,9 @@ import math
 
 import pytest
 
-from adapter import wire
-from adapter.errors import BadRequest, NotFound, ServiceUnavailable
-from adapter.selectors import parse_selector
+from adapter.kubernetes import wire
+from adapter.kubernetes.errors import BadRequest, NotFound, ServiceUnavailable
+from adapter.kubernetes.selectors import parse_selector
 
 
 def test_external_metric_value_list_matches_the_go_type() -> None:

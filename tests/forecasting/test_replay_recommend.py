@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from adapter.config import settings_from_mapping
+from adapter.settings.config import settings_from_mapping
 from forecasting.hpa.manifest import hpa_from_manifest
 from forecasting.replay.metrics import ControllerMetrics
 from forecasting.replay.recommend import MIN_SAVING, Workload, forecast_settings, hpa_document, recommend

@@ -14,15 +14,15 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapter.assembly import assemble
-from adapter.config import Settings, settings_from_mapping
+from adapter.app.assembly import assemble
 from adapter.keda.serving import ScalerListener, ScalerServer
-from adapter.presets import resolve_rules
-from adapter.prometheus import PrometheusSource
-from adapter.server import CONTEXT
-from adapter.source import RangeSeries, Sample, Source
-from adapter.store import MetricStore
-from adapter.tracker import ForecastTracker
+from adapter.serving.server import CONTEXT
+from adapter.settings.config import Settings, settings_from_mapping
+from adapter.signals.presets import resolve_rules
+from adapter.sources.prometheus import PrometheusSource
+from adapter.sources.protocol import RangeSeries, Sample, Source
+from adapter.tracking.store import MetricStore
+from adapter.tracking.tracker import ForecastTracker
 
 from .prometheus import PrometheusServer
 from .workload_exporter import TIMESTAMP_SERIES

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import grpc
 import trustme
 
+from adapter.access.serving_tls import ServingCertificate
 from adapter.keda import externalscaler_pb2 as pb
 from adapter.keda.externalscaler_pb2_grpc import ExternalScalerStub
 from adapter.keda.serving import ScalerListener, ScalerTls
-from adapter.serving_tls import ServingCertificate
 
 HANG_GUARD_S = 120.0
 """Only tells a call that never ends from one that ends; none takes nearly that long."""

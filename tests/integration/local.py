@@ -29,7 +29,7 @@ def kubectl() -> str:
 
 def foresight_command(*args: str) -> list[str]:
     """``foresight ARGS`` as this interpreter runs it, with :func:`foresight_environment`."""
-    return [sys.executable, "-m", "adapter.cli", *args]
+    return [sys.executable, "-m", "adapter.commands.cli", *args]
 
 
 def foresight_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.forecast_worker import Job
-from adapter.tracker import ForecastTracker
+from adapter.tracking.forecast_worker import Job
+from adapter.tracking.tracker import ForecastTracker
 from forecasting.plan import StepOutcome
 
 

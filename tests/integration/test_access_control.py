@@ -17,12 +17,12 @@ import pytest
 import trustme
 from aiohttp import web
 
-from adapter.access import AccessControl
-from adapter.assembly import assemble
-from adapter.config import RefreshSettings, Settings, SignalSettings
-from adapter.presets import resolve_rules
-from adapter.secure_serving import SecureServingOptions, secure_serving
-from adapter.source import RangeSeries, Sample
+from adapter.access.control import AccessControl
+from adapter.access.secure_serving import SecureServingOptions, secure_serving
+from adapter.app.assembly import assemble
+from adapter.settings.config import RefreshSettings, Settings, SignalSettings
+from adapter.signals.presets import resolve_rules
+from adapter.sources.protocol import RangeSeries, Sample
 
 from .kube_stand_in import Grant, KubeStandIn, kube_stand_in
 from .local import free_port

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapter.tracker import ForecastKey
+from adapter.tracking.tracker import ForecastKey
 from forecasting.quantity import parse_quantity
 
 from .adapter_client import adapter_settings, running_adapter

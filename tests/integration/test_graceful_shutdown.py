@@ -22,7 +22,7 @@ import grpc
 import pytest
 import yaml
 
-from adapter.cli import SHUTDOWN_GRACE_SECONDS
+from adapter.commands.cli import SHUTDOWN_GRACE_SECONDS
 from adapter.keda.externalscaler_pb2_grpc import ExternalScalerStub
 
 from .keda_client import trigger

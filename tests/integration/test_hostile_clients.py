@@ -20,10 +20,10 @@ import pytest
 import trustme
 from prometheus_client import CollectorRegistry
 
-from adapter.assembly import assemble
-from adapter.config import RefreshSettings
-from adapter.connection_guard import ConnectionLimits
-from adapter.listener import GuardedSite, StatusRequestHandler, serve
+from adapter.app.assembly import assemble
+from adapter.serving.connection_guard import ConnectionLimits
+from adapter.serving.listener import GuardedSite, StatusRequestHandler, serve
+from adapter.settings.config import RefreshSettings
 from tests.empty_source import EmptySource
 
 pytestmark = pytest.mark.integration

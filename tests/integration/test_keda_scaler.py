@@ -16,7 +16,7 @@ import pytest
 
 from adapter.keda import externalscaler_pb2 as pb
 from adapter.keda.externalscaler_pb2_grpc import ExternalScalerStub
-from adapter.tracker import ForecastKey
+from adapter.tracking.tracker import ForecastKey
 
 from .adapter_client import RunningAdapter, adapter_settings, running_adapter
 from .keda_client import HANG_GUARD_S, ScalerCertificates, scaler_client, trigger, until

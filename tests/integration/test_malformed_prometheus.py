@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from adapter.errors import SourceError
-from adapter.prometheus import PrometheusSource
+from adapter.kubernetes.errors import SourceError
+from adapter.sources.prometheus import PrometheusSource
 
 from .adapter_client import adapter_settings, running_adapter
 from .prometheus import PrometheusServer

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from adapter.tracker import ForecastKey
+from adapter.tracking.tracker import ForecastKey
 from forecasting.quantity import parse_quantity
 
 from .adapter_client import RunningAdapter, adapter_settings, running_adapter

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapter.cli import main
-from adapter.config import settings_from_mapping
+from adapter.commands.cli import main
+from adapter.settings.config import settings_from_mapping
 
 from .cluster_stand_in import ClusterStandIn, apiservice, cluster_stand_in, front_proxy, keda_operator
 from .local import free_port

@@ -28,10 +28,10 @@ import trustme
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.exceptions import InsecureRequestWarning
 
-from adapter.config import PrometheusSettings
-from adapter.errors import SourceError
-from adapter.prometheus import PrometheusSource
-from adapter.source import RangeSeries, Sample
+from adapter.kubernetes.errors import SourceError
+from adapter.settings.config import PrometheusSettings
+from adapter.sources.prometheus import PrometheusSource
+from adapter.sources.protocol import RangeSeries, Sample
 
 from .local import free_port
 from .prometheus import PrometheusServer
@@ -184,7 +184,7 @@ async def _failure(
 
     ``pytest.raises(SourceError)`` lets any other exception type through, failing the test.
     """
-    with caplog.at_level(logging.WARNING, logger="adapter.prometheus"), pytest.raises(SourceError) as caught:
+    with caplog.at_level(logging.WARNING, logger="adapter.sources.prometheus"), pytest.raises(SourceError) as caught:
         await _instant(settings)
     message = caught.value.message
     assert message == str(caught.value)
@@ -339,7 +339,7 @@ async def test_tls_file_gone_after_start_is_a_source_error(
     )
     try:
         ca_copy.unlink()
-        with caplog.at_level(logging.WARNING, logger="adapter.prometheus"), pytest.raises(SourceError) as caught:
+        with caplog.at_level(logging.WARNING, logger="adapter.sources.prometheus"), pytest.raises(SourceError) as caught:
             await source.instant("vector(1)")
     finally:
         await source.close()

@@ -28,12 +28,12 @@ import numpy as np
 import pytest
 import yaml
 
-from adapter.config import MetricRule, SignalSettings
-from adapter.demo.promql import evaluate
-from adapter.demo.tsdb import MemoryTSDB
-from adapter.presets import preset_rules
-from adapter.rules import QueryScope, render
-from adapter.selectors import parse_selector
+from adapter.kubernetes.selectors import parse_selector
+from adapter.settings.config import MetricRule, SignalSettings
+from adapter.signals.presets import preset_rules
+from adapter.signals.rules import QueryScope, render
+from adapter.sources.demo.promql import evaluate
+from adapter.sources.demo.tsdb import MemoryTSDB
 
 from .local import free_port
 from .prometheus import PrometheusServer

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapter.config import Settings
-from adapter.presets import resolve_rules
-from adapter.startup_leads import MAX_LEAD_SECONDS, MIN_LEAD_SECONDS
+from adapter.settings.config import Settings
+from adapter.signals.presets import resolve_rules
+from adapter.tracking.startup_leads import MAX_LEAD_SECONDS, MIN_LEAD_SECONDS
 
 from .adapter_client import RunningAdapter, adapter_settings, running_adapter
 from .prometheus import PrometheusServer
@@ -151,7 +151,7 @@ async def test_no_startup_keeps_the_configured_lead_and_says_so_once(
 ) -> None:
     async with running_adapter(auto_settings(kube_state_prometheus, ["idle"])) as adapter:
         assert adapter.tracker is not None
-        with caplog.at_level(logging.INFO, logger="adapter.startup_leads"):
+        with caplog.at_level(logging.INFO, logger="adapter.tracking.startup_leads"):
             await adapter.tracker.measure_leads()
             adapter.clock.offset = HOUR  # due again: measured again, and still nothing
             await adapter.tracker.measure_leads()

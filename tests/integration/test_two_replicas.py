@@ -26,7 +26,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapter.cli import SHUTDOWN_GRACE_SECONDS
+from adapter.commands.cli import SHUTDOWN_GRACE_SECONDS
 
 from .local import foresight_command, foresight_environment, free_port
 from .prometheus import PrometheusServer

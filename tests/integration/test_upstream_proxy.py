@@ -28,11 +28,11 @@ import trustme
 import yaml
 from aiohttp import web
 
-from adapter.assembly import assemble
-from adapter.config import Settings, settings_from_mapping
-from adapter.presets import resolve_rules
-from adapter.prometheus import PrometheusSource
-from adapter.secure_serving import SecureServingOptions, secure_serving
+from adapter.access.secure_serving import SecureServingOptions, secure_serving
+from adapter.app.assembly import assemble
+from adapter.settings.config import Settings, settings_from_mapping
+from adapter.signals.presets import resolve_rules
+from adapter.sources.prometheus import PrometheusSource
 from adapter.upstream.upstreams import Upstreams
 
 from .kube_stand_in import Grant, KubeStandIn, kube_stand_in

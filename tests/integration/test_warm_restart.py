@@ -16,13 +16,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from adapter.config import ForecastSettings, MetricRule
-from adapter.forecast_pool import ForecastPool
-from adapter.presets import resolve_rules
-from adapter.prometheus import PrometheusSource
-from adapter.rules import QueryScope
-from adapter.selectors import parse_selector
-from adapter.tracker import ForecastKey, ForecastTracker
+from adapter.kubernetes.selectors import parse_selector
+from adapter.settings.config import ForecastSettings, MetricRule
+from adapter.signals.presets import resolve_rules
+from adapter.signals.rules import QueryScope
+from adapter.sources.prometheus import PrometheusSource
+from adapter.tracking.forecast_pool import ForecastPool
+from adapter.tracking.tracker import ForecastKey, ForecastTracker
 from forecasting.schedule import Schedule
 
 from .adapter_client import ManualClock, adapter_settings
@@ -128,7 +128,7 @@ async def test_with_prometheus_down_at_the_read_back_the_series_selects_as_on_a_
 ) -> None:
     planted.stop()
     try:
-        with caplog.at_level(logging.WARNING, logger="adapter.known_models"):
+        with caplog.at_level(logging.WARNING, logger="adapter.tracking.known_models"):
             await tracker.refresh_now()  # neither the selection nor the history can be read
     finally:
         planted.start()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.config import Settings
-from adapter.presets import resolve_rules
-from adapter.tracker import FITTED_FOR_MEAN, ForecastKey
+from adapter.settings.config import Settings
+from adapter.signals.presets import resolve_rules
+from adapter.tracking.tracker import FITTED_FOR_MEAN, ForecastKey
 
 from .adapter_client import adapter_settings, running_adapter
 from .prometheus import PrometheusServer

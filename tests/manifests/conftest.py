@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pytest
 import trustme
 
-from adapter.config import MetricRule, Settings, load_settings
-from adapter.forecast_names import forecast_metric_names
-from adapter.presets import resolve_rules
+from adapter.settings.config import MetricRule, Settings, load_settings
+from adapter.settings.forecast_names import forecast_metric_names
+from adapter.signals.presets import resolve_rules
 
 from .render import MANIFESTS, NAMESPACE, Rendered, kustomize
 

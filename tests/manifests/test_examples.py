@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapter.forecast_names import parse_forecast_metric
+from adapter.settings.forecast_names import parse_forecast_metric
 
 from .conftest import ShippedConfig
 from .render import Object, Rendered

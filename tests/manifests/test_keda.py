@@ -13,8 +13,8 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from adapter.forecast_names import parse_forecast_metric
 from adapter.keda.trigger import parse_trigger
+from adapter.settings.forecast_names import parse_forecast_metric
 
 from .conftest import SERVICE_DNS_NAME, ShippedConfig
 from .render import MANIFESTS, NAMESPACE, Object, Rendered, kustomize, only_container, pod_spec, render_site

@@ -12,6 +12,7 @@ import pytest
 from .conftest import OwnCertificate
 from .render import MANIFESTS, NAMESPACE, SITES, Object, Rendered, render_site
 
+
 def _prometheus_bindings(rendered: Rendered) -> list[Object]:
     return [
         item for item in [*rendered.of_kind("ClusterRoleBinding"), *rendered.of_kind("RoleBinding")]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from adapter.config import settings_from_mapping
+from adapter.settings.config import settings_from_mapping
 
-from .render import README, NAMESPACE, only_container, pod_spec, render_site
+from .render import NAMESPACE, README, only_container, pod_spec, render_site
 
 SITE = "the upstream proxy, keeping another adapter's metrics reachable"
 

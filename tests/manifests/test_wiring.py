@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from adapter.cli import SHUTDOWN_GRACE_SECONDS
+from adapter.commands.cli import SHUTDOWN_GRACE_SECONDS
 
 from .conftest import SERVICE_DNS_NAME
 from .render import (

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adapter.demo.demand import SyntheticDemand, TraceDemand
-from adapter.demo.llm import ITL_BUCKETS, TTFT_BUCKETS
-from adapter.demo.fleet import (
+from adapter.sources.demo.demand import SyntheticDemand, TraceDemand
+from adapter.sources.demo.fleet import (
     IDLE_WATTS,
     MAX_WATTS,
     DemoFleet,
     WorkloadSpec,
     default_fleet,
 )
+from adapter.sources.demo.llm import ITL_BUCKETS, TTFT_BUCKETS
 from forecasting.traces import read_trace
 
 DAY = 86_400.0

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapter.demo.fleet import TOKEN_MIXES, DemoFleet, WorkloadSpec, default_fleet
-from adapter.demo.llm import TokenMix
+from adapter.sources.demo.fleet import TOKEN_MIXES, DemoFleet, WorkloadSpec, default_fleet
+from adapter.sources.demo.llm import TokenMix
 
 from .test_fleet import DAY, THURSDAY, ConstantDemand, Recorder
 

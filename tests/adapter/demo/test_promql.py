@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.demo.promql import PromQLError, Vector, evaluate, parse
-from adapter.demo.promql_ast import (
+from adapter.sources.demo.promql import PromQLError, Vector, evaluate, parse
+from adapter.sources.demo.promql_ast import (
     AggregateExpr,
     BinaryExpr,
     Call,
@@ -21,8 +21,8 @@ from adapter.demo.promql_ast import (
     VectorMatching,
     VectorSelector,
 )
-from adapter.demo.promql_functions import bucket_quantile
-from adapter.demo.tsdb import Matcher, MemoryTSDB
+from adapter.sources.demo.promql_functions import bucket_quantile
+from adapter.sources.demo.tsdb import Matcher, MemoryTSDB
 
 AT = 1000.0
 STEP = 15.0

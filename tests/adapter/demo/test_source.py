@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-import adapter.demo.source as demo_source
-from adapter.demo.fleet import default_fleet
-from adapter.demo.source import RANGE, DemoSource, SourceClosed
+import adapter.sources.demo.source as demo_source
+from adapter.sources.demo.fleet import default_fleet
+from adapter.sources.demo.source import RANGE, DemoSource, SourceClosed
 
 NOW = 1_700_000_000.0
 HISTORY = 3600.0

@@ -4,7 +4,7 @@ would."""
 
 from __future__ import annotations
 
-from adapter.demo.runner import STALENESS_REAL_SECONDS, demo_refresh
+from adapter.commands.demo import STALENESS_REAL_SECONDS, demo_refresh
 
 from ..demo_adapter import demo_adapter
 

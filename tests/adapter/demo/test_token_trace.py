@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from adapter.config import Settings
-from adapter.demo.fleet import NAMESPACE, default_fleet
-from adapter.demo.runner import DEMO_SIGNALS
-from adapter.demo.source import DemoSource
-from adapter.presets import resolve_rules
-from adapter.rules import QueryScope, render
-from adapter.selectors import parse_selector
+from adapter.commands.demo import DEMO_SIGNALS
+from adapter.kubernetes.selectors import parse_selector
+from adapter.settings.config import Settings
+from adapter.signals.presets import resolve_rules
+from adapter.signals.rules import QueryScope, render
+from adapter.sources.demo.fleet import NAMESPACE, default_fleet
+from adapter.sources.demo.source import DemoSource
 from forecasting.traces import read_trace
 
 START = 1_700_000_040.0

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.demo.tsdb import Labels, Matcher, MemoryTSDB
+from adapter.sources.demo.tsdb import Labels, Matcher, MemoryTSDB
 
 
 def _values(db: MemoryTSDB, name: str, start: float, end: float) -> list[float]:

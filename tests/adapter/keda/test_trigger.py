@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.errors import BadRequest
 from adapter.keda.trigger import Trigger, parse_trigger
+from adapter.kubernetes.errors import BadRequest
 
 KEDA_OWN = {"scalerAddress": "foresight.foresight.svc:9443", "enableTLS": "true", "unsafeSsl": "false"}
 

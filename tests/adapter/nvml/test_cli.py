@@ -8,7 +8,7 @@ import ctypes.util
 import pynvml  # type: ignore[import-untyped]
 import pytest
 
-from adapter.cli import main
+from adapter.commands.cli import main
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
 

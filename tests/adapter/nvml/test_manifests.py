@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from adapter.cli import _parser
+from adapter.commands.cli import _parser
 
 DIRECTORY = Path(__file__).resolve().parents[3] / "manifests" / "nvml-exporter"
 NAME = "foresight-nvml-exporter"

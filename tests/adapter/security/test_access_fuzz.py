@@ -13,16 +13,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from adapter.access import AccessControl
-from adapter.assembly import assemble
-from adapter.authentication import AuthenticationSettings, Authenticator
-from adapter.authentication_source import AuthenticationOptions
-from adapter.authorization import Authorizer, Decision
-from adapter.config import RefreshSettings, Settings
-from adapter.identity import Identity
-from adapter.presets import resolve_rules
-from adapter.request_attributes import RequestAttributes
-from adapter.source import RangeSeries, Sample
+from adapter.access.authentication import AuthenticationSettings, Authenticator
+from adapter.access.authentication_source import AuthenticationOptions
+from adapter.access.authorization import Authorizer, Decision
+from adapter.access.control import AccessControl
+from adapter.app.assembly import assemble
+from adapter.kubernetes.identity import Identity
+from adapter.kubernetes.request_attributes import RequestAttributes
+from adapter.settings.config import RefreshSettings, Settings
+from adapter.signals.presets import resolve_rules
+from adapter.sources.protocol import RangeSeries, Sample
 
 FUZZ = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 header_value = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)

@@ -11,16 +11,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from adapter.authentication import (
+from adapter.access.authentication import (
     UNKNOWN_TOKEN_REVIEW_BURST,
     UNKNOWN_TOKEN_REVIEWS_PER_SECOND,
     AuthenticationSettings,
     Authenticator,
     RequestHeaderSettings,
 )
-from adapter.client_certs import CertificateAuthorities
-from adapter.errors import TooManyRequests, Unauthorized
-from adapter.identity import Identity
+from adapter.access.client_certs import CertificateAuthorities
+from adapter.kubernetes.errors import TooManyRequests, Unauthorized
+from adapter.kubernetes.identity import Identity
 
 
 def der(certificate: trustme.LeafCert) -> bytes:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from adapter.authentication_source import (
+from adapter.access.authentication_source import (
     AuthenticationConfigError,
     AuthenticationOptions,
     load_authentication,

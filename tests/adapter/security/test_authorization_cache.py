@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from adapter.authorization import Authorizer, Decision
-from adapter.errors import Forbidden
-from adapter.identity import Identity
-from adapter.request_attributes import RequestAttributes, attributes_for
+from adapter.access.authorization import Authorizer, Decision
+from adapter.kubernetes.errors import Forbidden
+from adapter.kubernetes.identity import Identity
+from adapter.kubernetes.request_attributes import RequestAttributes, attributes_for
 
 METRIC = attributes_for("GET", "/apis/external.metrics.k8s.io/v1beta1/namespaces/ns/queue_depth")
 ALICE = Identity("alice", ("system:authenticated",))

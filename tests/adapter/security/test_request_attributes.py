@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.request_attributes import RequestAttributes, attributes_for
+from adapter.kubernetes.request_attributes import RequestAttributes, attributes_for
 
 
 def test_external_metric_collection_is_list_on_the_metric_in_its_namespace() -> None:

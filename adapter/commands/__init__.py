@@ -1,0 +1,3 @@
+"""The ``foresight`` commands: serve, demo, backtest, replay, report and preflight; each reads its
+options and exits with its own code.
+"""

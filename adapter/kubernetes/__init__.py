@@ -1,0 +1,3 @@
+"""Kubernetes' vocabulary, free of any server: ``Status`` errors, the metrics APIs' wire format, label
+selectors, user identity and request attributes.
+"""
