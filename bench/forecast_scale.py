@@ -53,12 +53,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapter.tracking import forecast_worker  # noqa: E402
 from adapter.tracking.forecast_pool import ForecastPool  # noqa: E402
-from adapter.tracking.forecast_worker import Job  # noqa: E402
 from adapter.tracking.tracker import CATCH_UP, CATCH_UP_SHARE, FIRST_SELECTION, STEADY  # noqa: E402
 from forecasting.plan import DEFAULT_CALIBRATION, Plan, StepOutcome  # noqa: E402
 from forecasting.schedule import DEFAULT_SCHEDULE, phase_for  # noqa: E402
+from forecasting.worker import Job, warm_up_worker  # noqa: E402
 
 STEP = 60.0
 POINTS = 7 * 1440
@@ -198,7 +197,7 @@ async def warm_restart(pool: ForecastPool, workers: int, keys: Sequence[str], kn
     known models' fits in the first :data:`CATCH_UP_SHARE` of its tick, until every series serves
     its known model."""
     begun = time.perf_counter()
-    spawned = await asyncio.gather(*(asyncio.to_thread(pool._executor(index).submit, forecast_worker.warm_up)  # noqa: SLF001
+    spawned = await asyncio.gather(*(asyncio.to_thread(pool._executor(index).submit, warm_up_worker)  # noqa: SLF001
                                      for index in range(workers)))
     await asyncio.gather(*(asyncio.wrap_future(future) for future in spawned))
     startup = time.perf_counter() - begun

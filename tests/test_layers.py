@@ -14,3 +14,4 @@ def test_import_contracts_are_kept() -> None:
     assert "0 broken" in result.stdout
     assert "forecasting is pure" in result.stdout
     assert "layers point one way" in result.stdout
+    assert "public face only" in result.stdout

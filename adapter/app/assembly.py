@@ -26,7 +26,7 @@ from adapter.tracking.forecast_pool import ForecastPool
 from adapter.tracking.store import MetricStore
 from adapter.tracking.tracker import ForecastKey, ForecastTracker
 from adapter.upstream.upstreams import Upstreams
-from forecasting.schedule import Schedule
+from forecasting import Schedule
 
 
 @dataclass(frozen=True)

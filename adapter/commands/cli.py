@@ -54,7 +54,7 @@ from adapter.signals.presets import resolve_rules
 from adapter.signals.rules import QueryScope, render
 from adapter.sources.prometheus import PrometheusSource
 from adapter.upstream.upstreams import Upstreams
-from forecasting.threads import one_thread_per_process
+from forecasting import one_thread_per_process
 
 log = logging.getLogger("foresight")
 SHUTDOWN_GRACE_SECONDS = 20.0
@@ -402,9 +402,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _backtest(args: argparse.Namespace) -> int:
     # the model libraries load only for this command
-    from forecasting.backtest import run_backtest
-    from forecasting.core import Series
-    from forecasting.traces import read_trace
+    from forecasting import Series, read_trace, run_backtest
 
     try:
         lead = parse_duration(args.lead)

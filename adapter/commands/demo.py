@@ -36,7 +36,7 @@ from adapter.sources.demo.fleet import NAMESPACE, DemoFleet, default_fleet
 from adapter.sources.demo.source import DemoSource
 from adapter.tracking.store import MetricStore, SeriesKey
 from adapter.tracking.tracker import ForecastKey
-from forecasting.traces import read_trace
+from forecasting import read_trace
 
 log = logging.getLogger(__name__)
 HISTORY_SECONDS = 7 * 86400.0

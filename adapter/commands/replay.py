@@ -23,12 +23,10 @@ import yaml
 from adapter.commands import command_options as option
 from adapter.commands.command_options import UsageError
 from adapter.commands.progress import Progress
-from forecasting.threads import one_thread_per_process
+from forecasting import one_thread_per_process
 
 if TYPE_CHECKING:
-    from forecasting.replay import ReplaySettings
-    from forecasting.replay.recommend import Workload
-    from forecasting.traces import Trace
+    from forecasting import ReplaySettings, Trace, Workload
 
 COMMAND = "foresight replay"
 
@@ -108,13 +106,19 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     one_thread_per_process()  # before the model libraries start their thread pools
     # the model libraries load only for this command
-    from forecasting.hpa.manifest import hpa_from_manifest
-    from forecasting.replay import ReplaySettings, ServiceSettings, run_replay
-    from forecasting.replay.controllers import SIGNALS
-    from forecasting.replay.plot import check_plot_path, write_plot
-    from forecasting.replay.recommend import Workload
-    from forecasting.replay.report import table, to_json
-    from forecasting.traces import read_trace
+    from forecasting import (
+        REPLAY_SIGNALS,
+        ReplaySettings,
+        ServiceSettings,
+        Workload,
+        check_plot_path,
+        hpa_from_manifest,
+        read_trace,
+        replay_json,
+        replay_table,
+        run_replay,
+        write_replay_plot,
+    )
 
     sweeping = args.frontier or args.recommend
     if sweeping:
@@ -161,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
             span_seconds=None if args.span is None else option.duration(args.span, "--span"),
             **({} if args.calibration is None else {"calibration": args.calibration}),
             peak_seconds=None if args.forecast_peak is None else option.duration(args.forecast_peak, "--forecast-peak"),
-            signal=SIGNALS[args.demand],
+            signal=REPLAY_SIGNALS[args.demand],
         )
         settings.hpas()  # refuse metrics the replay cannot simulate before reading the trace
         if args.plot is not None:
@@ -179,9 +183,9 @@ def _run(args: argparse.Namespace) -> int:
         result = run_replay(trace, settings, progress=progress, workers=workers or os.cpu_count() or 1)
     finally:
         progress.close()
-    print(json.dumps(to_json(result)) if args.json else table(result))
+    print(json.dumps(replay_json(result)) if args.json else replay_table(result))
     if args.plot is not None:
-        write_plot(result, args.plot)
+        write_replay_plot(result, args.plot)
     return 0
 
 
@@ -190,10 +194,15 @@ def _frontier(trace: Trace, settings: ReplaySettings, workers: int | None, windo
               show_frontier: bool, workload: Workload) -> int:
     """The sweep; its frontiers (with ``show_frontier`` or ``as_json``) and, for a ``budget``,
     the recommendation."""
-    from forecasting.replay.frontier_plot import write_frontier_plot
-    from forecasting.replay.recommend import recommend
-    from forecasting.replay.report import frontier_json, frontier_table, recommendation_json, recommendation_table
-    from forecasting.replay.sweep import run_frontier
+    from forecasting import (
+        frontier_json,
+        frontier_table,
+        recommend,
+        recommendation_json,
+        recommendation_table,
+        run_frontier,
+        write_frontier_plot,
+    )
 
     progress = Progress(f"frontier {trace.name}")
     try:

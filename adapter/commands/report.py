@@ -25,11 +25,10 @@ from adapter.commands.command_options import UsageError
 from adapter.commands.progress import Progress
 from adapter.kubernetes.errors import AdapterError, ConfigError
 from adapter.observability.logs import LogFormat, configure_logging
-from forecasting.core import ForecastError
-from forecasting.threads import one_thread_per_process
+from forecasting import ForecastError, one_thread_per_process
 
 if TYPE_CHECKING:
-    from forecasting.report import CarbonIntensity, ReportSettings, Workload, WorkloadHistory, WorkloadReport
+    from forecasting import CarbonIntensity, ReportSettings, Workload, WorkloadHistory, WorkloadReport
 
 COMMAND = "foresight report"
 
@@ -88,14 +87,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     one_thread_per_process()  # before the model libraries start their thread pools
     # the model libraries load only for this command
-    from forecasting.report import (
-        ReportSettings,
-        capacity_of,
-        check_history,
-        check_output,
-        report_files,
-        write_folder,
-    )
+    from forecasting import ReportSettings, capacity_of, check_history, check_output, report_files, write_folder
 
     from_prometheus = args.prometheus is not None or args.config is not None
     if (args.trace is not None) == from_prometheus:
@@ -152,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
 def _build(history: WorkloadHistory, settings: ReportSettings, log_level: str, log_format: LogFormat) -> WorkloadReport:
     """One workload's report, built in a worker process: the model fits never run in the process
     that reads Prometheus and writes the report, as the adapter's never run on its event loop."""
-    from forecasting.report import build_report
+    from forecasting import build_report
 
     configure_logging(log_level, log_format)
     progress = Progress(f"report {history.name}")
@@ -163,8 +155,7 @@ def _build(history: WorkloadHistory, settings: ReportSettings, log_level: str, l
 
 
 def _trace_history(path: Path) -> tuple[list[WorkloadHistory], list[Workload]]:
-    from forecasting.report import Workload, WorkloadHistory
-    from forecasting.traces import read_trace
+    from forecasting import Workload, WorkloadHistory, read_trace
 
     trace = read_trace(path)
     return [WorkloadHistory(trace.name, trace)], [Workload()]
@@ -189,8 +180,7 @@ def _prometheus_histories(args: argparse.Namespace
 
 def _carbon(text: str) -> CarbonIntensity:
     """A constant, or a ``timestamp,grams_per_kwh`` CSV read as a trace's timestamps are."""
-    from forecasting.report import CarbonIntensity
-    from forecasting.traces import read_trace
+    from forecasting import CarbonIntensity, read_trace
 
     try:
         return CarbonIntensity(constant=float(text))

@@ -24,10 +24,7 @@ from adapter.signals.presets import gpu_watts_query, resolve_rules
 from adapter.signals.rules import QueryScope, render
 from adapter.sources.prometheus import PrometheusSource
 from adapter.sources.protocol import Source
-from forecasting.core import DAY_SECONDS
-from forecasting.report import CarbonIntensity, ReportError, Workload, WorkloadHistory
-from forecasting.report.settings import HOURS_PER_DAY
-from forecasting.traces import Trace
+from forecasting import DAY_SECONDS, HOURS_PER_DAY, CarbonIntensity, ReportError, Trace, Workload, WorkloadHistory
 
 MAX_POINTS = 10_000
 APP_LABEL = "label_app"

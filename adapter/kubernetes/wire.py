@@ -12,7 +12,7 @@ from typing import Literal, NotRequired, TypedDict
 
 from adapter.kubernetes.errors import AdapterError
 from adapter.kubernetes.selectors import LabelSelector
-from forecasting.quantity import format_quantity
+from forecasting import format_quantity
 
 EXTERNAL_GROUP = "external.metrics.k8s.io"
 EXTERNAL_VERSION = "v1beta1"

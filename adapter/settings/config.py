@@ -28,7 +28,7 @@ from adapter.kubernetes.selectors import parse_selector
 from adapter.settings.durations import parse_duration
 from adapter.settings.forecast_names import parse_forecast_metric
 from adapter.settings.templates import template_problems
-from forecasting.plan import DEFAULT_CALIBRATION, Calibration
+from forecasting import DEFAULT_CALIBRATION, Calibration
 
 
 def _duration(value: Any) -> float:

@@ -21,10 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from adapter.tracking import forecast_worker
-from adapter.tracking.forecast_worker import Job
-from forecasting.plan import StepOutcome
-from forecasting.threads import one_thread_per_process
+from forecasting import Job, StepOutcome, forget_series, one_thread_per_process, run_job, warm_up_worker
 
 log = logging.getLogger(__name__)
 TRIES_PER_JOB = 2
@@ -69,7 +66,7 @@ class ForecastPool:
     """``workers`` single-process executors; a series always goes to the same one. A worker
     process starts with its first job, so an adapter nobody asks for forecasts spawns none."""
 
-    def __init__(self, workers: int, *, work: Callable[[Job], StepOutcome] = forecast_worker.run) -> None:
+    def __init__(self, workers: int, *, work: Callable[[Job], StepOutcome] = run_job) -> None:
         self._context = multiprocessing.get_context("spawn")
         self._executors: list[ProcessPoolExecutor | None] = [None] * workers
         self._turns = [_Turns() for _ in range(workers)]
@@ -128,7 +125,7 @@ class ForecastPool:
         log.error("forecast worker %d died; a new one replaces it and its series refit their models", index)
         broken.shutdown(wait=False, cancel_futures=True)
         self._executors[index] = None
-        self._executor(index).submit(forecast_worker.warm_up)
+        self._executor(index).submit(warm_up_worker)
 
     def forget(self, keys: Iterable[str]) -> None:
         """Tell the owning workers to drop the models of ``keys`` (fire and forget)."""
@@ -138,7 +135,7 @@ class ForecastPool:
         for index, shard_keys in by_shard.items():
             executor = self._executors[index]
             if executor is not None:
-                executor.submit(forecast_worker.forget, shard_keys)
+                executor.submit(forget_series, shard_keys)
 
     def close(self) -> None:
         """Stop the workers now: terminate them and wait for them to exit, so none is left behind.

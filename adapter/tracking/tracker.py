@@ -32,12 +32,9 @@ from adapter.settings.config import DEFAULT_LEAD_SECONDS, MEAN_QUANTILE, Forecas
 from adapter.signals.rules import QueryScope, render
 from adapter.sources.protocol import RangeSeries, Source
 from adapter.tracking.forecast_pool import ForecastPool, WorkerLost
-from adapter.tracking.forecast_worker import Job
 from adapter.tracking.known_models import read_known_models
 from adapter.tracking.startup_leads import Lead, StartupLeads
-from forecasting.core import steps_for
-from forecasting.plan import Plan, StepOutcome
-from forecasting.schedule import Schedule, phase_for
+from forecasting import Job, Plan, Schedule, StepOutcome, phase_for, steps_for
 
 log = logging.getLogger(__name__)
 State = Literal["warming", "ready", "fallback"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from adapter.tracking.forecast_worker import Job
 from forecasting.plan import StepOutcome
+from forecasting.worker import Job
 
 
 def dies_once(job: Job) -> StepOutcome:

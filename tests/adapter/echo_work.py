@@ -5,8 +5,8 @@ Module-level, because a spawned worker imports what it runs by name."""
 
 from __future__ import annotations
 
-from adapter.tracking.forecast_worker import Job
 from forecasting.plan import StepOutcome
+from forecasting.worker import Job
 
 
 def echo_calibration(job: Job) -> StepOutcome:

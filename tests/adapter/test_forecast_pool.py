@@ -25,10 +25,10 @@ from adapter.settings.config import ForecastSettings, MetricRule
 from adapter.signals.rules import QueryScope
 from adapter.sources.protocol import RangeSeries, Sample, Source
 from adapter.tracking.forecast_pool import ForecastPool, WorkerLost
-from adapter.tracking.forecast_worker import Job
 from adapter.tracking.tracker import CATCH_UP, FIRST_SELECTION, STEADY, ForecastKey, ForecastTracker
 from forecasting.plan import Plan, StepOutcome
 from forecasting.schedule import Schedule
+from forecasting.worker import Job
 
 from .dying_work import always_dies, dies_once
 from .echo_work import echo_calibration

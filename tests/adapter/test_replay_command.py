@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-import forecasting.replay
-import forecasting.replay.sweep
+import forecasting
 from adapter.commands import replay as replay_command
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -122,7 +121,7 @@ def test_png_without_matplotlib_is_refused_before_the_replay(capsys: pytest.Capt
 def test_a_plot_in_a_missing_directory_fails_before_the_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     replays: list[object] = []
-    monkeypatch.setattr(forecasting.replay, "run_replay", lambda *args, **kwargs: replays.append(args))
+    monkeypatch.setattr(forecasting, "run_replay", lambda *args, **kwargs: replays.append(args))
     plot = tmp_path / "no" / "such" / "out.html"
     assert run(*basic("--plot", str(plot))) == 1
     err = capsys.readouterr().err
@@ -184,7 +183,7 @@ def test_frontier_checks_the_plot_before_the_sweep(plot: str, code: int, message
                                                    capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     sweeps: list[object] = []
-    monkeypatch.setattr(forecasting.replay.sweep, "run_frontier", lambda *args, **kwargs: sweeps.append(args))
+    monkeypatch.setattr(forecasting, "run_frontier", lambda *args, **kwargs: sweeps.append(args))
     assert run(*basic("--frontier", "--plot", str(tmp_path / plot))) == code
     assert message in capsys.readouterr().err and sweeps == []
 
@@ -283,7 +282,7 @@ def test_a_sweep_worker_killed_is_one_line_and_exit_1(capsys: pytest.CaptureFixt
     def killed(*args: object, **kwargs: object) -> None:
         raise BrokenProcessPool("A process in the process pool was terminated abruptly")
 
-    monkeypatch.setattr(forecasting.replay.sweep, "run_frontier", killed)
+    monkeypatch.setattr(forecasting, "run_frontier", killed)
     assert run(*basic("--frontier")) == 1
     assert capsys.readouterr().err == ("foresight replay: a worker process of the sweep was killed (out of memory?); "
                                        "nothing was written\n")
@@ -297,13 +296,13 @@ def test_frontier_sweeps_each_forecast_horizon_listed_and_a_plain_replay_refuses
         option: str, listed: str, key: str, refusal: str, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     swept: list[object] = []
-    sweep = forecasting.replay.sweep.run_frontier
+    sweep = forecasting.run_frontier
 
     def recorded(*args: Any, **kwargs: Any) -> object:
         swept.append(kwargs[key])
         return sweep(*args, **kwargs)
 
-    monkeypatch.setattr(forecasting.replay.sweep, "run_frontier", recorded)
+    monkeypatch.setattr(forecasting, "run_frontier", recorded)
     assert run(*basic("--frontier", "--json", "--span", "1h", "--workers", "1", option, listed)) == 0
     seconds = [60.0 * float(text.rstrip("m")) for text in listed.split(",")]
     assert swept == [seconds]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.tracking.forecast_worker import Job
 from adapter.tracking.tracker import ForecastTracker
 from forecasting.plan import StepOutcome
+from forecasting.worker import Job
 
 
 def record_jobs(tracker: ForecastTracker, monkeypatch: pytest.MonkeyPatch) -> list[Job]:

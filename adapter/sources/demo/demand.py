@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from forecasting.traces import Trace
+from forecasting import Trace
 
 __all__ = [
     "Burst",

@@ -41,7 +41,7 @@ from adapter.sources.demo.demand import (
 from adapter.sources.demo.llm import SERIES as LLM_SERIES
 from adapter.sources.demo.llm import PodTokens, PoolStep, TokenMix
 from adapter.sources.demo.series_math import accumulate, normal_cdf
-from forecasting.traces import Trace
+from forecasting import Trace
 
 __all__ = [
     "IDLE_WATTS",

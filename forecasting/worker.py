@@ -1,4 +1,4 @@
-"""Code that runs inside the forecasting worker processes.
+"""Code that runs inside the adapter's forecasting worker processes.
 
 Each worker process owns one shard of the tracked series and keeps their fitted models here,
 between calls: a refit is expensive, an update cheap, and a fitted model is too large to ship
@@ -45,7 +45,7 @@ class Job:
     (seasonal naive serves once more): the pass that sent the job must end within its tick."""
 
 
-def run(job: Job) -> StepOutcome:
+def run_job(job: Job) -> StepOutcome:
     """Select, refit or update (whichever the schedule says is due) and forecast."""
     # The model libraries load in the workers only; the server process never needs them.
     from forecasting.pipeline import SeriesForecaster
@@ -57,12 +57,12 @@ def run(job: Job) -> StepOutcome:
     return forecaster.step(Series(job.values, job.step_seconds, job.start), now=job.now, put_off_fit=late)
 
 
-def warm_up() -> None:
+def warm_up_worker() -> None:
     """Load the model libraries (seconds of imports) before the first job needs them."""
     import forecasting.pipeline  # noqa: F401
 
 
-def forget(keys: list[str]) -> None:
+def forget_series(keys: list[str]) -> None:
     """Drop the models of series no longer tracked."""
     for key in keys:
         _FORECASTERS.pop(key, None)
