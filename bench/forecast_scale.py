@@ -25,7 +25,9 @@ their first step (a restart: everything selects at once) they are stepped throug
 and refits whose deadlines fall in it. A pass must finish within its minute, or series skip a step
 and their forecasts age. ``--minutes 0`` skips it.
 
-A ticking coroutine measures the longest event-loop stall meanwhile. Memory is the resident memory
+A ticking coroutine measures the longest event-loop stall meanwhile, beside the same ticker in an
+idle process of its own: what the machine's load alone makes a loop wait, at the server's priority
+(the workers run at a lower one, ``--worker-niceness``). Memory is the resident memory
 of every process together (the server's and each worker's), now and at peak. Figures are printed,
 and scaled linearly to ``--target`` series (1,000 by default) when fewer were run. The busiest
 minute does not scale linearly (a thousand phases spread more evenly than a hundred), so for the
@@ -33,6 +35,7 @@ target it is estimated from the phases of as many keys and this run's cost per s
 and update.
 
     python bench/forecast_scale.py [--series 100] [--cold 100] [--workers 2] [--target 1000] [--minutes 10]
+                                    [--worker-niceness 10]
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import asyncio
 import functools
 import math
 import os
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -53,7 +57,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapter.tracking.forecast_pool import ForecastPool  # noqa: E402
+from adapter.tracking.forecast_pool import WORKER_NICENESS, ForecastPool  # noqa: E402
 from adapter.tracking.tracker import CATCH_UP, CATCH_UP_SHARE, FIRST_SELECTION, STEADY  # noqa: E402
 from forecasting.plan import DEFAULT_CALIBRATION, Plan, StepOutcome  # noqa: E402
 from forecasting.schedule import DEFAULT_SCHEDULE, phase_for  # noqa: E402
@@ -104,12 +108,33 @@ def pass_times(wall: float) -> tuple[float, float]:
     return first, first + HOUR
 
 
+IDLE_TICKER = """
+import asyncio, sys, threading, time
+longest, last = 0.0, time.perf_counter()
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+async def tick():
+    global longest, last
+    while not stop.is_set():
+        await asyncio.sleep(0.01)
+        now = time.perf_counter()
+        longest, last = max(longest, now - last - 0.01), now
+asyncio.run(tick())
+print(longest)
+"""
+"""The same ticker in a process of its own with nothing else to do: what the machine's load alone
+makes an event loop wait at the server's priority."""
+
+
 class StallMeter:
-    """The longest gap between ticks of a coroutine that asks to run every 10 ms."""
+    """The longest gap between ticks of a coroutine that asks to run every 10 ms, and of the same
+    ticker in an idle process beside it (the baseline: a stall the loop's own work did not cause)."""
 
     def __init__(self) -> None:
         self.longest = 0.0
+        self.idle_longest = math.nan
         self._task: asyncio.Task[None] | None = None
+        self._idle: subprocess.Popen[str] | None = None
 
     async def _tick(self) -> None:
         last = time.perf_counter()
@@ -120,12 +145,16 @@ class StallMeter:
             last = now
 
     def __enter__(self) -> StallMeter:
+        self._idle = subprocess.Popen([sys.executable, "-c", IDLE_TICKER], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
         self._task = asyncio.get_running_loop().create_task(self._tick())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._task is not None
+        assert self._task is not None and self._idle is not None
         self._task.cancel()
+        output, _ = self._idle.communicate("", timeout=60)
+        self.idle_longest = float(output)
 
 
 def memory_mib(pid: int, field: str) -> float:
@@ -251,7 +280,7 @@ def busiest_minute_at(target: int, update_cost: float, select_cost: float, refit
 
 
 async def steady_state(pool: ForecastPool, count: int, minutes: int, select_cost: float,
-                       refit_cost: float) -> tuple[Pass, list[Pass], float]:
+                       refit_cost: float) -> tuple[Pass, list[Pass], StallMeter]:
     """A restart of ``count`` phased series, then their busiest ``minutes`` minutes; the longest
     event-loop stall over the minutes."""
     keys = [phased_key(index) for index in range(count)]
@@ -268,7 +297,7 @@ async def steady_state(pool: ForecastPool, count: int, minutes: int, select_cost
         for minute in range(1, minutes + 1):
             passes.append(await one_pass(pool, [job_at(count + index, key, restart + minute * STEP, plan)
                                                 for index, (key, plan) in enumerate(zip(keys, plans, strict=True))]))
-    return first, passes, stall.longest
+    return first, passes, stall
 
 
 def say(line: str) -> None:
@@ -276,8 +305,9 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def row(label: str, series: int, seconds: float, at_target: float, stall: float) -> None:
-    say(f"{label:<36}{series:>7}{seconds:>9.1f}s{at_target:>11.0f}s{stall * 1000:>13.1f} ms")
+def row(label: str, series: int, seconds: float, at_target: float, stall: StallMeter) -> None:
+    say(f"{label:<36}{series:>7}{seconds:>9.1f}s{at_target:>11.0f}s{stall.longest * 1000:>13.1f} ms"
+        f"{stall.idle_longest * 1000:>11.1f} ms")
 
 
 @dataclass(frozen=True)
@@ -312,6 +342,8 @@ async def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--target", type=int, default=1000)
     parser.add_argument("--minutes", type=int, default=10, help="busiest minutes stepped in the steady state (0: none)")
+    parser.add_argument("--worker-niceness", type=int, default=WORKER_NICENESS,
+                        help=f"added to the workers' nice value (the adapter's: {WORKER_NICENESS})")
     args = parser.parse_args()
     cold_count = min(args.cold or args.series, args.series)
 
@@ -324,13 +356,13 @@ async def main() -> int:
     say(f"{args.series} series of 7 days at 1 min ({cold_count} of them in the cold restart), {args.workers} worker "
         f"processes (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1, as the pool sets it')}); scaled to "
         f"{args.target} series")
-    say(f"{'pass':<36}{'series':>7}{'measured':>10}{f'at {args.target}':>12}{'longest stall':>16}")
-    cold_pool = ForecastPool(args.workers)
+    say(f"{'pass':<36}{'series':>7}{'measured':>10}{f'at {args.target}':>12}{'longest stall':>16}{'idle loop':>14}")
+    cold_pool = ForecastPool(args.workers, niceness=args.worker_niceness)
     try:
         with StallMeter() as stall:
             selection = await one_pass(cold_pool, [job_at(index, key, first) for index, key in enumerate(keys[:cold_count])],
                                        [FIRST_SELECTION] * cold_count)
-        row("cold restart: select + fit", cold_count, selection.seconds, selection.seconds * cold_scale, stall.longest)
+        row("cold restart: select + fit", cold_count, selection.seconds, selection.seconds * cold_scale, stall)
         if args.minutes:
             select_estimate = selection.seconds / cold_count
             restart, minutes, minutes_stall = await steady_state(cold_pool, cold_count, args.minutes, select_estimate, 0.0)
@@ -339,20 +371,20 @@ async def main() -> int:
     chosen = [outcome.chosen or "seasonal_naive" for outcome in selection.outcomes]
     known = [chosen[index % cold_count] for index in range(args.series)]
     cold_all = selection.seconds * args.series / cold_count
-    pool = ForecastPool(args.workers)
+    pool = ForecastPool(args.workers, niceness=args.worker_niceness)
     try:
         with StallMeter() as stall:
             warm = await warm_restart(pool, args.workers, keys, known, first + STEP)
         ready_at, selected_at = warm.at(scale)
-        row("warm restart: to ready", args.series, warm.to_ready, ready_at, stall.longest)
-        row("warm restart: to selected model", args.series, warm.to_selected, selected_at, stall.longest)
+        row("warm restart: to ready", args.series, warm.to_ready, ready_at, stall)
+        row("warm restart: to selected model", args.series, warm.to_selected, selected_at, stall)
         with StallMeter() as stall:
             update = await one_pass(pool, [job_at(index, key, first + 3 * STEP) for index, key in enumerate(keys)])
-        row("update + forecast (every minute)", args.series, update.seconds, update.seconds * scale, stall.longest)
+        row("update + forecast (every minute)", args.series, update.seconds, update.seconds * scale, stall)
         fitted = memory_of(pool)
         with StallMeter() as stall:
             refit = await one_pass(pool, [job_at(index, key, refit_at) for index, key in enumerate(keys)])
-        row("refit (hourly; no selection)", args.series, refit.seconds, refit.seconds * scale, stall.longest)
+        row("refit (hourly; no selection)", args.series, refit.seconds, refit.seconds * scale, stall)
         if refit.selected or any(one.selected for one in warm.passes):
             raise SystemExit("a pass that should not select did: its figures would be a selection's")
         refitted = memory_of(pool)
@@ -383,7 +415,8 @@ async def main() -> int:
         for index, minute in enumerate(minutes, start=1):
             say(f"{index:<8}{minute.selected:>11}{minute.refitted:>8}{minute.seconds:>8.2f}s")
         longest = max(minute.seconds for minute in minutes)
-        say(f"longest pass {longest:.2f} s, longest stall {minutes_stall * 1000:.1f} ms")
+        say(f"longest pass {longest:.2f} s, longest stall {minutes_stall.longest * 1000:.1f} ms "
+            f"(an idle loop beside it: {minutes_stall.idle_longest * 1000:.1f} ms)")
     selections, refits, estimate = busiest_minute_at(args.target, update_cost, select_cost, refit_cost)
     verdict = (f"every series steps each minute, so a served forecast is from the latest minute and at most "
                f"{STEP + estimate:.0f} s old" if estimate < STEP else "series fall behind and skip steps")

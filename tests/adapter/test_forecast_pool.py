@@ -24,14 +24,14 @@ from adapter.kubernetes.selectors import parse_selector
 from adapter.settings.config import ForecastSettings, MetricRule
 from adapter.signals.rules import QueryScope
 from adapter.sources.protocol import RangeSeries, Sample, Source
-from adapter.tracking.forecast_pool import ForecastPool, WorkerLost
+from adapter.tracking.forecast_pool import WORKER_NICENESS, ForecastPool, WorkerLost
 from adapter.tracking.tracker import CATCH_UP, FIRST_SELECTION, STEADY, ForecastKey, ForecastTracker
 from forecasting.plan import Plan, StepOutcome
 from forecasting.schedule import Schedule
 from forecasting.worker import Job
 
 from .dying_work import always_dies, dies_once
-from .echo_work import echo_calibration
+from .echo_work import echo_calibration, echo_niceness
 
 
 def job(key: str) -> Job:
@@ -172,3 +172,13 @@ async def test_a_worker_runs_waiting_steps_of_series_with_a_model_before_first_s
             ("steady", STEADY), ("steady-too", STEADY)]
     await asyncio.gather(*(run(key, priority) for key, priority in jobs))
     assert finished == ["first", "steady", "steady-too", "catch-up", "select"]
+
+
+async def test_workers_run_at_a_lower_priority_than_the_server(
+    pool_of: Callable[[Callable[[Job], StepOutcome]], ForecastPool],
+) -> None:
+    """Fits that keep every core busy must not keep the event loop from answering: the kernel runs
+    the server's process before its workers."""
+    outcome = await pool_of(echo_niceness).run(job("niceness"))
+    assert outcome.reason == f"niceness {min(os.nice(0) + WORKER_NICENESS, 19)}"
+    assert os.nice(0) < 19
