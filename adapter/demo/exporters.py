@@ -127,8 +127,10 @@ class PodSeries:
     kv_cache_usage: np.ndarray
     """KV-cache fill, 0 to 1."""
     time_to_first_token: Histogram
-    inter_token: tuple[Histogram, ...]
-    """One per name the server exports its inter-token histogram under."""
+    inter_token: Histogram
+    time_per_output_token: Histogram | None = None
+    """vLLM's older name for the inter-token histogram, where a server that exports both names
+    fills it differently; None where it holds the same."""
     framebuffer_used_mib: np.ndarray | None = None
     """Where the simulator models GPU memory; dcgm's ``FB_USED`` is left out otherwise."""
 

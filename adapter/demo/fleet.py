@@ -275,7 +275,7 @@ class DemoFleet:
                 generation_tokens=tokens.generation_tokens,
                 kv_cache_usage=tokens.kv_cache_usage,
                 time_to_first_token=tokens.time_to_first_token,
-                inter_token=(tokens.inter_token,),
+                inter_token=tokens.inter_token,
             )
             for sample in render_pod(pod.layout, series):
                 emit({"__name__": sample.name, **sample.labels}, times, sample.values)

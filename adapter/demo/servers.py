@@ -37,7 +37,8 @@ class NamedServer:
     kv_cache: tuple[str, ...]
     """The KV-cache gauge under each name the server exports it."""
     inter_token: tuple[str, ...]
-    """The inter-token histogram under each name the server exports it."""
+    """The inter-token histogram under each name the server exports it: the first name, and
+    vLLM's older ``time_per_output_token`` exported beside it."""
     request_labels: tuple[tuple[str, str], ...] = ()
     """Labels only the request counter carries (vLLM's ``finished_reason``)."""
 
@@ -57,8 +58,9 @@ class NamedServer:
             yield Sample(_family(name, "gauge"), name, labels, values.kv_cache_usage)
         yield from histogram_samples(_family(self.latency, "histogram"), labels, values.latency)
         yield from histogram_samples(_family(self.time_to_first_token, "histogram"), labels, values.time_to_first_token)
-        for name, histogram in zip(self.inter_token, values.inter_token, strict=True):
-            yield from histogram_samples(_family(name, "histogram"), labels, histogram)
+        older = values.inter_token if values.time_per_output_token is None else values.time_per_output_token
+        for index, name in enumerate(self.inter_token):
+            yield from histogram_samples(_family(name, "histogram"), labels, older if index else values.inter_token)
 
 
 def _family(name: str, kind: str) -> Family:
