@@ -30,21 +30,8 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = [
-    "GPU_MODEL_NAME",
-    "ROLE_KSM_LABEL",
-    "ROLE_LABEL",
-    "Attribution",
-    "Family",
-    "Gpu",
-    "Histogram",
-    "InferenceServer",
-    "PodLayout",
-    "PodSeries",
-    "Sample",
-    "histogram_samples",
-    "render_pod",
-]
+__all__ = ["GPU_MODEL_NAME", "ROLE_KSM_LABEL", "ROLE_LABEL", "Attribution", "Family", "Gpu", "Histogram",
+           "InferenceServer", "PodLayout", "PodSeries", "Sample", "histogram_samples", "render_pod"]
 
 GPU_MODEL_NAME = "NVIDIA H100 80GB HBM3"
 ROLE_LABEL = "llm-d.ai/role"
@@ -178,8 +165,8 @@ FB_USED = Family("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in Mi
 
 def render_pod(pod: PodLayout, values: PodSeries) -> Iterator[Sample]:
     """Every series kube-state-metrics, dcgm-exporter and the pod's inference server publish."""
-    yield Sample(KUBE_POD_LABELS, KUBE_POD_LABELS.name, kube_pod_labels(pod), np.ones(len(values.gpu_utilization)))
-    dcgm = dcgm_labels(pod)
+    yield Sample(KUBE_POD_LABELS, KUBE_POD_LABELS.name, _kube_pod_labels(pod), np.ones(len(values.gpu_utilization)))
+    dcgm = _dcgm_labels(pod)
     yield Sample(GPU_UTIL, GPU_UTIL.name, dcgm, values.gpu_utilization)
     yield Sample(POWER_USAGE, POWER_USAGE.name, dcgm, values.power_watts)
     yield Sample(TOTAL_ENERGY, TOTAL_ENERGY.name, dcgm, values.energy_millijoules)
@@ -188,7 +175,7 @@ def render_pod(pod: PodLayout, values: PodSeries) -> Iterator[Sample]:
     yield from pod.server.samples(pod, values)
 
 
-def kube_pod_labels(pod: PodLayout) -> dict[str, str]:
+def _kube_pod_labels(pod: PodLayout) -> dict[str, str]:
     """kube-state-metrics' ``kube_pod_labels``: the pod's labels as ``label_*``."""
     labels = {"namespace": pod.namespace, "pod": pod.name, "uid": pod.uid, "label_app": pod.app}
     if pod.model_label is not None:
@@ -198,7 +185,7 @@ def kube_pod_labels(pod: PodLayout) -> dict[str, str]:
     return labels
 
 
-def dcgm_labels(pod: PodLayout) -> dict[str, str]:
+def _dcgm_labels(pod: PodLayout) -> dict[str, str]:
     """dcgm-exporter's labels for the GPU of ``pod``, as its :class:`Attribution` names the pod."""
     gpu = pod.gpu
     labels = {

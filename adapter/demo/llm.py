@@ -76,10 +76,11 @@ class _Histogram:
     total: float = 0.0
     count: float = 0.0
 
-    def advance(self, observed: np.ndarray, below: np.ndarray, mean: np.ndarray) -> Histogram:
-        buckets = accumulate(self.buckets, observed[:, None] * below)
+    def advance(self, observed: np.ndarray, median: np.ndarray, sigma: float) -> Histogram:
+        """Add ``observed`` values per step, log-normal around ``median``."""
+        buckets = accumulate(self.buckets, observed[:, None] * lognormal_cdf(self.bounds, median, sigma))
         count = accumulate(self.count, observed)
-        total = accumulate(self.total, observed * mean)
+        total = accumulate(self.total, observed * (median * math.exp(sigma**2 / 2)))
         self.buckets, self.count, self.total = buckets[-1].copy(), float(count[-1]), float(total[-1])
         return Histogram(self.bounds, buckets, count, total)
 
@@ -98,7 +99,7 @@ class PodTokens:
     def advance(
         self, served: np.ndarray, pool: PoolStep, weight: float, steps: np.ndarray, lengths: TokenLengths | None = None
     ) -> TokenSeries:
-        """Every LLM series of the pod over ``steps``; ``lengths``, where the demand counts tokens,
+        """The LLM values of the pod over ``steps``; ``lengths``, where the demand counts tokens,
         are the mean prompt and output lengths of each step's requests."""
         mix, rho = self.mix, pool.utilisation
         if lengths is None:
@@ -115,10 +116,8 @@ class PodTokens:
         self.prompt = float((prompt := accumulate(self.prompt, prompts))[-1])
         self.generation = float((generation := accumulate(self.generation, generated))[-1])
         kv = KV_AT_CAPACITY * np.minimum(rho * weight, 1.0) + (1.0 - KV_AT_CAPACITY) * (1.0 - np.exp(-pool.backlog))
-        first_tokens, token_gaps = (
-            histogram.advance(observed, lognormal_cdf(histogram.bounds, median, sigma), median * math.exp(sigma**2 / 2))
-            for histogram, observed, median, sigma in ((self.ttft, served, ttft, TTFT_SIGMA), (self.itl, gaps, itl, ITL_SIGMA))
-        )
+        first_tokens = self.ttft.advance(served, ttft, TTFT_SIGMA)
+        token_gaps = self.itl.advance(gaps, itl, ITL_SIGMA)
         return TokenSeries(prompt, generation, np.clip(kv, 0.0, 1.0), first_tokens, token_gaps)
 
 

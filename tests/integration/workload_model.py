@@ -204,7 +204,9 @@ def pod_uid(namespace: str, pod: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"pod/{namespace}/{pod}"))
 
 
-def _histogram(buckets: Sequence[tuple[float, float]], elapsed: np.ndarray, total: np.ndarray | None = None) -> Histogram:
+def _histogram(
+    buckets: Sequence[tuple[float, float]], elapsed: np.ndarray, total: np.ndarray | None = None
+) -> Histogram:
     """The histogram whose cumulative buckets grow at the rates of ``buckets`` (the last ``+Inf``)."""
     finite, (_, count_rate) = buckets[:-1], buckets[-1]
     counts = np.column_stack([bucket_rate * elapsed for _, bucket_rate in finite])
