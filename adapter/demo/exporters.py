@@ -14,10 +14,16 @@ is what the real exporters fix and what a simulator must not get wrong in two pl
 * how a histogram is exposed: cumulative ``_bucket`` series with ``le``, ``+Inf`` equal to
   ``_count``, and ``_sum`` where the exporter keeps one.
 
-What is left to each simulator is its value model: it hands :func:`render_pod` a
-:class:`PodSeries` of numpy arrays with one element per scrape. The demo renders a block of
-thousands of steps at once; the tests' exporter renders one scrape as a block of one, or its
-whole backfilled history as one block, so both go through the same code.
+What is left to each simulator is its value model, because the two cannot share one: the demo
+needs load that moves (queues, daily peaks, noise), the tests need values known in advance so that
+their ground truth follows from the configuration. Each hands :func:`render_pod` a
+:class:`PodSeries` of numpy arrays with one element per scrape: the demo a block of thousands of
+steps at once, the tests' exporter one scrape as a block of one, or its whole backfilled history
+as one block, so both go through the same code.
+
+The renderer lives in the product, not in the tests, because the demo ships it and the product
+never imports tests; the tests borrowing it means the layouts the demo serves are the ones the
+integration tests check against a real Prometheus.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ class Triton:
 
     Triton counts the KV cache in blocks and a pod's values as a fill, so the used blocks are the
     fill of :attr:`max_blocks`, rounded; its token-length histograms are drawn from the token
-    totals, every request at the step's mean length.
+    totals, every request at the mean length so far.
     """
 
     name: str = "triton"

@@ -13,13 +13,14 @@ the config's ``generic`` section names, each under its own names in a namespace 
 
 Each scrape is answered with samples stamped with the whole second it falls in (the text format's
 own timestamps, which Prometheus stores as given), and every value is computed for that timestamp.
-The series' names and label layouts are those the demo serves too: both render through
-:mod:`adapter.demo.exporters`, the demo with its queueing model and this exporter with the values
-of :meth:`Workload.series`.
 So every counter is an exact linear function of the timestamps Prometheus records, however late a
 loaded machine answers a scrape, and ``rate()`` over a window that starts and ends on a scrape
 equals the configured rate (see :meth:`PrometheusServer.whole_window_time`). The expected signal
 values (:class:`GroundTruth`) are derived from the same configuration, never typed in twice.
+
+The series' names and label layouts are the ones the demo serves: both render through
+:mod:`adapter.demo.exporters`, the demo with its queueing model and this exporter with the values
+of :meth:`Workload.series`.
 """
 
 from __future__ import annotations
