@@ -5,7 +5,7 @@ a disaggregated workload whose prefill and decode pools are selected by their ro
 (deepseek); the SGLang preset on a workload that SGLang serves (qwen), the Triton preset on one that
 Triton serves through the TensorRT-LLM backend (gemma), and a generic server whose series only the
 config names (falcon). The Triton and generic servers are imitated by the synthetic exporter
-(tests/integration/triton_series.py); a real Triton would need a GPU."""
+(through :mod:`adapter.sources.demo.servers`); a real Triton would need a GPU."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from urllib.parse import quote
 
 import pytest
 
+from adapter.sources.demo.exporters import ROLE_LABEL
 from forecasting.quantity import parse_quantity
 
 from .adapter_client import RunningAdapter, adapter_settings, running_adapter
 from .prometheus import PrometheusServer
 from .test_signals import CUSTOM, EXACT_TOLERANCE, RATE_TOLERANCE, assert_close, external_value
 from .workload_exporter import ground_truth, workload
-from .workload_model import ROLE_LABEL, GroundTruth, histogram_quantile
+from .workload_model import GroundTruth, histogram_quantile
 
 pytestmark = pytest.mark.integration
 GAUGES = ("kv_cache_utilization", "requests_running")
@@ -50,7 +51,7 @@ async def test_llm_signals_match_ground_truth_under_either_vllm_name(adapter: Ru
 
 async def test_the_newer_inter_token_histogram_wins_where_a_pod_exports_both(adapter: RunningAdapter) -> None:
     phi = workload("inference", "phi")
-    assert phi.itl_names == ("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds")
+    assert phi.server.inter_token == ("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds")
     older = histogram_quantile(0.99, phi.itl_buckets(phi.pods, phi.tpot_shares))
     served = await external_value(adapter, "itl_p99_seconds", "inference", "app=phi")
     assert older is not None and abs(older - served) > 0.01

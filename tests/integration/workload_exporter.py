@@ -17,6 +17,10 @@ So every counter is an exact linear function of the timestamps Prometheus record
 loaded machine answers a scrape, and ``rate()`` over a window that starts and ends on a scrape
 equals the configured rate (see :meth:`PrometheusServer.whole_window_time`). The expected signal
 values (:class:`GroundTruth`) are derived from the same configuration, never typed in twice.
+
+The series' names and label layouts are the ones the demo serves: both render through
+:mod:`adapter.sources.demo.exporters`, the demo with its queueing model and this exporter with the values
+of :meth:`Workload.series`.
 """
 
 from __future__ import annotations
@@ -24,29 +28,19 @@ from __future__ import annotations
 import math
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import MappingProxyType, TracebackType
 
+import numpy as np
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.core import CollectorRegistry, Metric
 from prometheus_client.utils import floatToGoString
 
-from .exposition import add_histogram
-from .triton_series import add_triton_series
-from .workload_model import (
-    P99,
-    ROLE_KSM_LABEL,
-    SERIES_NAMES,
-    Attribution,
-    Gpu,
-    GroundTruth,
-    Pod,
-    PodTruth,
-    Workload,
-    histogram_quantile,
-)
+from adapter.sources.demo.exporters import Attribution, Sample, render_pod
+from adapter.sources.demo.servers import GENERIC, SGLANG, TRITON, VLLM_BEFORE_RENAME, VLLM_DURING_RENAME
+
+from .workload_model import P99, Gpu, GroundTruth, Pod, PodTruth, Workload, histogram_quantile
 
 #: Seconds between the timestamps samples can carry: scrapes and history lie on this grid.
 GRID_S = 1
@@ -54,11 +48,10 @@ GRID_S = 1
 #: A series every scrape carries, to read the scrape timestamps from.
 TIMESTAMP_SERIES = 'kube_pod_labels{namespace="inference", pod="llama-0"}'
 
-GPU_MODEL_NAME = "NVIDIA H100 80GB HBM3"
-
 
 def _gpu(host: str, index: int, suffix: str, utilization: float, power: float) -> Gpu:
-    return Gpu(f"GPU-00000000-0000-0000-0000-{suffix:0>12}", index, host, utilization, power)
+    uuid = f"GPU-00000000-0000-0000-0000-{suffix:0>12}"
+    return Gpu(uuid, index, host, utilization_percent=utilization, power_watts=power)
 
 
 _MISTRAL_GPU = _gpu("node-a", 2, "mistral0", 70.0, 250.0)
@@ -67,7 +60,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload(
         namespace="inference",
         app="llama",
-        vllm_model_name="llama",
+        model_name="llama",
         model_label="llama",
         latency_shares=(0.5, 0.9, 0.98, 1.0, 1.0, 1.0),
         pods=(
@@ -80,12 +73,11 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload(
         namespace="inference",
         app="mistral",
-        vllm_model_name="mistral",
+        model_name="mistral",
         model_label=None,
         latency_shares=(0.3, 0.7, 0.95, 0.985, 0.995, 1.0),
         itl_shares=(0.1, 0.5, 0.8, 0.97, 0.995, 1.0),
-        cache_names=("vllm:gpu_cache_usage_perc",),
-        itl_names=("vllm:time_per_output_token_seconds",),
+        server=VLLM_BEFORE_RENAME,
         pods=(
             Pod("mistral-0", _MISTRAL_GPU, 4.0, 0, 5,
                 prompt_tokens_per_second=2000.0, generation_tokens_per_second=800.0, kv_cache_usage=0.25),
@@ -96,11 +88,10 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload(
         namespace="inference",
         app="phi",
-        vllm_model_name="phi",
+        model_name="phi",
         model_label=None,
         latency_shares=(0.6, 0.92, 0.97, 0.995, 1.0, 1.0),
-        cache_names=("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
-        itl_names=("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds"),
+        server=VLLM_DURING_RENAME,
         pods=(
             Pod("phi-0", _gpu("node-b", 0, "phi0", 30.0, 150.0), 1.0, 1, 2, Attribution.EXPORTED,
                 prompt_tokens_per_second=300.0, generation_tokens_per_second=150.0, kv_cache_usage=0.1),
@@ -111,7 +102,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload(
         namespace="inference",
         app="idle",
-        vllm_model_name="idle",
+        model_name="idle",
         model_label=None,
         latency_shares=(0.5, 0.9, 0.98, 1.0, 1.0, 1.0),
         pods=(Pod("idle-0", _gpu("node-b", 2, "idle0", 0.0, 60.0), 0.0, 0, 0),),
@@ -119,7 +110,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload(
         namespace="other",
         app="llama",
-        vllm_model_name="llama",
+        model_name="llama",
         model_label="llama",
         latency_shares=(0.1, 0.2, 0.4, 0.8, 0.95, 1.0),
         pods=(Pod("llama-0", _gpu("node-c", 0, "otherllama0", 99.0, 999.0), 100.0, 50, 30,
@@ -129,13 +120,11 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload(
         namespace="sglang",
         app="qwen",
-        vllm_model_name="qwen",
+        model_name="qwen",
         model_label=None,
         latency_shares=(0.4, 0.8, 0.95, 0.99, 1.0, 1.0),
         ttft_shares=(0.05, 0.3, 0.7, 0.9, 0.99, 1.0),
-        cache_names=("sglang:token_usage",),
-        itl_names=("sglang:inter_token_latency_seconds",),
-        server="sglang",
+        server=SGLANG,
         pods=(
             Pod("qwen-0", _gpu("node-e", 0, "qwen0", 55.0, 280.0), 6.0, 2, 12,
                 prompt_tokens_per_second=4800.0, generation_tokens_per_second=1800.0, kv_cache_usage=0.65),
@@ -143,15 +132,15 @@ WORKLOADS: tuple[Workload, ...] = (
                 prompt_tokens_per_second=3200.0, generation_tokens_per_second=1200.0, kv_cache_usage=0.55),
         ),
     ),
-    # Served by Triton with the TensorRT-LLM backend, under Triton's names (tests/integration/triton_series.py).
+    # Served by Triton with the TensorRT-LLM backend, under Triton's names.
     Workload(
         namespace="triton",
         app="gemma",
-        vllm_model_name="tensorrt_llm",
+        model_name="tensorrt_llm",
         model_label=None,
         latency_shares=(0.4, 0.8, 0.95, 0.99, 1.0, 1.0),
         ttft_shares=(0.02, 0.4, 0.85, 0.97, 0.995, 1.0),
-        server="triton",
+        server=TRITON,
         pods=(
             Pod("gemma-0", _gpu("node-f", 0, "gemma0", 65.0, 310.0), 5.0, 3, 14,
                 prompt_tokens_per_second=4000.0, generation_tokens_per_second=1500.0, kv_cache_usage=0.35),
@@ -163,14 +152,12 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload(
         namespace="generic",
         app="falcon",
-        vllm_model_name="falcon",
+        model_name="falcon",
         model_label=None,
         latency_shares=(0.2, 0.6, 0.9, 0.99, 1.0, 1.0),
         ttft_shares=(0.15, 0.6, 0.9, 0.985, 1.0, 1.0),
         itl_shares=(0.3, 0.6, 0.9, 0.98, 0.999, 1.0),
-        cache_names=("llm_kv_cache_fill",),
-        itl_names=("llm_inter_token_seconds",),
-        server="generic",
+        server=GENERIC,
         pods=(
             Pod("falcon-0", _gpu("node-g", 0, "falcon0", 35.0, 210.0), 2.0, 1, 6,
                 prompt_tokens_per_second=1600.0, generation_tokens_per_second=500.0, kv_cache_usage=0.4),
@@ -183,7 +170,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload(
         namespace="inference",
         app="deepseek",
-        vllm_model_name="deepseek",
+        model_name="deepseek",
         model_label=None,
         latency_shares=(0.0, 0.2, 0.6, 0.9, 0.99, 1.0),
         ttft_shares=(0.3, 0.8, 0.95, 1.0, 1.0, 1.0),
@@ -202,7 +189,7 @@ WORKLOADS: tuple[Workload, ...] = (
 
 def workloads(server: str | None = "vllm") -> list[tuple[str, str]]:
     """Every ``(namespace, app)`` the exporter serves with ``server``'s series (None: all)."""
-    return [(workload.namespace, workload.app) for workload in WORKLOADS if server in (None, workload.server)]
+    return [(workload.namespace, workload.app) for workload in WORKLOADS if server in (None, workload.server.name)]
 
 
 def workload(namespace: str, app: str) -> Workload:
@@ -257,44 +244,13 @@ def ground_truth(namespace: str, app: str, role: str | None = None) -> GroundTru
     )
 
 
-def pod_uid(namespace: str, pod: str) -> str:
-    """A stable Kubernetes-style UID, so ``kube_pod_labels`` looks like kube-state-metrics'."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"pod/{namespace}/{pod}"))
-
-
-def _dcgm_labels(config: Workload, pod: Pod) -> dict[str, str]:
-    gpu = pod.gpu
-    labels = {
-        "gpu": str(gpu.index),
-        "UUID": gpu.uuid,
-        "device": f"nvidia{gpu.index}",
-        "modelName": GPU_MODEL_NAME,
-        "Hostname": gpu.hostname,
-    }
-    match pod.attribution:
-        case Attribution.POD:
-            labels |= {"container": "vllm", "namespace": config.namespace, "pod": pod.name}
-        case Attribution.EXPORTED:
-            labels |= {
-                "container": "nvidia-dcgm-exporter",
-                "namespace": "gpu-operator",
-                "pod": "dcgm-exporter-x1",
-                "exported_container": "vllm",
-                "exported_namespace": config.namespace,
-                "exported_pod": pod.name,
-            }
-        case Attribution.LEGACY:
-            labels |= {"container": "vllm", "namespace": config.namespace, "pod_name": pod.name}
-    return labels
-
-
 def grid_time(when: float) -> int:
     """The grid point at or before Unix time ``when``."""
     return math.floor(when / GRID_S) * GRID_S
 
 
 class _WorkloadCollector:
-    """Renders every workload's series with their values at a wall-clock time."""
+    """Renders every workload's series with their values at wall-clock times."""
 
     def __init__(self, configs: Sequence[Workload], origin: float) -> None:
         self._configs = configs
@@ -303,71 +259,27 @@ class _WorkloadCollector:
     def collect(self) -> Iterator[Metric]:
         return iter(self.metrics_at(grid_time(time.time()), stamped=True))
 
+    def samples(self, times: Sequence[int]) -> list[Sample]:
+        """Every series with one value per Unix time of ``times``, grid points."""
+        elapsed = np.asarray(times, dtype=float) - self._origin
+        return [
+            sample
+            for config in self._configs
+            for pod in config.pods
+            for sample in render_pod(config.layout(pod), config.series(pod, elapsed))
+        ]
+
     def metrics_at(self, when: int, *, stamped: bool = False) -> tuple[Metric, ...]:
         """Every series with its value at Unix time ``when``, a grid point; ``stamped`` puts
         ``when`` on every sample as its timestamp."""
-        elapsed = when - self._origin
         timestamp = when if stamped else None
-        util = Metric("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", "gauge")
-        power = Metric("DCGM_FI_DEV_POWER_USAGE", "Power draw (in W).", "gauge")
-        # dcgm-exporter names this counter without the conventional `_total` suffix; only the
-        # TYPE line prometheus_client writes carries one, which does not affect queries.
-        energy = Metric(
-            "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
-            "Total energy consumption since boot (in mJ).",
-            "counter",
-        )
-        server: dict[str, Metric] = {}
-
-        def family(name: str, kind: str) -> Metric:
-            if name not in server:
-                server[name] = Metric(name, f"{name.split(':')[-1]}.", kind)
-            return server[name]
-
-        pod_labels = Metric("kube_pod_labels", "Kubernetes labels converted to Prometheus labels.", "gauge")
-        for config in self._configs:
-            for pod in config.pods:
-                dcgm = _dcgm_labels(config, pod)
-                util.add_sample(util.name, dcgm, pod.gpu.utilization_percent, timestamp)
-                power.add_sample(power.name, dcgm, pod.gpu.power_watts, timestamp)
-                energy.add_sample(energy.name, dcgm, pod.gpu.power_watts * 1000.0 * elapsed, timestamp)
-
-                kube = {
-                    "namespace": config.namespace,
-                    "pod": pod.name,
-                    "uid": pod_uid(config.namespace, pod.name),
-                    "label_app": config.app,
-                }
-                if config.model_label is not None:
-                    kube["label_model"] = config.model_label
-                if pod.role is not None:
-                    kube[ROLE_KSM_LABEL] = pod.role
-                pod_labels.add_sample(pod_labels.name, kube, 1.0, timestamp)
-
-                if config.server == "triton":
-                    add_triton_series(family, config, pod, {"namespace": config.namespace, "pod": pod.name}, elapsed, timestamp)
-                    continue
-                names = SERIES_NAMES[config.server]
-                labels = {"namespace": config.namespace, "pod": pod.name, "model_name": config.vllm_model_name}
-                requests = pod.requests_per_second * elapsed
-                success = family(names["requests"], "counter")
-                success_labels = labels | {"finished_reason": "stop"} if config.server == "vllm" else labels
-                success.add_sample(f"{success.name}_total", success_labels, requests, timestamp)
-                latency = family(names["latency"], "histogram")
-                add_histogram(latency, labels, config.latency_buckets([pod]), elapsed, timestamp)
-                latency.add_sample(f"{latency.name}_sum", labels, requests * config.mean_latency_seconds, timestamp)
-                family(names["waiting"], "gauge").add_sample(names["waiting"], labels, pod.requests_waiting, timestamp)
-                family(names["running"], "gauge").add_sample(names["running"], labels, pod.requests_running, timestamp)
-                for kind, per_second in (("prompt", pod.prompt_tokens_per_second),
-                                         ("generation", pod.generation_tokens_per_second)):
-                    family(names[kind], "counter").add_sample(f"{names[kind]}_total", labels, per_second * elapsed, timestamp)
-                add_histogram(family(names["ttft"], "histogram"), labels, config.ttft_buckets([pod]), elapsed, timestamp)
-                for name in config.cache_names:
-                    family(name, "gauge").add_sample(name, labels, pod.kv_cache_usage, timestamp)
-                for index, name in enumerate(config.itl_names):
-                    shares = config.itl_shares if index == 0 else config.tpot_shares
-                    add_histogram(family(name, "histogram"), labels, config.itl_buckets([pod], shares), elapsed, timestamp)
-        return (util, power, energy, *server.values(), pod_labels)
+        families: dict[str, Metric] = {}
+        for sample in self.samples([when]):
+            family = sample.family
+            if family.name not in families:
+                families[family.name] = Metric(family.name, family.help, family.kind)
+            families[family.name].add_sample(sample.name, sample.labels, float(sample.values[0]), timestamp)
+        return tuple(families.values())
 
 
 def _openmetrics_labels(labels: Mapping[str, str]) -> str:
@@ -446,12 +358,13 @@ class WorkloadExporter:
         if step_s % GRID_S:
             raise ValueError(f"step_s must be a multiple of {GRID_S} s, got {step_s}")
         end = grid_time(time.time())
+        times = [end - step * step_s for step in range(int(seconds / step_s), 0, -1)]
+        samples = self._collector.samples(times)
+        names = [f"{sample.name}{_openmetrics_labels(sample.labels | dict(target_labels))} " for sample in samples]
         lines = [
-            f"{sample.name}{_openmetrics_labels(sample.labels | dict(target_labels))} "
-            f"{floatToGoString(sample.value)} {when}"
-            for when in (end - step * step_s for step in range(int(seconds / step_s), 0, -1))
-            for metric in self._collector.metrics_at(when)
-            for sample in metric.samples
+            f"{name}{floatToGoString(float(sample.values[index]))} {when}"
+            for index, when in enumerate(times)
+            for name, sample in zip(names, samples)
         ]
         return "\n".join([*lines, "# EOF", ""])
 

@@ -1,16 +1,27 @@
 """What the synthetic workload exporter serves, and what the adapter should make of it: pods,
-workloads, their GPUs and inference servers, and the ground truth derived from them.
+workloads, their GPUs and inference servers, the values they export at any time, and the ground
+truth derived from them.
 
 The values are configured in :mod:`tests.integration.workload_exporter`; this module holds their
-shape and the arithmetic (PromQL's ``histogram_quantile``) the ground truth needs.
+shape and their value model: every counter grows at a configured rate, every gauge holds a
+configured value, and each histogram's buckets grow at configured shares of its count. The
+series' names and label layouts are the product simulator's (:mod:`adapter.sources.demo.exporters`):
+:meth:`Workload.layout` names a pod for it and :meth:`Workload.series` gives it the values. The
+ground truth needs the arithmetic of PromQL's ``histogram_quantile``, also here.
 """
 
 from __future__ import annotations
 
-import enum
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
+
+from adapter.sources.demo import exporters
+from adapter.sources.demo.exporters import Attribution, Histogram, PodLayout, PodSeries
+from adapter.sources.demo.servers import VLLM, NamedServer, Triton
 
 #: Upper bounds of ``vllm:e2e_request_latency_seconds`` buckets (a subset of vLLM's own).
 LATENCY_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, math.inf)
@@ -24,64 +35,10 @@ TTFT_BUCKETS: tuple[float, ...] = (0.04, 0.1, 0.25, 0.5, 1.0, math.inf)
 #: Upper bounds of ``vllm:inter_token_latency_seconds`` buckets (a subset of vLLM's own).
 ITL_BUCKETS: tuple[float, ...] = (0.01, 0.025, 0.05, 0.075, 0.1, math.inf)
 
-#: The names each imitated inference server gives its series (counters without ``_total``);
-#: SGLang's from ``python/sglang/srt/metrics/collector.py``. Triton's differ in shape as well
-#: (tests/integration/triton_series.py).
-SERIES_NAMES: Mapping[str, Mapping[str, str]] = {
-    "vllm": {
-        "requests": "vllm:request_success",
-        "latency": "vllm:e2e_request_latency_seconds",
-        "waiting": "vllm:num_requests_waiting",
-        "running": "vllm:num_requests_running",
-        "prompt": "vllm:prompt_tokens",
-        "generation": "vllm:generation_tokens",
-        "ttft": "vllm:time_to_first_token_seconds",
-    },
-    "sglang": {
-        "requests": "sglang:num_requests",
-        "latency": "sglang:e2e_request_latency_seconds",
-        "waiting": "sglang:num_queue_reqs",
-        "running": "sglang:num_running_reqs",
-        "prompt": "sglang:prompt_tokens",
-        "generation": "sglang:generation_tokens",
-        "ttft": "sglang:time_to_first_token_seconds",
-    },
-    # named by a ``generic`` section of the config
-    "generic": {
-        "requests": "llm_requests",
-        "latency": "llm_request_duration_seconds",
-        "waiting": "llm_queue_depth",
-        "running": "llm_requests_running",
-        "prompt": "llm_prompt_tokens",
-        "generation": "llm_generation_tokens",
-        "ttft": "llm_time_to_first_token_seconds",
-    },
-}
+@dataclass(frozen=True, kw_only=True)
+class Gpu(exporters.Gpu):
+    """One physical GPU with its load; pods that share it refer to the same instance."""
 
-#: The pod label naming a disaggregated worker's role, and its kube-state-metrics name.
-ROLE_LABEL = "llm-d.ai/role"
-ROLE_KSM_LABEL = "label_llm_d_ai_role"
-
-
-class Attribution(enum.Enum):
-    """How a dcgm series names the pod that uses its GPU, as seen after a scrape."""
-
-    #: dcgm-exporter with pod mapping: ``namespace``/``pod`` name the workload's pod.
-    POD = "pod"
-    #: Scraped without ``honor_labels``: ``namespace``/``pod`` name dcgm-exporter's own pod and
-    #: the workload's pod moved to ``exported_namespace``/``exported_pod``.
-    EXPORTED = "exported"
-    #: Older dcgm-exporter releases: ``pod_name`` instead of ``pod``.
-    LEGACY = "legacy"
-
-
-@dataclass(frozen=True)
-class Gpu:
-    """One physical GPU; pods that share it refer to the same instance."""
-
-    uuid: str
-    index: int
-    hostname: str
     utilization_percent: float
     power_watts: float
 
@@ -110,7 +67,8 @@ class Workload:
 
     namespace: str
     app: str
-    vllm_model_name: str
+    #: The served model as the server labels it (vLLM's ``model_name``, Triton's ``model``).
+    model_name: str
     model_label: str | None
     #: Cumulative share of requests at or below each of :data:`LATENCY_BUCKETS`.
     latency_shares: tuple[float, ...]
@@ -119,16 +77,51 @@ class Workload:
     ttft_shares: tuple[float, ...] = (0.1, 0.5, 0.9, 0.98, 1.0, 1.0)
     #: Cumulative share of token gaps at or below each of :data:`ITL_BUCKETS`.
     itl_shares: tuple[float, ...] = (0.2, 0.7, 0.95, 0.99, 1.0, 1.0)
-    #: vLLM's KV-cache gauges: ``vllm:kv_cache_usage_perc`` since its rename, before it
-    #: ``vllm:gpu_cache_usage_perc``; releases in between export both.
-    cache_names: tuple[str, ...] = ("vllm:kv_cache_usage_perc",)
-    #: vLLM's inter-token histogram names, likewise; a second name gets :attr:`tpot_shares`.
-    itl_names: tuple[str, ...] = ("vllm:inter_token_latency_seconds",)
-    #: Which inference server's names the workload's series carry (:data:`SERIES_NAMES`).
-    server: str = "vllm"
+    #: The inference server whose series the pods export (:mod:`adapter.sources.demo.servers`).
+    server: NamedServer | Triton = VLLM
     #: Shares of a differently shaped ``vllm:time_per_output_token_seconds`` exported beside
     #: ``vllm:inter_token_latency_seconds``, which the adapter must not read where the newer exists.
     tpot_shares: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.server, Triton):
+            for pod in self.pods:  # so that the used blocks Triton reports are the fill exactly
+                blocks = pod.kv_cache_usage * self.server.max_blocks
+                assert blocks == round(blocks), f"{pod.name}: a fill must be a whole number of blocks"
+
+    def layout(self, pod: Pod) -> PodLayout:
+        """What names ``pod`` in the exporters' labels."""
+        return PodLayout(
+            namespace=self.namespace,
+            name=pod.name,
+            uid=pod_uid(self.namespace, pod.name),
+            app=self.app,
+            gpu=pod.gpu,
+            server=self.server,
+            model_name=self.model_name,
+            model_label=self.model_label,
+            role=pod.role,
+            attribution=pod.attribution,
+        )
+
+    def series(self, pod: Pod, elapsed: np.ndarray) -> PodSeries:
+        """What ``pod`` exports after each of ``elapsed`` seconds of uptime."""
+        requests = pod.requests_per_second * elapsed
+        return PodSeries(
+            gpu_utilization=np.full_like(elapsed, pod.gpu.utilization_percent),
+            power_watts=np.full_like(elapsed, pod.gpu.power_watts),
+            energy_millijoules=pod.gpu.power_watts * 1000.0 * elapsed,
+            requests=requests,
+            latency=_histogram(self.latency_buckets([pod]), elapsed, requests * self.mean_latency_seconds),
+            waiting=np.full_like(elapsed, pod.requests_waiting),
+            running=np.full_like(elapsed, pod.requests_running),
+            prompt_tokens=pod.prompt_tokens_per_second * elapsed,
+            generation_tokens=pod.generation_tokens_per_second * elapsed,
+            kv_cache_usage=np.full_like(elapsed, pod.kv_cache_usage),
+            time_to_first_token=_histogram(self.ttft_buckets([pod]), elapsed),
+            inter_token=_histogram(self.itl_buckets([pod]), elapsed),
+            time_per_output_token=_histogram(self.itl_buckets([pod], self.tpot_shares), elapsed),
+        )
 
     def latency_buckets(self, pods: Sequence[Pod] | None = None) -> list[tuple[float, float]]:
         """Rate of growth of each cumulative bucket, pooled over ``pods`` (all pods by default)."""
@@ -204,6 +197,20 @@ class GroundTruth:
     prompt_tokens_per_second: float
     generation_tokens_per_second: float
     requests_running: float
+
+
+def pod_uid(namespace: str, pod: str) -> str:
+    """A stable Kubernetes-style UID, so ``kube_pod_labels`` looks like kube-state-metrics'."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"pod/{namespace}/{pod}"))
+
+
+def _histogram(
+    buckets: Sequence[tuple[float, float]], elapsed: np.ndarray, total: np.ndarray | None = None
+) -> Histogram:
+    """The histogram whose cumulative buckets grow at the rates of ``buckets`` (the last ``+Inf``)."""
+    finite, (_, count_rate) = buckets[:-1], buckets[-1]
+    counts = np.column_stack([bucket_rate * elapsed for _, bucket_rate in finite])
+    return Histogram(tuple(bound for bound, _ in finite), counts, count_rate * elapsed, total)
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:

@@ -2,7 +2,9 @@
 
 The demo runs the adapter's real PromQL over these series, so names and labels follow the
 exporters exactly: kube-state-metrics' ``kube_pod_labels``, dcgm-exporter's ``DCGM_FI_DEV_*`` and
-vLLM's ``vllm:*``. The model, per workload and per scrape step of ``dt`` seconds:
+vLLM's ``vllm:*``, rendered by :mod:`adapter.sources.demo.exporters` (which the integration tests' exporter
+drives with values of its own). This module is the value model, per workload and per scrape step
+of ``dt`` seconds:
 
 * offered load ``a`` = total demand × the workload's share; capacity ``c`` = replicas × μ × dt;
 * one queue per workload (the Service balances pods): ``q = max(0, q_prev + a − c)``, so
@@ -38,9 +40,10 @@ from adapter.sources.demo.demand import (
     hash_uniform,
     stream_key,
 )
-from adapter.sources.demo.llm import SERIES as LLM_SERIES
+from adapter.sources.demo.exporters import ROLE_LABEL, Gpu, Histogram, PodLayout, PodSeries, render_pod
 from adapter.sources.demo.llm import PodTokens, PoolStep, TokenMix
 from adapter.sources.demo.series_math import accumulate, normal_cdf
+from adapter.sources.demo.servers import VLLM
 from forecasting import Trace
 
 __all__ = [
@@ -60,7 +63,6 @@ Emit = Callable[[Mapping[str, str], np.ndarray, np.ndarray], None]
 """Receives one series chunk: labels (with ``__name__``), Unix-second timestamps, values."""
 
 NAMESPACE = "default"
-GPU_MODEL_NAME = "NVIDIA H100 80GB HBM3"
 IDLE_WATTS = 70.0
 MAX_WATTS = 700.0
 GPUS_PER_NODE = 8
@@ -71,10 +73,6 @@ LATENCY_SIGMA = 0.4
 """Log-normal spread of request latency around the median: p99 ≈ 2.5 × median."""
 LOAD_SLOWDOWN = 0.8
 _P99_Z = 2.3263478740408408
-ROLE_LABEL = "llm-d.ai/role"
-"""llm-d's pod label for a disaggregated worker's role; kube-state-metrics exports it as
-``label_llm_d_ai_role``."""
-ROLE_KSM_LABEL = "label_llm_d_ai_role"
 TOKEN_MIXES = {
     "chat": TokenMix(prompt_mean=1155.0, output_mean=211.0),
     "code": TokenMix(prompt_mean=2048.0, output_mean=28.0),
@@ -156,9 +154,10 @@ class WorkloadState:
 
 @dataclass
 class _Pod:
-    """One replica: its label sets, fixed traits and the running values of its counters."""
+    """One replica: what names it in the exporters' labels, fixed traits and the running values of
+    its counters."""
 
-    labels: dict[str, dict[str, str]]
+    layout: PodLayout
     weight: float
     """Its share of the workload's traffic relative to an even split (load-balancer skew)."""
     noise_key: int
@@ -262,26 +261,24 @@ class DemoFleet:
             power = np.clip(IDLE_WATTS + (MAX_WATTS - IDLE_WATTS) * util / 100.0 + power_noise, IDLE_WATTS, MAX_WATTS)
             energy = accumulate(pod.energy_mj, power * dt * 1000.0)
             power_now += float(power[-1])
-
-            series = {
-                "kube_pod_labels": np.ones(len(steps)),
-                "DCGM_FI_DEV_GPU_UTIL": util,
-                "DCGM_FI_DEV_POWER_USAGE": power,
-                "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": energy,
-                "DCGM_FI_DEV_FB_USED": np.round(FB_RESERVED_MIB + 4.0 * util),
-                "vllm:request_success_total": success,
-                "vllm:e2e_request_latency_seconds_sum": latency_sum,
-                "vllm:e2e_request_latency_seconds_count": success,
-                "vllm:num_requests_waiting": queue * fraction,
-                "vllm:num_requests_running": running * fraction,
-            }
-            for name, values in series.items():
-                emit(dict(pod.labels[name]), times, values)
-            for column, le in enumerate(LATENCY_BUCKETS):
-                emit({**pod.labels["bucket"], "le": repr(le)}, times, buckets[:, column])
-            emit({**pod.labels["bucket"], "le": "+Inf"}, times, success)
-            for name, extra, values in pod.tokens.advance(pod_served, pool, pod.weight, steps, lengths):
-                emit({**pod.labels[name], **extra}, times, values)
+            tokens = pod.tokens.advance(pod_served, pool, pod.weight, steps, lengths)
+            series = PodSeries(
+                gpu_utilization=util,
+                power_watts=power,
+                energy_millijoules=energy,
+                framebuffer_used_mib=np.round(FB_RESERVED_MIB + 4.0 * util),
+                requests=success,
+                latency=Histogram(LATENCY_BUCKETS, buckets, success, latency_sum),
+                waiting=queue * fraction,
+                running=running * fraction,
+                prompt_tokens=tokens.prompt_tokens,
+                generation_tokens=tokens.generation_tokens,
+                kv_cache_usage=tokens.kv_cache_usage,
+                time_to_first_token=tokens.time_to_first_token,
+                inter_token=tokens.inter_token,
+            )
+            for sample in render_pod(pod.layout, series):
+                emit({"__name__": sample.name, **sample.labels}, times, sample.values)
 
             pod.success, pod.latency_sum, pod.energy_mj = float(success[-1]), float(latency_sum[-1]), float(energy[-1])
             pod.buckets = buckets[-1].copy()
@@ -345,50 +342,22 @@ def default_fleet(
 
 
 def _make_pod(spec: WorkloadSpec, replica: int, gpu_index: int, seed: int) -> _Pod:
-    pod = f"{spec.name}-{replica}"
     noise_key = int(stream_key(seed, 10, gpu_index))
     gpu = gpu_index % GPUS_PER_NODE
-    kube = {
-        "namespace": NAMESPACE,
-        "pod": pod,
-        "uid": _uuid(noise_key, 1),
-        "label_app": spec.app,
-        "label_model": spec.model_label,
-    }
-    if spec.tokens.role is not None:
-        kube[ROLE_KSM_LABEL] = spec.tokens.role
-    dcgm = {
-        "gpu": str(gpu),
-        "UUID": f"GPU-{_uuid(noise_key, 2)}",
-        "device": f"nvidia{gpu}",
-        "modelName": GPU_MODEL_NAME,
-        "Hostname": f"gpu-node-{gpu_index // GPUS_PER_NODE}",
-        "namespace": NAMESPACE,
-        "pod": pod,
-        "container": "vllm",
-    }
-    vllm = {"namespace": NAMESPACE, "pod": pod, "model_name": spec.model}
-    labels = {"kube_pod_labels": {"__name__": "kube_pod_labels", **kube}}
-    for name in (
-        "DCGM_FI_DEV_GPU_UTIL",
-        "DCGM_FI_DEV_POWER_USAGE",
-        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
-        "DCGM_FI_DEV_FB_USED",
-    ):
-        labels[name] = {"__name__": name, **dcgm}
-    labels["vllm:request_success_total"] = {"__name__": "vllm:request_success_total", **vllm, "finished_reason": "stop"}
-    for name in (
-        "vllm:e2e_request_latency_seconds_sum",
-        "vllm:e2e_request_latency_seconds_count",
-        "vllm:num_requests_waiting",
-        "vllm:num_requests_running",
-        *LLM_SERIES,
-    ):
-        labels[name] = {"__name__": name, **vllm}
-    labels["bucket"] = {"__name__": "vllm:e2e_request_latency_seconds_bucket", **vllm}
+    layout = PodLayout(
+        namespace=NAMESPACE,
+        name=f"{spec.name}-{replica}",
+        uid=_uuid(noise_key, 1),
+        app=spec.app,
+        gpu=Gpu(f"GPU-{_uuid(noise_key, 2)}", gpu, f"gpu-node-{gpu_index // GPUS_PER_NODE}"),
+        server=VLLM,
+        model_name=spec.model,
+        model_label=spec.model_label,
+        role=spec.tokens.role,
+    )
     traits = hash_uniform(stream_key(noise_key, 3), np.arange(2))
     return _Pod(
-        labels=labels,
+        layout=layout,
         weight=1.0 + 0.1 * (float(traits[0]) - 0.5),
         noise_key=noise_key,
         energy_mj=1e9 * (1.0 + float(traits[1])),

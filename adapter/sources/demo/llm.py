@@ -1,5 +1,5 @@
-"""The demo fleet's LLM series: token counters, TTFT and inter-token histograms and KV-cache fill,
-per pod and per scrape step, under vLLM's names.
+"""The demo fleet's LLM values: token counters, TTFT and inter-token histograms and KV-cache fill,
+per pod and per scrape step (:mod:`adapter.sources.demo.exporters` renders them under vLLM's names).
 
 The model, given what a pod served in a step, its pool's utilisation ρ and the queue's wait:
 
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from adapter.sources.demo.demand import TokenLengths, hash_normal, stream_key
+from adapter.sources.demo.exporters import Histogram
 from adapter.sources.demo.series_math import accumulate, lognormal_cdf
 
 TTFT_BUCKETS = (0.02, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 20.0)
@@ -35,16 +36,6 @@ ITL_SECONDS = 0.02
 KV_AT_CAPACITY = 0.85
 LENGTH_SIGMA = 0.25
 """Step-to-step spread of the mean prompt and output lengths."""
-COUNTERS = ("vllm:prompt_tokens_total", "vllm:generation_tokens_total")
-GAUGES = ("vllm:kv_cache_usage_perc",)
-HISTOGRAMS = {"vllm:time_to_first_token_seconds": TTFT_BUCKETS, "vllm:inter_token_latency_seconds": ITL_BUCKETS}
-SERIES = (
-    *COUNTERS,
-    *GAUGES,
-    *(f"{name}_{suffix}" for name in HISTOGRAMS for suffix in ("bucket", "sum", "count")),
-)
-Sample = tuple[str, dict[str, str], np.ndarray]
-"""A series name, labels of its own beyond the pod's (a bucket's ``le``), and its values."""
 
 
 @dataclass(frozen=True)
@@ -67,20 +58,31 @@ class PoolStep:
     """Queue over one step's capacity: 0 idle, 1 a full step waiting."""
 
 
+@dataclass(frozen=True)
+class TokenSeries:
+    """A pod's LLM values over a block of steps."""
+
+    prompt_tokens: np.ndarray
+    generation_tokens: np.ndarray
+    kv_cache_usage: np.ndarray
+    time_to_first_token: Histogram
+    inter_token: Histogram
+
+
 @dataclass
 class _Histogram:
+    bounds: tuple[float, ...]
     buckets: np.ndarray
     total: float = 0.0
     count: float = 0.0
 
-    def advance(self, name: str, observed: np.ndarray, below: np.ndarray, mean: np.ndarray) -> list[Sample]:
-        buckets = accumulate(self.buckets, observed[:, None] * below)
+    def advance(self, observed: np.ndarray, median: np.ndarray, sigma: float) -> Histogram:
+        """Add ``observed`` values per step, log-normal around ``median``."""
+        buckets = accumulate(self.buckets, observed[:, None] * lognormal_cdf(self.bounds, median, sigma))
         count = accumulate(self.count, observed)
-        total = accumulate(self.total, observed * mean)
+        total = accumulate(self.total, observed * (median * math.exp(sigma**2 / 2)))
         self.buckets, self.count, self.total = buckets[-1].copy(), float(count[-1]), float(total[-1])
-        samples = [(f"{name}_sum", {}, total), (f"{name}_count", {}, count), (f"{name}_bucket", {"le": "+Inf"}, count)]
-        samples += [(f"{name}_bucket", {"le": repr(le)}, buckets[:, column]) for column, le in enumerate(HISTOGRAMS[name])]
-        return samples
+        return Histogram(self.bounds, buckets, count, total)
 
 
 @dataclass
@@ -91,14 +93,13 @@ class PodTokens:
     noise_key: int
     prompt: float = 0.0
     generation: float = 0.0
-    histograms: dict[str, _Histogram] = field(
-        default_factory=lambda: {name: _Histogram(np.zeros(len(bounds))) for name, bounds in HISTOGRAMS.items()}
-    )
+    ttft: _Histogram = field(default_factory=lambda: _Histogram(TTFT_BUCKETS, np.zeros(len(TTFT_BUCKETS))))
+    itl: _Histogram = field(default_factory=lambda: _Histogram(ITL_BUCKETS, np.zeros(len(ITL_BUCKETS))))
 
     def advance(
         self, served: np.ndarray, pool: PoolStep, weight: float, steps: np.ndarray, lengths: TokenLengths | None = None
-    ) -> list[Sample]:
-        """Every LLM series of the pod over ``steps``; ``lengths``, where the demand counts tokens,
+    ) -> TokenSeries:
+        """The LLM values of the pod over ``steps``; ``lengths``, where the demand counts tokens,
         are the mean prompt and output lengths of each step's requests."""
         mix, rho = self.mix, pool.utilisation
         if lengths is None:
@@ -115,14 +116,9 @@ class PodTokens:
         self.prompt = float((prompt := accumulate(self.prompt, prompts))[-1])
         self.generation = float((generation := accumulate(self.generation, generated))[-1])
         kv = KV_AT_CAPACITY * np.minimum(rho * weight, 1.0) + (1.0 - KV_AT_CAPACITY) * (1.0 - np.exp(-pool.backlog))
-        samples: list[Sample] = [(COUNTERS[0], {}, prompt), (COUNTERS[1], {}, generation), (GAUGES[0], {}, np.clip(kv, 0.0, 1.0))]
-        for name, observed, median, sigma in (
-            ("vllm:time_to_first_token_seconds", served, ttft, TTFT_SIGMA),
-            ("vllm:inter_token_latency_seconds", gaps, itl, ITL_SIGMA),
-        ):
-            below = lognormal_cdf(HISTOGRAMS[name], median, sigma)
-            samples += self.histograms[name].advance(name, observed, below, median * math.exp(sigma**2 / 2))
-        return samples
+        first_tokens = self.ttft.advance(served, ttft, TTFT_SIGMA)
+        token_gaps = self.itl.advance(gaps, itl, ITL_SIGMA)
+        return TokenSeries(prompt, generation, np.clip(kv, 0.0, 1.0), first_tokens, token_gaps)
 
 
 def _mix_factor(key: int, stream: int, steps: np.ndarray) -> np.ndarray:
