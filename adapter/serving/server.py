@@ -1,5 +1,5 @@
 """The aiohttp application: routes, the one translation of errors into ``Status``, and the
-refresher's lifecycle.
+lifecycle of the server's own background work.
 
 Handlers only parse, read the store and render the wire format; all querying happens in the
 store's background refresh (or, once, for a key's first request). The hot path of a tracked key
@@ -36,7 +36,6 @@ from adapter.runtime.supervision import Supervisor
 from adapter.serving import openapi, openapi_serving, status_page
 from adapter.settings.config import MetricRule
 from adapter.settings.forecast_names import forecast_metric_names
-from adapter.sources.protocol import Source
 from adapter.tracking.metric_values import MetricRequest, MetricValues, RefreshPasses
 from adapter.tracking.store import Api, MetricStore
 from adapter.tracking.tracker import ForecastTracker
@@ -63,7 +62,6 @@ class AppContext:
 
     rules: Mapping[str, MetricRule]
     store: MetricStore
-    source: Source
     telemetry: Telemetry
     clock: Callable[[], float]
     banner: str | None
@@ -340,21 +338,15 @@ async def unmatched(request: web.Request) -> web.Response:
     raise NotFound(f"the server could not find the requested resource {request.path}")
 
 
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    """Start the background tasks (unless tests drive them); on shutdown stop them, the
-    forecasting workers and the source."""
+async def background_work(app: web.Application) -> AsyncIterator[None]:
+    """The server's background tasks (an aiohttp ``cleanup_ctx``), started unless tests drive them
+    and stopped on shutdown: register it after what they use (the source, the forecast workers,
+    access control), which then opens before them and closes after them."""
     context = app[CONTEXT]
-    if context.access is not None:
-        await context.access.start()
     if context.refresh_in_background:
         context.supervisor.start()
     yield
     await context.supervisor.stop()
-    if context.access is not None:
-        context.access.close()
-    if context.tracker is not None:
-        context.tracker.pool.close()
-    await context.source.close()
 
 
 def _supervise(supervisor: Supervisor, store: MetricStore, tracker: ForecastTracker | None,
@@ -393,7 +385,6 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
 def create_app(
     *,
     rules: Mapping[str, MetricRule],
-    source: Source,
     store: MetricStore,
     telemetry: Telemetry,
     clock: Callable[[], float] = time.time,
@@ -409,7 +400,8 @@ def create_app(
     Tests pass ``refresh_in_background=False`` and call ``store.refresh_now()`` /
     ``tracker.refresh_now()`` themselves instead of sleeping. Work added to ``supervisor`` before
     start-up (the config watcher) runs beside the server's own. ``upstreams`` answer what the
-    rules do not serve."""
+    rules do not serve. The caller registers the lifecycles: those of the resources the handlers
+    and background tasks use, then :func:`background_work`."""
     supervisor = supervisor or Supervisor()
     _supervise(supervisor, store, tracker, access)
     passes = RefreshPasses()
@@ -421,7 +413,7 @@ def create_app(
     )
     app = web.Application()
     app[CONTEXT] = AppContext(
-        rules=rules, store=store, source=source, telemetry=telemetry, clock=clock, banner=banner,
+        rules=rules, store=store, telemetry=telemetry, clock=clock, banner=banner,
         tracker=tracker, forecast_signals=forecast_signals, refresh_in_background=refresh_in_background,
         access=access, supervisor=supervisor, values=values, upstreams=upstreams or Upstreams(),
     )
@@ -429,6 +421,4 @@ def create_app(
         app.router.add_get(path, _endpoint(path, handler, telemetry, access))
     # [\s\S], not ".": a path may carry an escaped newline, and it must get a Status too
     app.router.add_route("*", r"/{path:[\s\S]*}", _endpoint("(unmatched)", unmatched, telemetry, access))
-    app.cleanup_ctx.append(_lifecycle)
-    app.cleanup_ctx.append(app[CONTEXT].upstreams.lifecycle)
     return app
