@@ -54,12 +54,8 @@ class Adapter:
 
     def reconfigure(self, rules: Mapping[str, MetricRule], refresh: RefreshSettings, forecasts: ForecastSettings) -> None:
         """Serve a reloaded config from the next request on."""
-        self.rules.clear()
-        self.rules.update(rules)
-        self.app[CONTEXT].parsed_requests.clear()
-        self.store.reconfigure(refresh, rules)
+        self.app[CONTEXT].reconfigure(rules, refresh=refresh, forecasts=forecasts)
         if self.tracker is not None:
-            self.tracker.reconfigure(forecasts, rules)
             _track_configured_workloads(self.tracker, forecasts, rules)
 
 
