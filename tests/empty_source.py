@@ -12,5 +12,8 @@ class EmptySource:
     async def range(self, query: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
         return []
 
+    async def start(self) -> None:
+        pass
+
     async def close(self) -> None:
         pass

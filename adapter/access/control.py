@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Callable
 
 from aiohttp import web
 
@@ -18,6 +17,7 @@ from adapter.access.authentication_source import (
     load_authentication,
 )
 from adapter.access.authorization import Authorizer
+from adapter.access.kube_api import KubeApi
 from adapter.access.serving_tls import trust_client_cas
 from adapter.kubernetes.errors import ServiceUnavailable
 from adapter.kubernetes.identity import Identity
@@ -42,18 +42,21 @@ class AccessControl:
         options: AuthenticationOptions,
         config_maps: ConfigMapReader | None,
         tls: ssl.SSLContext,
-        on_close: Callable[[], None] = lambda: None,
+        kube_api: KubeApi | None = None,
     ) -> None:
         self.authenticator = authenticator
         self.authorizer = authorizer
         self._options = options
         self._config_maps = config_maps
         self._tls = tls
-        self._on_close = on_close
+        self._kube_api = kube_api
+        """The client the reviews and ConfigMap reads go through: started and closed here."""
 
     async def start(self) -> None:
-        """Load the authentication settings before the first request; a bad CA file or an
-        unreadable ConfigMap stops start-up with the reason."""
+        """Start the kube-apiserver client and load the authentication settings before the first
+        request; a bad CA file or an unreadable ConfigMap stops start-up with the reason."""
+        if self._kube_api is not None:
+            self._kube_api.start()
         settings = await load_authentication(self._options, self._config_maps)
         trust_client_cas(self._tls, settings.trusted_pem())
         self.authenticator.update(settings)
@@ -87,7 +90,8 @@ class AccessControl:
         return True
 
     def close(self) -> None:
-        self._on_close()
+        if self._kube_api is not None:
+            self._kube_api.close()
 
 
 def describe(settings: AuthenticationSettings) -> str:

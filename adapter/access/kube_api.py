@@ -1,9 +1,10 @@
 """The kube-apiserver, as far as Foresight needs it: TokenReview, SubjectAccessReview and reading a
 ConfigMap, through the kubernetes client.
 
-The client is synchronous, so each call runs in a small thread pool and the event loop never
-waits on the network. Timeouts stay well under the kube-apiserver's 60 s proxy timeout, so a slow
-control plane turns into a clear answer for the request that waits on it.
+The client is synchronous, so each call runs in a small thread pool (started by
+:meth:`KubeApi.start`) and the event loop never waits on the network. Timeouts stay well under the
+kube-apiserver's 60 s proxy timeout, so a slow control plane turns into a clear answer for the
+request that waits on it.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class KubeApi:
         self._authentication = client.AuthenticationV1Api(api_client)
         self._authorization = client.AuthorizationV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
-        self._threads = ThreadPoolExecutor(THREADS, thread_name_prefix="kube-api")
+        self._threads: ThreadPoolExecutor | None = None
 
     @classmethod
     def connect(cls, kubeconfig: Path | None) -> KubeApi:
@@ -122,11 +123,17 @@ class KubeApi:
             raise
         return dict(answer.data or {})
 
+    def start(self) -> None:
+        """The threads the calls run on (started as calls arrive)."""
+        self._threads = ThreadPoolExecutor(THREADS, thread_name_prefix="kube-api")
+
     def close(self) -> None:
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
         self._api_client.close()  # type: ignore[no-untyped-call]
 
     async def _call(self, what: str, method: Callable[..., T], *arguments: object) -> T:
+        assert self._threads is not None, "a call before start()"
         call = functools.partial(method, *arguments, _request_timeout=REQUEST_TIMEOUT)
         try:
             return await asyncio.get_running_loop().run_in_executor(self._threads, call)

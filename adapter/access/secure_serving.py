@@ -76,7 +76,7 @@ def secure_serving(
         options=options.authentication,
         config_maps=kube,
         tls=tls,
-        on_close=kube.close if kube is not None else lambda: None,
+        kube_api=kube,
     )
     return tls, access
 

@@ -1,5 +1,5 @@
 """Wires a source, the rules, the store and the forecast tracker into an application (shared by
-``serve`` and ``demo``)."""
+``serve`` and ``demo``), with the lifecycle of each resource it holds."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from adapter.access.control import AccessControl
+from adapter.app.lifecycles import access_lifecycle, forecast_workers_lifecycle, source_lifecycle
 from adapter.keda.scaler import ExternalScaler
 from adapter.keda.serving import ScalerListener, ScalerServer, serve_with
 from adapter.kubernetes.selectors import parse_selector
 from adapter.observability.telemetry import InstrumentedSource, Telemetry
 from adapter.runtime.supervision import Supervisor
 from adapter.serving.forecast_metrics import ForecastCollector
-from adapter.serving.server import CONTEXT, create_app
+from adapter.serving.server import CONTEXT, background_work, create_app
 from adapter.settings.config import ForecastSettings, MetricRule, RefreshSettings
 from adapter.settings.forecast_names import parse_forecast_metric
 from adapter.signals.rules import QueryScope
@@ -53,12 +54,8 @@ class Adapter:
 
     def reconfigure(self, rules: Mapping[str, MetricRule], refresh: RefreshSettings, forecasts: ForecastSettings) -> None:
         """Serve a reloaded config from the next request on."""
-        self.rules.clear()
-        self.rules.update(rules)
-        self.app[CONTEXT].parsed_requests.clear()
-        self.store.reconfigure(refresh, rules)
+        self.app[CONTEXT].reconfigure(rules, refresh=refresh, forecasts=forecasts)
         if self.tracker is not None:
-            self.tracker.reconfigure(forecasts, rules)
             _track_configured_workloads(self.tracker, forecasts, rules)
 
 
@@ -80,21 +77,27 @@ def assemble(
 ) -> Adapter:
     """A ready-to-run application; ``forecasts=None`` serves no forecast metrics; with ``keda``, the
     KEDA external scaler is served there too, on the same store and forecasts; ``upstreams`` answer
-    the metrics the rules do not serve; ``read_back_models`` as :class:`ForecastTracker` takes it."""
+    the metrics the rules do not serve; ``read_back_models`` as :class:`ForecastTracker` takes it.
+
+    Nothing starts here: the source, the forecast workers, access control, the upstream sessions,
+    the background work and the scaler start with the application, in that order, and close in
+    reverse when it stops."""
     rules = dict(rules)
     telemetry = Telemetry.create(CollectorRegistry(auto_describe=True))
     instrumented = InstrumentedSource(source, telemetry)
     store = MetricStore(instrumented, settings=refresh, telemetry=telemetry, clock=clock)
     tracker = None
+    pool = None
     signals: frozenset[str] = frozenset()
     # A signal the presets do not serve (no inference server configured) has no forecast; a
     # signal named explicitly in the config was checked when the config was loaded.
     served = [signal for signal in forecasts.signals if signal in rules] if forecasts is not None else []
     if forecasts is not None and served:
         signals = frozenset(served)
+        pool = ForecastPool(forecasts.workers)
         tracker = ForecastTracker(
             instrumented,
-            ForecastPool(forecasts.workers),
+            pool,
             settings=forecasts,
             schedule=Schedule(history_seconds=forecasts.history),
             clock=clock,
@@ -104,9 +107,9 @@ def assemble(
         )
         telemetry.registry.register(ForecastCollector(tracker))
         _track_configured_workloads(tracker, forecasts, rules)
+    upstreams = upstreams or Upstreams()
     app = create_app(
         rules=rules,
-        source=instrumented,
         store=store,
         telemetry=telemetry,
         clock=clock,
@@ -118,6 +121,13 @@ def assemble(
         supervisor=supervisor,
         upstreams=upstreams,
     )
+    app.cleanup_ctx.append(source_lifecycle(instrumented))
+    if pool is not None:
+        app.cleanup_ctx.append(forecast_workers_lifecycle(pool))
+    if access is not None:
+        app.cleanup_ctx.append(access_lifecycle(access))
+    app.cleanup_ctx.append(upstreams.lifecycle)
+    app.cleanup_ctx.append(background_work)
     scaler = None
     if keda is not None:
         scaler = ScalerServer(ExternalScaler(app[CONTEXT].values), keda)

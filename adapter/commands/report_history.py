@@ -64,6 +64,7 @@ async def read_histories(query: HistoryQuery, *, url: str | None, config: Path |
                               f"(signals.server) or a rule of that name")
     source = PrometheusSource.open(prometheus, max_concurrency=4)
     try:
+        await source.start()
         end = math.floor(time.time() / query.step_seconds) * query.step_seconds
         selectors = query.selectors or await _apps(source, query.namespace)
         if settings.signals.gpu == "dcgm":

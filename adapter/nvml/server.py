@@ -55,16 +55,21 @@ class ExporterSettings:
 
 
 class SamplingLoop:
-    """Runs the sampler off the event loop and keeps its latest snapshot."""
+    """Runs the sampler off the event loop (on a thread from :meth:`start` on) and keeps its latest
+    snapshot."""
 
     def __init__(self, sampler: Sampler, *, interval: float) -> None:
         self._sampler = sampler
         self._interval = interval
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvml")
+        self._executor: ThreadPoolExecutor | None = None
         self.latest: NodeSnapshot | None = None
+
+    def start(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvml")
 
     async def sample_once(self) -> NodeSnapshot:
         """One sweep in the worker thread; tests call this instead of waiting for the loop."""
+        assert self._executor is not None, "a sweep before start()"
         snapshot = await asyncio.get_running_loop().run_in_executor(self._executor, self._sampler.sample)
         self.latest = snapshot
         return snapshot
@@ -76,7 +81,8 @@ class SamplingLoop:
 
     def close(self) -> None:
         """Stop the worker without waiting: a call stuck in the driver must not block shutdown."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,9 @@ async def _sample_forever(sampling: SamplingLoop) -> None:
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """The sampling thread and, unless tests drive the sweeps, its loop."""
     context = app[CONTEXT]
+    context.sampling.start()
     task = asyncio.create_task(_sample_forever(context.sampling), name="nvml-sampling") if context.sample_in_background else None
     yield
     if task is not None:

@@ -86,5 +86,8 @@ class InstrumentedSource:
         finally:
             self._telemetry.source_duration.labels("range").observe(time.perf_counter() - started)
 
+    async def start(self) -> None:
+        await self._inner.start()
+
     async def close(self) -> None:
         await self._inner.close()

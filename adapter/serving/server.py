@@ -1,10 +1,10 @@
 """The aiohttp application: routes, the one translation of errors into ``Status``, and the
-refresher's lifecycle.
+lifecycle of the server's own background work.
 
 Handlers only parse, read the store and render the wire format; all querying happens in the
 store's background refresh (or, once, for a key's first request). The hot path of a tracked key
-is a few dictionary lookups: request parsing is cached by its raw text and response bodies by
-the reading they render.
+is a few dictionary lookups: request parsing and response bodies are remembered by the raw
+request target (:mod:`adapter.serving.request_cache`), a body for the reading it renders.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from adapter.kubernetes.identity import Identity
 from adapter.observability.telemetry import Telemetry
 from adapter.runtime.supervision import Supervisor
 from adapter.serving import openapi, openapi_serving, status_page
-from adapter.settings.config import MetricRule
+from adapter.serving.request_cache import KnownTarget, RequestCache
+from adapter.settings.config import ForecastSettings, MetricRule, RefreshSettings
 from adapter.settings.forecast_names import forecast_metric_names
-from adapter.sources.protocol import Source
 from adapter.tracking.metric_values import MetricRequest, MetricValues, RefreshPasses
 from adapter.tracking.store import Api, MetricStore
 from adapter.tracking.tracker import ForecastTracker
@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 EXTERNAL_PREFIX = f"/apis/{wire.EXTERNAL_GROUP}/{wire.EXTERNAL_VERSION}"
 CUSTOM_PREFIX = f"/apis/{wire.CUSTOM_GROUP}/{wire.CUSTOM_VERSION}"
-PARSED_REQUESTS_KEPT = 4096
 REFRESHER_STALL_SECONDS = 300.0
 """Longer than a refresh pass can go without one evaluation ending (queries time out in 50 s)."""
 FORECASTER_STALL_SECONDS = 600.0
@@ -61,9 +60,10 @@ RELOADER_STALL_SECONDS = 300.0
 class AppContext:
     """Everything the handlers need, built once by :func:`create_app`."""
 
-    rules: Mapping[str, MetricRule]
+    rules: dict[str, MetricRule]
+    """The rules served; :meth:`reconfigure` replaces them in place (``values`` reads the same
+    dictionary)."""
     store: MetricStore
-    source: Source
     telemetry: Telemetry
     clock: Callable[[], float]
     banner: str | None
@@ -76,8 +76,20 @@ class AppContext:
     """The one way metric values are read, shared with the KEDA scaler."""
     upstreams: Upstreams
     """Other adapters that answer the metrics Foresight does not serve."""
-    parsed_requests: dict[str, MetricRequest] = field(default_factory=dict)
-    """Parsed metric requests by raw request target (bounded by ``PARSED_REQUESTS_KEPT``)."""
+    requests: RequestCache = field(default_factory=RequestCache)
+    """Metric requests parsed, and their bodies rendered, by raw request target."""
+
+    def reconfigure(
+        self, rules: Mapping[str, MetricRule], *, refresh: RefreshSettings, forecasts: ForecastSettings
+    ) -> None:
+        """Serve a reloaded config from the next request on: the new rules in the handlers, the
+        store and the tracker, and nothing parsed or rendered under the old ones."""
+        self.rules.clear()
+        self.rules.update(rules)
+        self.requests.clear()
+        self.store.reconfigure(refresh, rules)
+        if self.tracker is not None:
+            self.tracker.reconfigure(forecasts, rules)
 
 
 CONTEXT = web.AppKey("context", AppContext)
@@ -129,17 +141,17 @@ def _endpoint(route: str, handler: Handler, telemetry: Telemetry, access: Access
 def _served_metric(request: web.Request) -> str:
     """The served metric a request asked for, or ``""``: a request that parsed into a served
     metric is remembered by its target, so an unknown or invalid name is never a label value."""
-    parsed = request.app[CONTEXT].parsed_requests.get(request.raw_path)
-    return "" if parsed is None else parsed.name
+    known = request.app[CONTEXT].requests.get(request.raw_path)
+    return "" if known is None else known.parsed.name
 
 
-def _metric_request(request: web.Request, api: Api) -> MetricRequest:
+def _metric_request(request: web.Request, api: Api) -> KnownTarget:
     """Parse and validate a metric request; HPAs repeat the same few targets every 15 s, so the
     result is remembered by the raw request target."""
     context = request.app[CONTEXT]
-    parsed = context.parsed_requests.get(request.raw_path)
-    if parsed is not None and parsed.key.api == api:
-        return parsed
+    known = context.requests.get(request.raw_path)
+    if known is not None and known.parsed.key.api == api:
+        return known
     query = parse_qs(request.rel_url.raw_query_string, keep_blank_values=True)
     parsed = context.values.request(
         api,
@@ -149,10 +161,7 @@ def _metric_request(request: web.Request, api: Api) -> MetricRequest:
         selector=query.get("labelSelector", [""])[0],
         metric_selector=query.get("metricLabelSelector", [""])[0],
     )
-    if len(context.parsed_requests) >= PARSED_REQUESTS_KEPT:
-        context.parsed_requests.clear()
-    context.parsed_requests[request.raw_path] = parsed
-    return parsed
+    return context.requests.add(request.raw_path, parsed)
 
 
 async def _forwarded(request: web.Request, upstream: Upstream) -> web.Response:
@@ -178,18 +187,19 @@ async def external_metric(request: web.Request) -> web.Response:
     upstream = _upstream_of(request, "external")
     if upstream is not None:
         return await _forwarded(request, upstream)
-    parsed = _metric_request(request, "external")
+    known = _metric_request(request, "external")
+    parsed = known.parsed
     if parsed.forecast is not None:
         return await _forecast_metric(request, parsed)
     name, rule = parsed.name, parsed.rule
     reading = await request.app[CONTEXT].values.reading(parsed, user=request.get(USER))
-    body = reading.rendered.get("external")
+    body = known.rendered(reading)
     if body is None:
         items = [
             wire.external_value(name, value, labels=labels, timestamp=reading.timestamp, window_seconds=rule.window)
             for labels, value in reading.values
         ]
-        body = reading.rendered["external"] = json.dumps(wire.external_list(items)).encode()
+        body = known.keep(reading, json.dumps(wire.external_list(items)).encode())
     return _json_bytes(body)
 
 
@@ -211,10 +221,11 @@ async def pod_metric(request: web.Request) -> web.Response:
     pod = request.match_info["pod"]
     if pod != "*" and not DNS1123_SUBDOMAIN.match(pod):
         raise BadRequest(f"pod name {pod!r} is not a valid object name")
-    parsed = _metric_request(request, "pods")
+    known = _metric_request(request, "pods")
+    parsed = known.parsed
     name, rule, key, scope = parsed.name, parsed.rule, parsed.key, parsed.scope
     reading = await request.app[CONTEXT].values.reading(parsed, user=request.get(USER))
-    body = reading.rendered.get(("pods", pod))
+    body = known.rendered(reading)
     if body is not None:
         return _json_bytes(body)
     values = [(labels.get("pod", ""), value) for labels, value in reading.values]
@@ -236,8 +247,7 @@ async def pod_metric(request: web.Request) -> web.Response:
         )
         for pod_name, value in sorted(values)
     ]
-    body = reading.rendered[("pods", pod)] = json.dumps(wire.custom_list(items)).encode()
-    return _json_bytes(body)
+    return _json_bytes(known.keep(reading, json.dumps(wire.custom_list(items)).encode()))
 
 
 async def api_groups(request: web.Request) -> web.Response:
@@ -340,21 +350,15 @@ async def unmatched(request: web.Request) -> web.Response:
     raise NotFound(f"the server could not find the requested resource {request.path}")
 
 
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    """Start the background tasks (unless tests drive them); on shutdown stop them, the
-    forecasting workers and the source."""
+async def background_work(app: web.Application) -> AsyncIterator[None]:
+    """The server's background tasks (an aiohttp ``cleanup_ctx``), started unless tests drive them
+    and stopped on shutdown: register it after what they use (the source, the forecast workers,
+    access control), which then opens before them and closes after them."""
     context = app[CONTEXT]
-    if context.access is not None:
-        await context.access.start()
     if context.refresh_in_background:
         context.supervisor.start()
     yield
     await context.supervisor.stop()
-    if context.access is not None:
-        context.access.close()
-    if context.tracker is not None:
-        context.tracker.pool.close()
-    await context.source.close()
 
 
 def _supervise(supervisor: Supervisor, store: MetricStore, tracker: ForecastTracker | None,
@@ -392,8 +396,7 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
 
 def create_app(
     *,
-    rules: Mapping[str, MetricRule],
-    source: Source,
+    rules: dict[str, MetricRule],
     store: MetricStore,
     telemetry: Telemetry,
     clock: Callable[[], float] = time.time,
@@ -409,7 +412,8 @@ def create_app(
     Tests pass ``refresh_in_background=False`` and call ``store.refresh_now()`` /
     ``tracker.refresh_now()`` themselves instead of sleeping. Work added to ``supervisor`` before
     start-up (the config watcher) runs beside the server's own. ``upstreams`` answer what the
-    rules do not serve."""
+    rules do not serve. The caller registers the lifecycles: those of the resources the handlers
+    and background tasks use, then :func:`background_work`."""
     supervisor = supervisor or Supervisor()
     _supervise(supervisor, store, tracker, access)
     passes = RefreshPasses()
@@ -421,7 +425,7 @@ def create_app(
     )
     app = web.Application()
     app[CONTEXT] = AppContext(
-        rules=rules, store=store, source=source, telemetry=telemetry, clock=clock, banner=banner,
+        rules=rules, store=store, telemetry=telemetry, clock=clock, banner=banner,
         tracker=tracker, forecast_signals=forecast_signals, refresh_in_background=refresh_in_background,
         access=access, supervisor=supervisor, values=values, upstreams=upstreams or Upstreams(),
     )
@@ -429,6 +433,4 @@ def create_app(
         app.router.add_get(path, _endpoint(path, handler, telemetry, access))
     # [\s\S], not ".": a path may carry an escaped newline, and it must get a Status too
     app.router.add_route("*", r"/{path:[\s\S]*}", _endpoint("(unmatched)", unmatched, telemetry, access))
-    app.cleanup_ctx.append(_lifecycle)
-    app.cleanup_ctx.append(app[CONTEXT].upstreams.lifecycle)
     return app

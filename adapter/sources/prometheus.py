@@ -106,14 +106,16 @@ def _series(result: Any) -> list[RangeSeries]:
 class PrometheusSource:
     """Prometheus, Thanos Query or Mimir over their shared HTTP API."""
 
-    def __init__(self, client: PrometheusConnect, executor: DaemonThreadPool, *, timeout: float) -> None:
+    def __init__(self, client: PrometheusConnect, *, max_concurrency: int, timeout: float) -> None:
         self._client = client
-        self._executor = executor
+        self._max_concurrency = max_concurrency
         self._timeout = timeout
+        self._executor: DaemonThreadPool | None = None
 
     @classmethod
     def open(cls, settings: PrometheusSettings, *, max_concurrency: int) -> PrometheusSource:
-        """Connect-on-demand client; credentials are read now, so a bad file fails start-up."""
+        """Connect-on-demand client; credentials are read now, so a bad file fails start-up. Its
+        query threads start with :meth:`start`."""
         try:
             session = _session(settings)
         except OSError as error:
@@ -128,8 +130,7 @@ class PrometheusSource:
         )
         # one pooled connection per query thread (requests keeps ten by default)
         session.mount(settings.base_url, HTTPAdapter(max_retries=Retry(total=0, read=False), pool_maxsize=max_concurrency))
-        executor = DaemonThreadPool(max_concurrency, thread_name_prefix="prometheus")
-        return cls(client, executor, timeout=settings.timeout)
+        return cls(client, max_concurrency=max_concurrency, timeout=settings.timeout)
 
     async def instant(self, query: str, *, at: float | None = None) -> list[Sample]:
         params = {} if at is None else {"time": f"{at:.3f}"}
@@ -147,11 +148,17 @@ class PrometheusSource:
             )
         )
 
+    async def start(self) -> None:
+        """The query threads (one per concurrent query, started as queries arrive)."""
+        self._executor = DaemonThreadPool(self._max_concurrency, thread_name_prefix="prometheus")
+
     async def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
         self._client.close()
 
     async def _call(self, call: Callable[[], T]) -> T:
+        assert self._executor is not None, "a query before start()"
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, call)

@@ -45,5 +45,9 @@ class Source(Protocol):
     async def range(self, query: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
         """Evaluate ``query`` at every ``step`` seconds from ``start`` to ``end`` inclusive."""
 
+    async def start(self) -> None:
+        """Start what queries run on (threads, connections), once, before the first query:
+        constructing a source starts nothing."""
+
     async def close(self) -> None:
         """Release connections; the source is not used afterwards."""

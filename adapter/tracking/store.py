@@ -54,13 +54,12 @@ class SeriesKey:
 
 @dataclass(frozen=True)
 class Reading:
-    """One successful evaluation: finite values by label set, and when they were read."""
+    """One successful evaluation: finite values by label set, and when they were read. Each
+    evaluation makes a new reading and never changes one, so a reader can tell a new one by
+    identity."""
 
     values: tuple[tuple[Mapping[str, str], float], ...]
     timestamp: float
-    rendered: dict[object, bytes] = field(default_factory=dict, compare=False, repr=False)
-    """Response bodies already rendered from this reading, by request shape. A reading never
-    changes, so the hot path of a tracked key is a dictionary lookup."""
 
 
 @dataclass

@@ -32,6 +32,9 @@ class MetricNameSource:
     async def range(self, query: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
         return []
 
+    async def start(self) -> None:
+        pass
+
     async def close(self) -> None:
         pass
 
@@ -77,6 +80,17 @@ async def test_a_changed_query_serves_from_the_next_request(running: Running) ->
     running.write(config("jobs_pending"))
     assert running.reloader.check_now()
     assert await running.value() == "9"
+
+
+async def test_a_changed_window_is_served_from_the_next_request(running: Running) -> None:
+    """The window comes from the rule alone, so a body rendered before the reload must not be
+    served after it."""
+    assert (await (await running.client.get(PATH)).json())["items"][0]["window"] == 60
+    document = config("jobs_waiting")
+    document["metrics"][0]["window"] = "2m"
+    running.write(document)
+    assert running.reloader.check_now()
+    assert (await (await running.client.get(PATH)).json())["items"][0]["window"] == 120
 
 
 async def test_an_unchanged_file_is_not_reloaded(running: Running) -> None:

@@ -89,6 +89,9 @@ class AtWholeWindows:
     async def range(self, query: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
         return await self._source.range(query, start=start, end=end, step=step)
 
+    async def start(self) -> None:
+        await self._source.start()
+
     async def close(self) -> None:
         await self._source.close()
 

@@ -42,6 +42,9 @@ class StaticSource:
     async def range(self, query: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
         return []
 
+    async def start(self) -> None:
+        pass
+
     async def close(self) -> None:
         pass
 

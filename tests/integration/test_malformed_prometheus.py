@@ -93,7 +93,9 @@ async def proxy(prometheus: PrometheusServer) -> AsyncIterator[BreakableProxy]:
 async def _source(proxy: BreakableProxy) -> PrometheusSource:
     settings = adapter_settings(proxy.url).prometheus
     assert settings is not None
-    return PrometheusSource.open(settings, max_concurrency=1)
+    source = PrometheusSource.open(settings, max_concurrency=1)
+    await source.start()
+    return source
 
 
 @pytest.mark.parametrize("body", MALFORMED_INSTANT.values(), ids=MALFORMED_INSTANT.keys())

@@ -172,6 +172,7 @@ def _tls(secure: SecurePrometheus, **overrides: Any) -> dict[str, Any]:
 async def _instant(settings: PrometheusSettings, query: str = "vector(1)", at: float | None = None) -> list[Sample]:
     source = PrometheusSource.open(settings, max_concurrency=1)
     try:
+        await source.start()
         return await source.instant(query, at=at)
     finally:
         await source.close()
@@ -212,6 +213,7 @@ async def test_all_options_right_answers_a_scalar_at_a_given_time(secure_prometh
 async def test_all_options_right_answers_a_range_query(secure_prometheus: SecurePrometheus) -> None:
     source = PrometheusSource.open(_settings(secure_prometheus), max_concurrency=1)
     try:
+        await source.start()
         series = await source.range("vector(1)", start=RANGE_START, end=RANGE_START + 60, step=15)
     finally:
         await source.close()
@@ -338,6 +340,7 @@ async def test_tls_file_gone_after_start_is_a_source_error(
         _settings(secure_prometheus, tls=_tls(secure_prometheus, ca_file=str(ca_copy))), max_concurrency=1
     )
     try:
+        await source.start()
         ca_copy.unlink()
         with caplog.at_level(logging.WARNING, logger="adapter.sources.prometheus"), pytest.raises(SourceError) as caught:
             await source.instant("vector(1)")

@@ -69,6 +69,7 @@ async def trackers(planted: PrometheusServer) -> AsyncIterator[Callable[..., For
     assert settings.prometheus is not None
     rules = resolve_rules(settings, source="test config")
     source = PrometheusSource.open(settings.prometheus, max_concurrency=2)
+    await source.start()
     forecasts: ForecastSettings = settings.forecasts
     made: list[ForecastTracker] = []
 

@@ -61,6 +61,7 @@ async def visible_series(settings: Settings) -> list[Visibility]:
     assert settings.prometheus is not None
     source = PrometheusSource.open(settings.prometheus, max_concurrency=2)
     try:
+        await source.start()
         try:
             await source.instant("vector(1)")
         except SourceError as error:

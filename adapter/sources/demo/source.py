@@ -2,7 +2,8 @@
 
 Before each query the fleet is advanced to the query's time and its samples appended to an
 in-memory TSDB; the query is then evaluated by the embedded PromQL subset. All of it runs on one
-worker thread, which both keeps the event loop free and serialises access to the TSDB.
+worker thread, started by :meth:`DemoSource.start`, which both keeps the event loop free and
+serialises access to the TSDB.
 
 That thread runs instant queries before range queries. A real Prometheus answers both at once,
 so the values an HPA reads never wait for a forecast's backfill; one thread would otherwise
@@ -43,7 +44,8 @@ class SourceClosed(SourceError):
 
 
 class _PriorityWorker:
-    """One thread that runs submitted calls, lowest priority number first, in order within one."""
+    """One thread, from :meth:`start` on, that runs submitted calls, lowest priority number first,
+    in order within one."""
 
     def __init__(self, name: str) -> None:
         self._queue: queue.PriorityQueue[tuple[int, int, Future[Any] | None, Callable[[], Any] | None]] = (
@@ -52,9 +54,13 @@ class _PriorityWorker:
         self._order = itertools.count()
         self._closing = threading.Lock()
         self.closed = threading.Event()
+        self._name = name
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
         # A daemon: a source nobody closed must not keep the process alive; one that is closed
         # stops by itself within a step.
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
     def submit(self, priority: int, work: Callable[[], T]) -> Future[T]:
@@ -62,6 +68,8 @@ class _PriorityWorker:
         with self._closing:  # a call is queued before the stop, or refused
             if self.closed.is_set():
                 future.set_exception(SourceClosed("the demo source is closed"))
+            elif self._thread is None:
+                future.set_exception(SourceError("the demo source is not started"))
             else:
                 self._queue.put((priority, next(self._order), future, work))
         return future
@@ -121,6 +129,10 @@ class DemoSource:
         if step <= 0 or end < start:
             raise SourceError("a range query needs start <= end and a positive step")
         return await self._run(RANGE, lambda: self._range(query, start, end, step))
+
+    async def start(self) -> None:
+        """The worker thread queries run on."""
+        self._worker.start()
 
     async def close(self) -> None:
         self._worker.close()

@@ -22,6 +22,7 @@ QUERY = "sum(vllm:num_requests_waiting)"
 def source() -> Iterator[DemoSource]:
     demo = DemoSource(default_fleet(start=NOW - HISTORY, seed=1), clock=lambda: NOW)
     demo.advance(NOW)
+    asyncio.run(demo.start())
     yield demo
     asyncio.run(demo.close())
 

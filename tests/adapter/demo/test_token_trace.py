@@ -34,6 +34,7 @@ def source(tmp_path: Path) -> Iterator[DemoSource]:
     end = START + ROW_S * len(ROWS)
     demo = DemoSource(default_fleet(start=START - 300, trace=read_trace(path), trace_origin=START), clock=lambda: end)
     demo.advance(end)
+    asyncio.run(demo.start())
     yield demo
     asyncio.run(demo.close())
 
