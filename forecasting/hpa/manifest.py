@@ -50,6 +50,7 @@ from forecasting.validation import field_path
 Quantity = Annotated[Decimal, PlainValidator(parse_quantity)]
 """A ``resource.Quantity``: ``"800m"``, ``"1.5k"``, or a YAML number."""
 Name = Annotated[StrictStr, Field(min_length=1)]
+"""A metric's or a resource's name, which the API requires."""
 
 _TARGET_VALUES: dict[TargetType, str] = {"Value": "value", "AverageValue": "average_value",
                                          "Utilization": "average_utilization"}
@@ -66,6 +67,8 @@ class ManifestError(ValueError):
 
 
 class _Api(BaseModel):
+    """An API type: its fields are named as in the API (camelCase), and a field it lacks is refused."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel)
 
 
