@@ -28,7 +28,7 @@ from adapter.kubernetes.selectors import parse_selector
 from adapter.settings.durations import parse_duration
 from adapter.settings.forecast_names import parse_forecast_metric
 from adapter.settings.templates import template_problems
-from forecasting import DEFAULT_CALIBRATION, Calibration
+from forecasting import DEFAULT_CALIBRATION, Calibration, field_path
 
 
 def _duration(value: Any) -> float:
@@ -457,13 +457,6 @@ def serving_prometheus(settings: Settings, *, source: str) -> PrometheusSettings
     return settings.prometheus
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
 def settings_from_mapping(data: Any, *, source: str) -> Settings:
     """Validate parsed YAML; raises :class:`ConfigError` listing every problem with its path."""
     if data is None:
@@ -474,7 +467,7 @@ def settings_from_mapping(data: Any, *, source: str) -> Settings:
         return Settings.model_validate(data)
     except ValidationError as error:
         problems = [
-            (_location(tuple(item["loc"])), item["msg"].removeprefix("Value error, "))
+            (field_path(tuple(item["loc"])), item["msg"].removeprefix("Value error, "))
             for item in error.errors()
         ]
         raise ConfigError(source, problems) from None

@@ -1,20 +1,37 @@
-"""An ``autoscaling/v2`` HorizontalPodAutoscaler manifest (as loaded from YAML) read into an
-:class:`~forecasting.hpa.spec.HpaSpec`.
+"""An ``autoscaling/v2`` HorizontalPodAutoscaler manifest (as loaded from YAML) validated and read
+into an :class:`~forecasting.hpa.spec.HpaSpec`.
 
-Only what decides replica counts is read: ``minReplicas``, ``maxReplicas``, ``metrics`` and
-``behavior``; ``scaleTargetRef`` and metric selectors name the workload, which a replay already
-knows. Every problem raises :class:`ManifestError` naming the field, e.g.
-``hpa.yaml: spec.metrics[0].external.target.averageValue: "x" is not a quantity``.
+The models mirror the API's types (``k8s.io/api/autoscaling/v2/types.go``) under its field names,
+with the apiserver's rules (``pkg/apis/autoscaling/validation``). Only what decides replica counts
+is read: ``minReplicas``, ``maxReplicas``, ``metrics`` and ``behavior``; ``scaleTargetRef``,
+``metadata`` and metric selectors name the workload, which a replay already knows, so they are
+accepted unread. A field the API does not have is refused, as ``kubectl apply`` refuses it. What
+``behavior`` leaves out stays None: :mod:`forecasting.hpa.behavior` fills in the apiserver's
+defaults. Every problem is reported at once, one line each naming the file and the field, e.g.
+``hpa.yaml: spec.metrics[0].external.target.averageValue: invalid quantity 'x': ...``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
 from decimal import Decimal
-from typing import cast
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails
 
 from forecasting.hpa.spec import (
-    TARGETS_BY_SOURCE,
     Behavior,
     HpaSpec,
     MetricSpec,
@@ -28,137 +45,230 @@ from forecasting.hpa.spec import (
     to_milli,
 )
 from forecasting.quantity import parse_quantity
+from forecasting.validation import field_path
 
-_SOURCE_FIELDS: dict[str, SourceType] = {"external": "External", "pods": "Pods", "resource": "Resource"}
+Quantity = Annotated[Decimal, PlainValidator(parse_quantity)]
+"""A ``resource.Quantity``: ``"800m"``, ``"1.5k"``, or a YAML number."""
+Name = Annotated[StrictStr, Field(min_length=1)]
+"""A metric's or a resource's name, which the API requires."""
+
+_TARGET_VALUES: dict[TargetType, str] = {"Value": "value", "AverageValue": "average_value",
+                                         "Utilization": "average_utilization"}
+_MESSAGES = {"missing": "required", "extra_forbidden": "unknown field", "model_type": "expected a mapping"}
 
 
 class ManifestError(ValueError):
-    """The manifest is not an HPA this replay can run; the message names the field."""
+    """The manifest is not an HPA this replay can run: one line per problem, each naming the field."""
 
-
-class _Reader:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
         self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {path}: {problem}" for path, problem in problems))
 
-    def fail(self, path: str, problem: str) -> ManifestError:
-        return ManifestError(f"{self.source}: {path}: {problem}")
 
-    def mapping(self, value: object, path: str) -> Mapping[str, object]:
-        if not isinstance(value, Mapping):
-            raise self.fail(path, "expected a mapping")
-        return cast(Mapping[str, object], value)
+class _Api(BaseModel):
+    """An API type: its fields are named as in the API (camelCase), and a field it lacks is refused."""
 
-    def integer(self, value: object, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"{value!r} is not an integer")
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel)
+
+
+class _Target(_Api):
+    """``MetricTarget``: the value its ``type`` names is set and positive, and no other value is."""
+
+    type: TargetType
+    value: Quantity | None = Field(default=None, validate_default=True)
+    average_value: Quantity | None = Field(default=None, validate_default=True)
+    average_utilization: StrictInt | None = Field(default=None, validate_default=True)
+
+    @field_validator("value", "average_value", "average_utilization")
+    @classmethod
+    def _the_value_of_its_type(cls, value: Decimal | int | None, info: ValidationInfo) -> Decimal | int | None:
+        kind: TargetType | None = info.data.get("type")
+        if kind is None:  # the type is wrong, and reported
+            return value
+        if _TARGET_VALUES[kind] != info.field_name:
+            if value is not None:
+                raise ValueError(f"must be unset: the target's type is {kind}")
+        elif value is None:
+            raise ValueError("required")
+        elif value <= 0:
+            raise ValueError("must be positive")
         return value
 
-    def choice(self, value: object, path: str, allowed: tuple[str, ...]) -> str:
-        if value not in allowed:
-            raise self.fail(path, f"{value!r} is not one of {', '.join(allowed)}")
-        return str(value)
+    def read(self) -> MetricTarget:
+        value = getattr(self, _TARGET_VALUES[self.type])
+        return MetricTarget(self.type, value if self.type == "Utilization" else to_milli(value))
 
-    def quantity(self, value: object, path: str) -> Decimal:
-        try:
-            return parse_quantity(value)
-        except ValueError as error:
-            raise self.fail(path, str(error)) from None
+
+class _ExternalTarget(_Target):
+    type: Literal["Value", "AverageValue"]
+
+
+class _PodsTarget(_Target):
+    type: Literal["AverageValue"]
+
+
+class _ResourceTarget(_Target):
+    type: Literal["Utilization", "AverageValue"]
+
+
+class _MetricIdentifier(_Api):
+    name: Name
+    selector: Any = None
+    """Selects the workload's series, which a replay already has."""
+
+
+class _ExternalSource(_Api):
+    metric: _MetricIdentifier
+    target: _ExternalTarget
+
+    def read(self) -> MetricSpec:
+        return MetricSpec("External", self.metric.name, self.target.read())
+
+
+class _PodsSource(_Api):
+    metric: _MetricIdentifier
+    target: _PodsTarget
+
+    def read(self) -> MetricSpec:
+        return MetricSpec("Pods", self.metric.name, self.target.read())
+
+
+class _ResourceSource(_Api):
+    name: Name
+    target: _ResourceTarget
+
+    def read(self) -> MetricSpec:
+        return MetricSpec("Resource", self.name, self.target.read())
+
+
+_Source = _ExternalSource | _PodsSource | _ResourceSource
+_SOURCE_FIELDS: dict[SourceType, str] = {"External": "external", "Pods": "pods", "Resource": "resource"}
+
+
+class _Metric(_Api):
+    """``MetricSpec``: the source its ``type`` names is set, and no other. ``Object`` and
+    ``ContainerResource`` metrics are API fields, but not simulated."""
+
+    type: SourceType
+    external: _ExternalSource | None = Field(default=None, validate_default=True)
+    pods: _PodsSource | None = Field(default=None, validate_default=True)
+    resource: _ResourceSource | None = Field(default=None, validate_default=True)
+    object_source: Any = Field(default=None, validate_default=True, alias="object")
+    container_resource: Any = Field(default=None, validate_default=True)
+
+    @field_validator("external", "pods", "resource", "object_source", "container_resource")
+    @classmethod
+    def _the_source_of_its_type(cls, source: object, info: ValidationInfo) -> object:
+        kind: SourceType | None = info.data.get("type")
+        if kind is not None and (_SOURCE_FIELDS[kind] == info.field_name) != (source is not None):
+            raise ValueError("required" if source is None else f"must be unset: the metric's type is {kind}")
+        return source
+
+    def read(self) -> MetricSpec:
+        sources: tuple[_Source | None, ...] = (self.external, self.pods, self.resource)
+        [source] = [source for source in sources if source is not None]
+        return source.read()
+
+
+class _Policy(_Api):
+    """``HPAScalingPolicy``."""
+
+    type: PolicyType
+    value: StrictInt = Field(gt=0)
+    period_seconds: StrictInt = Field(gt=0, le=1800)
+
+    def read(self) -> ScalingPolicy:
+        return ScalingPolicy(self.type, self.value, self.period_seconds)
+
+
+class _Rules(_Api):
+    """``HPAScalingRules``: what is left out stays None, for the defaults to fill in."""
+
+    stabilization_window_seconds: StrictInt | None = Field(default=None, ge=0, le=3600)
+    select_policy: SelectPolicy | None = None
+    policies: list[_Policy] | None = Field(default=None, min_length=1)
+    tolerance: Quantity | None = None
+
+    @field_validator("tolerance")
+    @classmethod
+    def _non_negative(cls, tolerance: Decimal | None) -> Decimal | None:
+        if tolerance is not None and not 0 <= float(tolerance) < math.inf:
+            raise ValueError("must be a non-negative number")
+        return tolerance
+
+    def read(self) -> ScalingRules:
+        return ScalingRules(
+            stabilization_window_seconds=self.stabilization_window_seconds,
+            select_policy=self.select_policy,
+            policies=None if self.policies is None else tuple(policy.read() for policy in self.policies),
+            tolerance=None if self.tolerance is None else float(self.tolerance),
+        )
+
+
+class _Behavior(_Api):
+    """``HorizontalPodAutoscalerBehavior``."""
+
+    scale_up: _Rules | None = None
+    scale_down: _Rules | None = None
+
+    def read(self) -> Behavior:
+        return Behavior(scale_up=None if self.scale_up is None else self.scale_up.read(),
+                        scale_down=None if self.scale_down is None else self.scale_down.read())
+
+
+class _Spec(_Api):
+    """``HorizontalPodAutoscalerSpec``."""
+
+    scale_target_ref: Any = None
+    """Names the workload, which a replay already knows."""
+    min_replicas: StrictInt = Field(default=1, ge=0)
+    """0 is scale to zero (the ``HPAScaleToZero`` gate), with an External metric."""
+    max_replicas: StrictInt = Field(ge=1)
+    metrics: list[_Metric] = Field(default=[], validate_default=True)
+    behavior: _Behavior | None = None
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _at_least_min_replicas(cls, max_replicas: int, info: ValidationInfo) -> int:
+        min_replicas = info.data.get("min_replicas")
+        if min_replicas is not None and max_replicas < min_replicas:
+            raise ValueError(f"must be at least minReplicas ({min_replicas})")
+        return max_replicas
+
+    @field_validator("metrics")
+    @classmethod
+    def _simulated(cls, metrics: list[_Metric], info: ValidationInfo) -> list[_Metric]:
+        if not metrics:
+            raise ValueError("required: the API's default, 80% CPU utilization, is not simulated")
+        if info.data.get("min_replicas") == 0 and all(metric.type != "External" for metric in metrics):
+            raise ValueError("minReplicas 0 needs at least one External metric")
+        return metrics
+
+    def read(self) -> HpaSpec:
+        return HpaSpec(max_replicas=self.max_replicas, metrics=tuple(metric.read() for metric in self.metrics),
+                       min_replicas=self.min_replicas, behavior=None if self.behavior is None else self.behavior.read())
+
+
+class _Manifest(_Api):
+    """``HorizontalPodAutoscaler``."""
+
+    kind: Literal["HorizontalPodAutoscaler"]
+    api_version: Literal["autoscaling/v2"]
+    metadata: Any = None
+    spec: _Spec
+    status: Any = None
 
 
 def hpa_from_manifest(document: object, *, source: str = "hpa") -> HpaSpec:
-    """The HPA of ``document``; raises ManifestError naming the first field that is wrong."""
-    read = _Reader(source)
-    root = read.mapping(document, "(document)")
-    if root.get("kind") != "HorizontalPodAutoscaler":
-        raise read.fail("kind", f"expected HorizontalPodAutoscaler, not {root.get('kind')!r}")
-    if root.get("apiVersion") != "autoscaling/v2":
-        raise read.fail("apiVersion", f"expected autoscaling/v2, not {root.get('apiVersion')!r}")
-    spec = read.mapping(root.get("spec"), "spec")
-    if "maxReplicas" not in spec:
-        raise read.fail("spec.maxReplicas", "required")
-    max_replicas = read.integer(spec["maxReplicas"], "spec.maxReplicas")
-    min_replicas = read.integer(spec.get("minReplicas", 1), "spec.minReplicas")
-    raw_metrics = spec.get("metrics")
-    if not isinstance(raw_metrics, list) or not raw_metrics:
-        raise read.fail("spec.metrics", "expected a non-empty list (the CPU default is not simulated)")
-    metrics = tuple(_metric(read, item, f"spec.metrics[{index}]") for index, item in enumerate(raw_metrics))
-    behavior = None if spec.get("behavior") is None else _behavior(read, spec["behavior"], "spec.behavior")
+    """The HPA of ``document``; raises ManifestError listing every problem with its field."""
     try:
-        return HpaSpec(max_replicas=max_replicas, metrics=metrics, min_replicas=min_replicas, behavior=behavior)
-    except ValueError as error:
-        raise read.fail("spec", str(error)) from None
+        manifest = _Manifest.model_validate(document)
+    except ValidationError as error:
+        raise ManifestError(source, [(field_path(tuple(item["loc"])), _message(item))
+                                     for item in error.errors()]) from None
+    return manifest.spec.read()
 
 
-def _metric(read: _Reader, item: object, path: str) -> MetricSpec:
-    metric = read.mapping(item, path)
-    kind = read.choice(metric.get("type"), f"{path}.type", tuple(_SOURCE_FIELDS.values()))
-    field = kind[0].lower() + kind[1:]
-    body = read.mapping(metric.get(field), f"{path}.{field}")
-    if kind == "Resource":
-        name = body.get("name")
-    else:
-        name = read.mapping(body.get("metric"), f"{path}.{field}.metric").get("name")
-    if not isinstance(name, str) or not name:
-        where = f"{path}.{field}.name" if kind == "Resource" else f"{path}.{field}.metric.name"
-        raise read.fail(where, "required")
-    target = read.mapping(body.get("target"), f"{path}.{field}.target")
-    source = cast(SourceType, kind)
-    target_type = cast(TargetType, read.choice(target.get("type"), f"{path}.{field}.target.type",
-                                               TARGETS_BY_SOURCE[source]))
-    key = {"Value": "value", "AverageValue": "averageValue", "Utilization": "averageUtilization"}[target_type]
-    where = f"{path}.{field}.target.{key}"
-    if key not in target:
-        raise read.fail(where, "required")
-    if target_type == "Utilization":
-        milli = read.integer(target[key], where)
-    else:
-        milli = to_milli(read.quantity(target[key], where))
-    if milli <= 0:
-        raise read.fail(where, "must be positive")
-    return MetricSpec(source, name, MetricTarget(target_type, milli))
-
-
-def _behavior(read: _Reader, value: object, path: str) -> Behavior:
-    behavior = read.mapping(value, path)
-    rules = {}
-    for key in ("scaleUp", "scaleDown"):
-        raw = behavior.get(key)
-        rules[key] = None if raw is None else _rules(read, raw, f"{path}.{key}")
-    return Behavior(scale_up=rules["scaleUp"], scale_down=rules["scaleDown"])
-
-
-def _rules(read: _Reader, value: object, path: str) -> ScalingRules:
-    rules = read.mapping(value, path)
-    window = rules.get("stabilizationWindowSeconds")
-    select = rules.get("selectPolicy")
-    raw_policies = rules.get("policies")
-    tolerance = rules.get("tolerance")
-    policies: tuple[ScalingPolicy, ...] | None = None
-    if raw_policies is not None:
-        if not isinstance(raw_policies, list) or not raw_policies:
-            raise read.fail(f"{path}.policies", "expected a non-empty list")
-        policies = tuple(_policy(read, item, f"{path}.policies[{index}]") for index, item in enumerate(raw_policies))
-    try:
-        return ScalingRules(
-            stabilization_window_seconds=None if window is None else read.integer(window, f"{path}.stabilizationWindowSeconds"),
-            select_policy=None if select is None else cast(SelectPolicy, read.choice(select, f"{path}.selectPolicy",
-                                                                                     ("Max", "Min", "Disabled"))),
-            policies=policies,
-            tolerance=None if tolerance is None else float(read.quantity(tolerance, f"{path}.tolerance")),
-        )
-    except ValueError as error:
-        if isinstance(error, ManifestError):
-            raise
-        raise read.fail(path, str(error)) from None
-
-
-def _policy(read: _Reader, value: object, path: str) -> ScalingPolicy:
-    policy = read.mapping(value, path)
-    kind = cast(PolicyType, read.choice(policy.get("type"), f"{path}.type", ("Pods", "Percent")))
-    try:
-        return ScalingPolicy(kind, read.integer(policy.get("value"), f"{path}.value"),
-                             read.integer(policy.get("periodSeconds"), f"{path}.periodSeconds"))
-    except ValueError as error:
-        if isinstance(error, ManifestError):
-            raise
-        raise read.fail(path, str(error)) from None
+def _message(problem: ErrorDetails) -> str:
+    return _MESSAGES.get(problem["type"]) or problem["msg"].removeprefix("Value error, ")

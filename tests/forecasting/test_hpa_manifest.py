@@ -3,6 +3,7 @@ the manifest is silent, and errors that name the field."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from forecasting.hpa import (
 from forecasting.hpa.manifest import ManifestError, hpa_from_manifest
 from forecasting.quantity import parse_quantity
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "examples"
 MANIFEST = """
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
@@ -95,3 +97,80 @@ def test_errors_name_the_field(edit: Any, field: str) -> None:
     with pytest.raises(ManifestError) as error:
         hpa_from_manifest(document, source="hpa.yaml")
     assert str(error.value).startswith(f"hpa.yaml: {field}")
+
+
+def _scale_down(document: dict[str, Any]) -> dict[str, Any]:
+    rules = document["spec"]["behavior"]["scaleDown"]
+    assert isinstance(rules, dict)
+    return rules
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda d: d["spec"]["metrics"][0].update(type="Object"),
+         "spec.metrics[0].type: Input should be 'External', 'Pods' or 'Resource'"),
+        (lambda d: d["spec"]["metrics"][0].update(pods=d["spec"]["metrics"][1]["pods"]),
+         "spec.metrics[0].pods: must be unset: the metric's type is External"),
+        (lambda d: d["spec"]["metrics"][2].pop("resource"), "spec.metrics[2].resource: required"),
+        (lambda d: d["spec"]["metrics"][0]["external"]["target"].update(value="2"),
+         "spec.metrics[0].external.target.value: must be unset: the target's type is AverageValue"),
+        (lambda d: d["spec"]["metrics"][0]["external"]["target"].update(averageValue=0),
+         "spec.metrics[0].external.target.averageValue: must be positive"),
+        (lambda d: d["spec"]["metrics"][2]["resource"]["target"].update(averageUtilization=0),
+         "spec.metrics[2].resource.target.averageUtilization: must be positive"),
+        (lambda d: d["spec"]["metrics"][0]["external"]["metric"].update(name=""),
+         "spec.metrics[0].external.metric.name: String should have at least 1 character"),
+        (lambda d: d["spec"].update(metrics=[]), "spec.metrics: required: the API's default"),
+        (lambda d: d["spec"].update(minReplicas=5, maxReplicas=3), "spec.maxReplicas: must be at least minReplicas (5)"),
+        (lambda d: d["spec"].update(maxReplicas="30"), "spec.maxReplicas: Input should be a valid integer"),
+        (lambda d: d["spec"].update(minReplicas=0, metrics=d["spec"]["metrics"][1:]),
+         "spec.metrics: minReplicas 0 needs at least one External metric"),
+        (lambda d: _scale_down(d).update(stabilizationWindowSeconds=-1),
+         "spec.behavior.scaleDown.stabilizationWindowSeconds: Input should be greater than or equal to 0"),
+        (lambda d: _scale_down(d).update(stabilizationWindowSeconds=3601),
+         "spec.behavior.scaleDown.stabilizationWindowSeconds: Input should be less than or equal to 3600"),
+        (lambda d: _scale_down(d).update(selectPolicy="Most"),
+         "spec.behavior.scaleDown.selectPolicy: Input should be 'Max', 'Min' or 'Disabled'"),
+        (lambda d: _scale_down(d).update(policies=[]), "spec.behavior.scaleDown.policies: List should have at least 1"),
+        (lambda d: _scale_down(d)["policies"][0].update(value=0),
+         "spec.behavior.scaleDown.policies[0].value: Input should be greater than 0"),
+        (lambda d: _scale_down(d)["policies"][0].update(periodSeconds=1801),
+         "spec.behavior.scaleDown.policies[0].periodSeconds: Input should be less than or equal to 1800"),
+        (lambda d: _scale_down(d).update(tolerance="-0.1"), "spec.behavior.scaleDown.tolerance: must be a non-negative"),
+        (lambda d: _scale_down(d).update(stabilisationWindowSeconds=60),
+         "spec.behavior.scaleDown.stabilisationWindowSeconds: unknown field"),
+        (lambda d: d.update(spec=[]), "spec: expected a mapping"),
+    ],
+)
+def test_the_apiservers_rules(edit: Any, problem: str) -> None:
+    document = manifest()
+    edit(document)
+    with pytest.raises(ManifestError) as error:
+        hpa_from_manifest(document, source="hpa.yaml")
+    assert str(error.value).startswith(f"hpa.yaml: {problem}")
+
+
+def test_every_problem_is_reported_on_a_line_of_its_own() -> None:
+    document = manifest()
+    document["spec"].pop("maxReplicas")
+    document["spec"]["metrics"][1]["pods"]["target"].update(averageValue="lots")
+    _scale_down(document)["policies"][0].update(type="Fast")
+    with pytest.raises(ManifestError) as error:
+        hpa_from_manifest(document, source="hpa.yaml")
+    assert [path for path, _ in error.value.problems] == [
+        "spec.maxReplicas", "spec.metrics[1].pods.target.averageValue", "spec.behavior.scaleDown.policies[0].type"]
+    assert str(error.value).splitlines() == [f"hpa.yaml: {path}: {problem}" for path, problem in error.value.problems]
+
+
+def test_what_names_the_workload_is_accepted_unread() -> None:
+    document = manifest()
+    document["status"] = {"currentReplicas": 3, "desiredReplicas": 4}
+    document["spec"]["scaleTargetRef"]["name"] = "another"
+    assert hpa_from_manifest(document) == hpa_from_manifest(manifest())
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("hpa-*.yaml")), ids=lambda path: path.name)
+def test_the_example_hpas_read(path: Path) -> None:
+    [document] = [document for document in yaml.safe_load_all(path.read_text()) if document]
+    assert hpa_from_manifest(document, source=path.name).metrics
