@@ -95,9 +95,9 @@ def pin_workloads(store: MetricStore, rules: Mapping[str, MetricRule], fleet: De
         selector = parse_selector(text)
         scope = QueryScope(NAMESPACE, selector)
         for name, rule in rules.items():
-            store.pin(SeriesKey(name, "external", NAMESPACE, str(selector)), rule, scope)
+            store.pin(SeriesKey(name, "external", scope), rule)
             if rule.pods_query is not None:
-                store.pin(SeriesKey(name, "pods", NAMESPACE, str(selector)), rule, scope)
+                store.pin(SeriesKey(name, "pods", scope), rule)
     return selectors
 
 

@@ -212,7 +212,7 @@ async def pod_metric(request: web.Request) -> web.Response:
     if pod != "*" and not DNS1123_SUBDOMAIN.match(pod):
         raise BadRequest(f"pod name {pod!r} is not a valid object name")
     parsed = _metric_request(request, "pods")
-    name, rule, key, scope = parsed.name, parsed.rule, parsed.key, parsed.scope
+    name, rule, key = parsed.name, parsed.rule, parsed.key
     reading = await request.app[CONTEXT].values.reading(parsed, user=request.get(USER))
     body = reading.rendered.get(("pods", pod))
     if body is not None:
@@ -230,7 +230,7 @@ async def pod_metric(request: web.Request) -> web.Response:
             value,
             namespace=key.namespace,
             pod=pod_name,
-            metric_selector=scope.metric_selector,
+            metric_selector=key.scope.metric_selector,
             timestamp=reading.timestamp,
             window_seconds=rule.window,
         )
