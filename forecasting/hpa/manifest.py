@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import cast
 
+from forecasting.core import InputError
 from forecasting.hpa.spec import (
     TARGETS_BY_SOURCE,
     Behavior,
@@ -32,7 +33,7 @@ from forecasting.quantity import parse_quantity
 _SOURCE_FIELDS: dict[str, SourceType] = {"external": "External", "pods": "Pods", "resource": "Resource"}
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """The manifest is not an HPA this replay can run; the message names the field."""
 
 
