@@ -156,19 +156,17 @@ class MetricStore:
     def reconfigure(self, settings: RefreshSettings, rules: Mapping[str, MetricRule]) -> None:
         """Apply a reloaded config: new intervals and caps; keys whose metric is gone are dropped,
         and keys whose rule changed are evaluated afresh rather than serve the old definition's
-        value, with their queries rendered from the new rule; a key the new rule cannot express is
-        dropped, as its next request is refused. (``concurrency`` is fixed at start.)"""
+        value, with their queries rendered from the new rule; a key the new rule no longer serves
+        is dropped, as its next request is refused. (``concurrency`` is fixed at start.)"""
         self._settings = settings
         for key, entry in list(self._entries.items()):
             rule = rules.get(key.metric)
-            if rule is None:
+            if rule == entry.rule:
+                continue
+            query = _reloaded_query(key, rule)
+            if rule is None or query is None:
                 self._forget(key)
-            elif rule != entry.rule:
-                try:
-                    query = _render(key, rule)
-                except AdapterError:
-                    self._forget(key)
-                    continue
+            else:
                 entry.rule, entry.query, entry.reading, entry.error = rule, query, None, None
 
     def pin(self, key: SeriesKey, rule: MetricRule) -> None:
@@ -366,6 +364,17 @@ def _render(key: SeriesKey, rule: MetricRule) -> str:
     template = rule.pods_query if key.api == "pods" else rule.query
     assert template is not None  # the server routes only rules that have one
     return render(template, rule, key.scope)
+
+
+def _reloaded_query(key: SeriesKey, rule: MetricRule | None) -> str | None:
+    """The PromQL of ``key`` under a reloaded ``rule``; None where the rule no longer serves the key:
+    it is gone, has no per-pod query, or cannot express the key's selector."""
+    if rule is None or (key.api == "pods" and rule.pods_query is None):
+        return None
+    try:
+        return _render(key, rule)
+    except AdapterError:
+        return None
 
 
 def _order(key: SeriesKey) -> tuple[str, ...]:

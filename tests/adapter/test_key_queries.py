@@ -90,13 +90,27 @@ async def test_a_reload_renders_the_keys_queries_with_the_new_rules() -> None:
     ]
 
 
-async def test_a_reload_drops_a_key_its_new_rule_cannot_express() -> None:
-    store = MetricStore(
+def recording_store() -> MetricStore:
+    return MetricStore(
         RecordingSource(), settings=RefreshSettings(), telemetry=Telemetry.create(CollectorRegistry()),
         clock=lambda: START,
     )
+
+
+async def test_a_reload_drops_a_key_its_new_rule_cannot_express() -> None:
+    store = recording_store()
     key = SeriesKey("jobs", "external", QueryScope("default", parse_selector("app.kubernetes.io/name=worker")))
     pod_labels = MetricRule(name="jobs", query="sum(jobs{<<.PodLabelMatchers>>})", workload_selector="pod_labels")
     await store.read(key, pod_labels, store.query(key, pod_labels))
     store.reconfigure(RefreshSettings(), {"jobs": jobs_rule("jobs")})  # series labels: no '.' or '/' in a key
+    assert list(store.views()) == []
+
+
+async def test_a_reload_drops_a_per_pod_key_whose_rule_lost_its_per_pod_query() -> None:
+    store = recording_store()
+    key = SeriesKey("jobs", "pods", QueryScope("default", parse_selector("app=worker")))
+    per_pod = MetricRule(name="jobs", query="sum(jobs{<<.LabelMatchers>>})",
+                         pods_query="sum by (pod) (jobs{<<.LabelMatchers>>})")
+    await store.read(key, per_pod, store.query(key, per_pod))
+    store.reconfigure(RefreshSettings(), {"jobs": jobs_rule("jobs")})
     assert list(store.views()) == []
