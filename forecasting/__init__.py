@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from forecasting.backtest import run_backtest as run_backtest
     from forecasting.core import DAY_SECONDS as DAY_SECONDS
     from forecasting.core import ForecastError as ForecastError
+    from forecasting.core import InputError as InputError
     from forecasting.core import Series as Series
     from forecasting.core import steps_for as steps_for
     from forecasting.hpa.manifest import hpa_from_manifest as hpa_from_manifest
@@ -65,6 +66,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "run_backtest": ("forecasting.backtest", "run_backtest"),
     "DAY_SECONDS": ("forecasting.core", "DAY_SECONDS"),
     "ForecastError": ("forecasting.core", "ForecastError"),
+    "InputError": ("forecasting.core", "InputError"),
     "Series": ("forecasting.core", "Series"),
     "steps_for": ("forecasting.core", "steps_for"),
     "hpa_from_manifest": ("forecasting.hpa.manifest", "hpa_from_manifest"),
@@ -120,6 +122,7 @@ __all__ = [
     "DEFAULT_CALIBRATION",
     "ForecastError",
     "HOURS_PER_DAY",
+    "InputError",
     "Job",
     "Plan",
     "REPLAY_SIGNALS",

@@ -33,6 +33,11 @@ class ForecastError(Exception):
     """Base of the errors a model raises."""
 
 
+class InputError(ValueError):
+    """Input the library cannot use (a trace, an HPA manifest, a history, an output path), with a
+    message that names it. Other ``ValueError`` s are bugs."""
+
+
 class NotEnoughData(ForecastError):
     """The series is too short (or too empty) for this model; callers fall back to a baseline."""
 

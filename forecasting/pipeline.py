@@ -137,7 +137,7 @@ class SeriesForecaster:
         recent = recent_history(series, plan)
         known = int(np.isfinite(recent.values).sum())
         if known < MIN_POINTS:
-            waiting = StepOutcome(None, None, reason=f"warming up: {known} of {MIN_POINTS} points known")
+            waiting = StepOutcome.warming(f"warming up: {known} of {MIN_POINTS} points known")
             return (waiting,) * len(quantiles), None
         selected = self._select_if_due(series, now)
         chosen = self._chosen or SeasonalNaive.name
@@ -179,9 +179,10 @@ class SeriesForecaster:
             fork = copy.copy(self)
             fork._model, fork._bound = None, copy.deepcopy(self._bound)
         served = self._calibrated(results, quantiles, recent.end, fork)
-        outcomes = tuple(StepOutcome(SeasonalNaive.name if result.replaced else serving, forecast, result.reason,
-                                     refit, selected, None, self._scores, backtest_mae=self._backtest_mae,
-                                     chosen=chosen, standing_in=stand_in)
+        outcomes = tuple(StepOutcome(model=SeasonalNaive.name if result.replaced else serving, forecast=forecast,
+                                     fallback_reason=result.reason, refitted=refit, selected=selected,
+                                     scores=self._scores, backtest_mae=self._backtest_mae, chosen=chosen,
+                                     standing_in=stand_in)
                          for result, forecast in zip(results, served, strict=True))
         return outcomes, fork
 

@@ -53,12 +53,13 @@ class Plan:
         return self.lead_steps + self.window_steps + self.slack_steps
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StepOutcome:
     """The result of one step for one series."""
 
     model: str | None
-    """The model whose forecast is served (``seasonal_naive`` after a fallback)."""
+    """The model whose forecast is served (``seasonal_naive`` after a fallback); None while the
+    series is warming up."""
     forecast: Forecast | None
     """None while the series is warming up."""
     fallback_reason: str | None = None
@@ -76,3 +77,8 @@ class StepOutcome:
     or replaces its forecast."""
     standing_in: bool = False
     """Seasonal naive served while the known model of a restarted series waits for its fit."""
+
+    @classmethod
+    def warming(cls, reason: str) -> StepOutcome:
+        """No model and no forecast yet, and why."""
+        return cls(model=None, forecast=None, reason=reason)

@@ -26,6 +26,8 @@ from typing import TextIO
 
 import numpy as np
 
+from forecasting.core import InputError
+
 __all__ = ["DEMANDS", "Trace", "TraceError", "read_trace"]
 
 HEADER = ("timestamp", "requests")
@@ -40,7 +42,7 @@ MAX_ROWS = 50_000_000
 """Cap on rows after gap filling, so one mistyped timestamp cannot allocate gigabytes."""
 
 
-class TraceError(ValueError):
+class TraceError(InputError):
     """A trace file is missing, unreadable or malformed; the message says where and why."""
 
 

@@ -15,7 +15,7 @@ from adapter.access.authentication_source import AuthenticationOptions
 from adapter.access.authorization import Authorizer
 from adapter.access.control import AccessControl
 from adapter.access.kube_api import KubeApi, NoKubeConfig
-from adapter.access.serving_tls import ServingCertificate, self_signed
+from adapter.access.serving_tls import ServingCertificate, ServingCertificateError, self_signed
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "foresight"
@@ -40,9 +40,9 @@ class SecureServingOptions:
 
 def serving_certificate(options: SecureServingOptions) -> ServingCertificate:
     """The certificate of ``--tls-cert-file``, else one generated in memory for this host's names;
-    raises ``ValueError`` or ``OSError`` with a message for the user."""
+    raises ``ServingCertificateError`` or ``OSError`` with a message for the user."""
     if (options.tls_cert_file is None) != (options.tls_private_key_file is None):
-        raise ValueError("--tls-cert-file and --tls-private-key-file go together")
+        raise ServingCertificateError("--tls-cert-file and --tls-private-key-file go together")
     if options.tls_cert_file is not None and options.tls_private_key_file is not None:
         return ServingCertificate.read(options.tls_cert_file, options.tls_private_key_file)
     names = _serving_names()
@@ -54,8 +54,8 @@ def secure_serving(
     options: SecureServingOptions, certificate: ServingCertificate | None = None
 ) -> tuple[ssl.SSLContext, AccessControl]:
     """The TLS context serving ``certificate`` (default: :func:`serving_certificate`) and access
-    control, whose ``start`` loads the client CAs; raises ``NoKubeConfig``, ``ValueError`` or
-    ``OSError`` with a message for the user."""
+    control, whose ``start`` loads the client CAs; raises ``NoKubeConfig``, ``ServingCertificateError``
+    or ``OSError`` with a message for the user (``start``: ``AuthenticationConfigError``)."""
     tls = (certificate or serving_certificate(options)).context()
     try:
         kube: KubeApi | None = KubeApi.connect(options.kubeconfig)

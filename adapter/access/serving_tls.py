@@ -29,6 +29,10 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     return context
 
 
+class ServingCertificateError(ValueError):
+    """Serving certificate options that cannot be used; the message names the flags."""
+
+
 @dataclass(frozen=True)
 class ServingCertificate:
     """The serving certificate chain and its private key, as PEM: the HTTPS server loads them

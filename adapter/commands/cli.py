@@ -1,7 +1,5 @@
-"""The ``foresight`` command: parses arguments, loads settings and hands off.
-
-Only this module decides exit codes: 2 for usage errors, 1 for failures, with a message and no
-traceback.
+"""The ``foresight`` command: parses arguments, loads settings and hands off; how each command
+ended becomes its exit code in :mod:`adapter.commands.exit_codes`.
 """
 
 from __future__ import annotations
@@ -36,14 +34,13 @@ from adapter.access.secure_serving import SecureServingOptions, secure_serving, 
 from adapter.access.serving_tls import ServingCertificate
 from adapter.app.assembly import assemble
 from adapter.app.config_reload import ConfigReloader
-from adapter.commands import command_options
+from adapter.commands import command_options, exit_codes
 from adapter.commands import replay as replay_command
 from adapter.commands import report as report_command
 from adapter.commands.command_options import UsageError
 from adapter.commands.preflight import command as preflight_command
 from adapter.commands.progress import Progress
 from adapter.keda.serving import ScalerListener, ScalerTls
-from adapter.kubernetes.errors import AdapterError, ConfigError
 from adapter.kubernetes.selectors import parse_selector
 from adapter.observability.logs import configure_logging
 from adapter.serving import listener
@@ -451,8 +448,7 @@ def _nvml_exporter(args: argparse.Namespace) -> int:
     try:
         return run_exporter(settings)
     except NvmlUnavailable as error:
-        print(f"foresight nvml-exporter: {error}", file=sys.stderr)
-        return 1
+        raise exit_codes.CommandFailed(str(error)) from error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -468,19 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "preflight": preflight_command.run,
         "report": report_command.run,
     }
-    try:
-        return handlers[args.command](args)
-    except UsageError as error:
-        print(f"foresight {args.command}: {error}", file=sys.stderr)
-        return 2
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 1
-    except (AdapterError, ValueError, OSError) as error:
-        print(f"foresight {args.command}: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return exit_codes.exit_code(f"foresight {args.command}", functools.partial(handlers[args.command], args))
 
 
 if __name__ == "__main__":

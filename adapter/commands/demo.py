@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from adapter.access.control import AccessControl
 from adapter.app.assembly import assemble
+from adapter.commands.exit_codes import CommandFailed
 from adapter.keda.serving import ScalerListener
 from adapter.kubernetes.selectors import parse_selector
 from adapter.settings.config import (
@@ -36,7 +37,7 @@ from adapter.sources.demo.fleet import NAMESPACE, DemoFleet, default_fleet
 from adapter.sources.demo.source import DemoSource
 from adapter.tracking.store import MetricStore, SeriesKey
 from adapter.tracking.tracker import ForecastKey
-from forecasting import read_trace
+from forecasting import Trace, read_trace
 
 log = logging.getLogger(__name__)
 HISTORY_SECONDS = 7 * 86400.0
@@ -95,9 +96,9 @@ def pin_workloads(store: MetricStore, rules: Mapping[str, MetricRule], fleet: De
         selector = parse_selector(text)
         scope = QueryScope(NAMESPACE, selector)
         for name, rule in rules.items():
-            store.pin(SeriesKey(name, "external", NAMESPACE, str(selector)), rule, scope)
+            store.pin(SeriesKey(name, "external", scope), rule)
             if rule.pods_query is not None:
-                store.pin(SeriesKey(name, "pods", NAMESPACE, str(selector)), rule, scope)
+                store.pin(SeriesKey(name, "pods", scope), rule)
     return selectors
 
 
@@ -138,6 +139,17 @@ def _instructions(
     return "\n".join(lines)
 
 
+def _fleet(now: float, trace: Trace | None) -> DemoFleet:
+    """The simulated fleet, its demand played from ``trace`` where one is given; a trace it cannot
+    play is a failure of the command."""
+    if trace is None:
+        return default_fleet(start=now - HISTORY_SECONDS)
+    try:
+        return default_fleet(start=now - HISTORY_SECONDS, trace=trace, trace_origin=now)
+    except ValueError as error:  # such as a trace without requests
+        raise CommandFailed(str(error)) from error
+
+
 def run_demo(
     *,
     host: str,
@@ -152,7 +164,7 @@ def run_demo(
     clock = SimulatedClock(speed)
     now = clock()
     trace = read_trace(trace_path) if trace_path is not None else None
-    fleet = default_fleet(start=now - HISTORY_SECONDS, trace=trace, trace_origin=now)
+    fleet = _fleet(now, trace)
     source = DemoSource(fleet, clock=clock)
     started = time.perf_counter()
     source.advance(now)

@@ -5,16 +5,15 @@ reactive and predictive HPAs and their cost-versus-SLO frontiers (see
 
 The command parses and checks its arguments, reads the trace and the HPA manifest, and hands off
 to :func:`forecasting.replay.run_replay`. Usage errors return 2 and failures 1, each with one
-line on standard error and no traceback.
+line on standard error and no traceback (see :mod:`adapter.commands.exit_codes`).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-import sys
-from concurrent.futures import BrokenExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,8 +21,9 @@ import yaml
 
 from adapter.commands import command_options as option
 from adapter.commands.command_options import UsageError
+from adapter.commands.exit_codes import exit_code
 from adapter.commands.progress import Progress
-from forecasting import one_thread_per_process
+from forecasting import InputError, one_thread_per_process
 
 if TYPE_CHECKING:
     from forecasting import ReplaySettings, Trace, Workload
@@ -89,18 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except UsageError as error:
-        print(f"{COMMAND}: {error}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError) as error:  # a bad trace, manifest or plot path, or a setting the replay refuses
-        print(f"{COMMAND}: {error}", file=sys.stderr)
-        return 1
-    except BrokenExecutor:
-        print(f"{COMMAND}: a worker process of the sweep was killed (out of memory?); nothing was written",
-              file=sys.stderr)
-        return 1
+    return exit_code(COMMAND, functools.partial(_run, args),
+                     killed="a worker process of the sweep was killed (out of memory?); nothing was written")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -238,7 +228,7 @@ def _manifest(path: Path) -> object:
         with path.open(encoding="utf-8") as file:
             documents = [document for document in yaml.safe_load_all(file) if document is not None]
     except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not YAML: {error}") from error
+        raise InputError(f"{path}: not YAML: {error}") from error
     for document in documents:
         if isinstance(document, dict) and document.get("kind") == "HorizontalPodAutoscaler":
             return document

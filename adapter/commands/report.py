@@ -4,7 +4,8 @@ Prometheus, written atomically as ``report.html``, ``report.md`` (with its image
 
 The command parses and checks its arguments, reads the histories (:mod:`adapter.commands.report_history`
 for Prometheus) and hands off to :mod:`forecasting.report`. Usage errors return 2 and failures 1,
-each with one line on standard error naming what is wrong, no traceback and no report.
+each with one line on standard error naming what is wrong, no traceback and no report (see
+:mod:`adapter.commands.exit_codes`).
 """
 
 from __future__ import annotations
@@ -12,20 +13,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import logging
 import math
 import multiprocessing
 import sys
-from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapter.commands import command_options as option
 from adapter.commands.command_options import UsageError
+from adapter.commands.exit_codes import CommandFailed, exit_code
 from adapter.commands.progress import Progress
-from adapter.kubernetes.errors import AdapterError, ConfigError
 from adapter.observability.logs import LogFormat, configure_logging
-from forecasting import ForecastError, one_thread_per_process
+from forecasting import one_thread_per_process
 
 if TYPE_CHECKING:
     from forecasting import CarbonIntensity, ReportSettings, Workload, WorkloadHistory, WorkloadReport
@@ -71,17 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except UsageError as error:
-        print(f"{COMMAND}: {error}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError, AdapterError, ConfigError, ForecastError) as error:  # bad input, an unusable history
-        print(f"{COMMAND}: {error}", file=sys.stderr)
-        return 1
-    except BrokenExecutor:
-        print(f"{COMMAND}: a worker process was killed (out of memory?); no report was written", file=sys.stderr)
-        return 1
+    return exit_code(COMMAND, functools.partial(_run, args),
+                     killed="a worker process was killed (out of memory?); no report was written")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -164,7 +157,7 @@ def _trace_history(path: Path) -> tuple[list[WorkloadHistory], list[Workload]]:
 def _prometheus_histories(args: argparse.Namespace
                           ) -> tuple[list[WorkloadHistory], list[Workload], CarbonIntensity | None]:
     from adapter.commands.report_history import HistoryQuery, read_histories
-    from adapter.kubernetes.errors import SourceError
+    from adapter.kubernetes.errors import ConfigError, SourceError
 
     # the command reports a failed query itself, in one line; the source's own warning would repeat it
     logging.getLogger("adapter.sources.prometheus").setLevel(logging.ERROR)
@@ -176,6 +169,8 @@ def _prometheus_histories(args: argparse.Namespace
         return asyncio.run(read_histories(query, url=args.prometheus, config=args.config))
     except SourceError as error:
         raise SourceError(f"{args.prometheus or args.config}: {error}") from error
+    except ConfigError as error:  # reported on the command's own line, as every failure of the report
+        raise CommandFailed(str(error)) from error
 
 
 def _carbon(text: str) -> CarbonIntensity:

@@ -223,7 +223,7 @@ async def pod_metric(request: web.Request) -> web.Response:
         raise BadRequest(f"pod name {pod!r} is not a valid object name")
     known = _metric_request(request, "pods")
     parsed = known.parsed
-    name, rule, key, scope = parsed.name, parsed.rule, parsed.key, parsed.scope
+    name, rule, key = parsed.name, parsed.rule, parsed.key
     reading = await request.app[CONTEXT].values.reading(parsed, user=request.get(USER))
     body = known.rendered(reading)
     if body is not None:
@@ -241,7 +241,7 @@ async def pod_metric(request: web.Request) -> web.Response:
             value,
             namespace=key.namespace,
             pod=pod_name,
-            metric_selector=scope.metric_selector,
+            metric_selector=key.scope.metric_selector,
             timestamp=reading.timestamp,
             window_seconds=rule.window,
         )

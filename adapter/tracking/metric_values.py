@@ -18,7 +18,7 @@ from adapter.kubernetes.selectors import parse_selector
 from adapter.kubernetes.wire import CUSTOM_GROUP, EXTERNAL_GROUP
 from adapter.settings.config import MetricRule
 from adapter.settings.forecast_names import ForecastKind, parse_forecast_metric
-from adapter.signals.rules import QueryScope, render
+from adapter.signals.rules import QueryScope
 from adapter.tracking.store import Api, MetricStore, Reading, SeriesKey
 from adapter.tracking.tracker import ForecastKey, ForecastTracker
 
@@ -36,7 +36,8 @@ class MetricRequest:
     rule: MetricRule
     key: SeriesKey
     """The key of the signal itself (for a forecast metric: of the signal it forecasts)."""
-    scope: QueryScope
+    query: str
+    """The key's PromQL, as the store reads it (see :meth:`MetricStore.query`)."""
     forecast: ForecastKey | None = None
     forecast_kind: ForecastKind = "forecast"
     """For a forecast metric: the bound alone, or the larger of it and the current value."""
@@ -104,12 +105,11 @@ class MetricValues:
         rule = self._rules[forecast_of[0] if forecast_of else name]
         workload = parse_selector(selector)
         metrics = parse_selector(metric_selector if api == "pods" else "")
-        key = SeriesKey(rule.name, api, namespace, str(workload), str(metrics))
+        key = SeriesKey(rule.name, api, QueryScope(namespace, workload, metrics))
         forecast = ForecastKey(rule.name, namespace, str(workload)) if forecast_of else None
-        scope = QueryScope(namespace, workload, metrics)
         # A selector the rule cannot express (BadRequest) is refused before it takes a tracked key.
-        render(rule.pods_query if api == "pods" and rule.pods_query else rule.query, rule, scope)
-        return MetricRequest(name, rule, key, scope, forecast, forecast_of[1] if forecast_of else "forecast")
+        query = self._store.query(key, rule)
+        return MetricRequest(name, rule, key, query, forecast, forecast_of[1] if forecast_of else "forecast")
 
     def serves(self, api: Api, name: str) -> bool:
         """Whether ``name`` is one of Foresight's metrics in ``api`` (else an upstream's, if any)."""
@@ -134,7 +134,7 @@ class MetricValues:
 
     async def reading(self, parsed: MetricRequest, *, user: str | None) -> Reading:
         """The signal's freshest reading (see :meth:`MetricStore.read`)."""
-        return await self._store.read(parsed.key, parsed.rule, parsed.scope, user=user)
+        return await self._store.read(parsed.key, parsed.rule, parsed.query, user=user)
 
     async def forecast(self, parsed: MetricRequest, *, user: str | None) -> ForecastValue:
         """A forecast metric: the upper forecast bound over [now+L, now+L+H] when a forecast is
@@ -144,7 +144,7 @@ class MetricValues:
         assert parsed.forecast is not None and self._tracker is not None
         reading = await self.reading(parsed, user=user)
         tracked = self._tracker.track(
-            parsed.forecast, parsed.rule, parsed.scope, user=self._store.accountable(user)
+            parsed.forecast, parsed.rule, parsed.key.scope, user=self._store.accountable(user)
         )
         view = self._tracker.view(parsed.forecast)
         labels: dict[str, str] = {FORECAST_STATE_LABEL: view.state}

@@ -43,13 +43,28 @@ NO_DATA_IDLE_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class SeriesKey:
-    """What one tracked value is: selectors in canonical form so equal requests share a key."""
+    """What one tracked value is: the metric, its API and the parsed scope. Parsed selectors are
+    kept in canonical order, so equal requests share a key."""
 
     metric: str
     api: Api
-    namespace: str
-    selector: str
-    metric_selector: str = ""
+    scope: QueryScope
+
+    @property
+    def namespace(self) -> str:
+        return self.scope.namespace
+
+    @property
+    def selector(self) -> str:
+        """The workload's selector in its canonical text."""
+        return str(self.scope.selector)
+
+    @property
+    def metric_selector(self) -> str:
+        return str(self.scope.metric_selector)
+
+    def __str__(self) -> str:
+        return f"{self.metric} ({self.api}) in {self.namespace!r} for {self.selector!r}"
 
 
 @dataclass(frozen=True)
@@ -65,7 +80,8 @@ class Reading:
 @dataclass
 class _Entry:
     rule: MetricRule
-    scope: QueryScope
+    query: str
+    """The key's PromQL, rendered from ``rule`` once, when the key was registered or the rule changed."""
     last_requested: float
     pinned: bool
     user: str | None = None
@@ -110,11 +126,17 @@ class MetricStore:
         """``user``, whose keys take a share of their own; None for a trusted user (or none)."""
         return None if user in self._settings.trusted_users else user
 
-    async def read(self, key: SeriesKey, rule: MetricRule, scope: QueryScope, *, user: str | None = None) -> Reading:
-        """The freshest reading of ``key``, registering it (and evaluating once) if it is new.
-        ``user`` is the requester, where requests are authenticated."""
+    def query(self, key: SeriesKey, rule: MetricRule) -> str:
+        """The PromQL ``key`` is read with: a tracked key's own, else rendered from ``rule`` now.
+        Raises ``BadRequest`` for a selector the rule cannot express."""
+        entry = self._entries.get(key)
+        return entry.query if entry is not None else _render(key, rule)
+
+    async def read(self, key: SeriesKey, rule: MetricRule, query: str, *, user: str | None = None) -> Reading:
+        """The freshest reading of ``key``, registering it with ``query`` (see :meth:`query`) and
+        evaluating it once if it is new. ``user`` is the requester, where requests are authenticated."""
         user = self.accountable(user)
-        entry = self._entries.get(key) or self._register(key, rule, scope, pinned=False, user=user)
+        entry = self._entries.get(key) or self._register(key, rule, query, pinned=False, user=user)
         if entry.user is not None and user is None:
             self._count_user(entry.user, -1)  # a trusted requester's key now: it holds no user's place
             entry.user = None
@@ -133,19 +155,23 @@ class MetricStore:
     def reconfigure(self, settings: RefreshSettings, rules: Mapping[str, MetricRule]) -> None:
         """Apply a reloaded config: new intervals and caps; keys whose metric is gone are dropped,
         and keys whose rule changed are evaluated afresh rather than serve the old definition's
-        value. (``concurrency`` is fixed at start.)"""
+        value, with their queries rendered from the new rule; a key the new rule no longer serves
+        is dropped, as its next request is refused. (``concurrency`` is fixed at start.)"""
         self._settings = settings
         for key, entry in list(self._entries.items()):
             rule = rules.get(key.metric)
-            if rule is None:
+            if rule == entry.rule:
+                continue
+            query = _reloaded_query(key, rule)
+            if rule is None or query is None:
                 self._forget(key)
-            elif rule != entry.rule:
-                entry.rule, entry.reading, entry.error = rule, None, None
+            else:
+                entry.rule, entry.query, entry.reading, entry.error = rule, query, None, None
 
-    def pin(self, key: SeriesKey, rule: MetricRule, scope: QueryScope) -> None:
+    def pin(self, key: SeriesKey, rule: MetricRule) -> None:
         """Track ``key`` without a request and never drop it (the demo's and config's keys)."""
         if key not in self._entries:
-            self._register(key, rule, scope, pinned=True)
+            self._register(key, rule, _render(key, rule), pinned=True)
 
     async def refresh_now(self) -> None:
         """Drop idle keys, then re-evaluate every remaining key (bounded concurrency)."""
@@ -178,15 +204,15 @@ class MetricStore:
         return self._settings.interval
 
     def views(self) -> Iterator[KeyView]:
-        for key, entry in sorted(self._entries.items(), key=lambda item: repr(item[0])):
+        for key, entry in sorted(self._entries.items(), key=lambda item: _order(item[0])):
             yield KeyView(key, entry.rule, entry.reading, entry.error.message if entry.error else None)
 
     def _register(
-        self, key: SeriesKey, rule: MetricRule, scope: QueryScope, *, pinned: bool, user: str | None = None
+        self, key: SeriesKey, rule: MetricRule, query: str, *, pinned: bool, user: str | None = None
     ) -> _Entry:
         if not pinned:
             self._make_room(key, user)
-        entry = _Entry(rule=rule, scope=scope, last_requested=self._clock(), pinned=pinned, user=user)
+        entry = _Entry(rule=rule, query=query, last_requested=self._clock(), pinned=pinned, user=user)
         self._entries[key] = entry
         self._per_namespace[key.namespace] += 1
         if user is not None:
@@ -251,13 +277,10 @@ class MetricStore:
         return entry.inflight
 
     async def _evaluate(self, key: SeriesKey, entry: _Entry) -> None:
-        template = entry.rule.pods_query if key.api == "pods" else entry.rule.query
-        assert template is not None  # the server routes only rules that have one
-        query = render(template, entry.rule, entry.scope)
         started = self._clock()
         try:
             async with self._limit:
-                samples = await self._source.instant(query)
+                samples = await self._source.instant(entry.query)
             self.last_success = self._clock()
             entry.reading = self._apply_policies(key, entry, samples, timestamp=math.floor(started))
             entry.error = None
@@ -333,6 +356,29 @@ class MetricStore:
                 )
             raise entry.error
         raise ServiceUnavailable(f"no fresh data for metric {key.metric!r} in namespace {key.namespace!r}")
+
+
+def _render(key: SeriesKey, rule: MetricRule) -> str:
+    """The PromQL of ``key`` under ``rule``; raises ``BadRequest`` for a selector it cannot express."""
+    template = rule.pods_query if key.api == "pods" else rule.query
+    assert template is not None  # the server routes only rules that have one
+    return render(template, rule, key.scope)
+
+
+def _reloaded_query(key: SeriesKey, rule: MetricRule | None) -> str | None:
+    """The PromQL of ``key`` under a reloaded ``rule``; None where the rule no longer serves the key:
+    it is gone, has no per-pod query, or cannot express the key's selector."""
+    if rule is None or (key.api == "pods" and rule.pods_query is None):
+        return None
+    try:
+        return _render(key, rule)
+    except AdapterError:
+        return None
+
+
+def _order(key: SeriesKey) -> tuple[str, ...]:
+    """Keys in the order the status page lists them."""
+    return key.metric, key.api, key.namespace, key.selector, key.metric_selector
 
 
 def _no_data(entry: _Entry) -> bool:

@@ -64,17 +64,18 @@ class ForecastKey:
     selector: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ForecastView:
     """What a request for a forecast metric can serve right now."""
 
     state: State
-    model: str | None
+    model: str | None = None
     """The model whose forecast is served."""
-    upper: float | None
+    upper: float | None = None
     """Max of the upper bound over [now+L, now+L+H]; None unless ready or fallback."""
-    mean: float | None
-    made_at: float | None
+    mean: float | None = None
+    made_at: float | None = None
+    """When the outcome behind the view was made; None before the first."""
     reason: str | None = None
     selected: str | None = None
     """The series' selected model: ``model`` differs while seasonal naive stands in for it after a
@@ -82,29 +83,55 @@ class ForecastView:
 
 
 @dataclass
-class _Tracked:
+class _Config:
+    """What a series is and how it is served: a reload or a measured lead changes it."""
+
     rule: MetricRule
     scope: QueryScope
     lead: Lead
     window: float
     quantile: float
-    pinned: bool
-    last_requested: float
-    user: str | None = None
-    """The untrusted user whose share the series takes; None for everyone else."""
+
+
+@dataclass
+class _History:
+    """A series' points on the step grid, and the forecasts waiting to be scored against them."""
+
     start: float | None = None
     values: np.ndarray | None = None
+    predictions: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=2000))
+    """(target time, forecast mean at the lead) pairs waiting for their actual value."""
+    abs_errors: deque[float] = field(default_factory=lambda: deque(maxlen=60))
+
+
+@dataclass
+class _Latest:
+    """What a series' steps have come to so far."""
+
     outcome: StepOutcome | None = None
-    outcome_at: float | None = None
+    at: float | None = None
+    """When ``outcome`` was made."""
     problem: str | None = None
+    """Why the latest step ended without an outcome, if it did."""
     known: str | None = None
     """The model selected for the series, read back at start or from its latest outcome."""
     looked_up: bool = False
     """Whether its published selection was asked for (once, when it is first stepped)."""
+
+
+@dataclass(kw_only=True)
+class _Tracked:
+    """One tracked series: its config, history and latest outcome, who holds it, and its step in
+    flight."""
+
+    config: _Config
+    pinned: bool
+    last_requested: float
+    user: str | None = None
+    """The untrusted user whose share the series takes; None for everyone else."""
+    history: _History = field(default_factory=_History)
+    latest: _Latest = field(default_factory=_Latest)
     inflight: asyncio.Task[None] | None = field(default=None, repr=False)
-    predictions: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=2000))
-    """(target time, forecast mean at the lead) pairs waiting for their actual value."""
-    abs_errors: deque[float] = field(default_factory=lambda: deque(maxlen=60))
 
 
 @dataclass(frozen=True)
@@ -199,7 +226,7 @@ class ForecastTracker:
         fallback = self._auto_fallback()
         await self._leads.measure_due({(key.namespace, key.selector): fallback for key in auto})
         for key, entry in self._tracked.items():
-            entry.lead, entry.window = self._lead_and_window(key.namespace, key.selector)
+            entry.config.lead, entry.config.window = self._lead_and_window(key.namespace, key.selector)
 
     def reconfigure(self, settings: ForecastSettings, rules: Mapping[str, MetricRule]) -> None:
         """Apply a reloaded config: leads, windows, quantile and caps; series of a signal that is
@@ -208,9 +235,10 @@ class ForecastTracker:
         self._settings = settings
         self._untrack([key for key in self._tracked if key.signal not in rules])
         for key, entry in self._tracked.items():
-            entry.rule = rules[key.signal]
-            entry.lead, entry.window = self._lead_and_window(key.namespace, key.selector)
-            entry.quantile = self._quantile(key.namespace, key.selector)
+            config = entry.config
+            config.rule = rules[key.signal]
+            config.lead, config.window = self._lead_and_window(key.namespace, key.selector)
+            config.quantile = self._quantile(key.namespace, key.selector)
 
     def _untrack(self, keys: list[ForecastKey]) -> None:
         for key in keys:
@@ -241,8 +269,8 @@ class ForecastTracker:
         ):
             return False
         lead, window = self._lead_and_window(key.namespace, key.selector)
-        self._tracked[key] = _Tracked(rule, scope, lead, window, self._quantile(key.namespace, key.selector), pinned,
-                                      now, user=None if pinned else user)
+        config = _Config(rule, scope, lead, window, self._quantile(key.namespace, key.selector))
+        self._tracked[key] = _Tracked(config=config, pinned=pinned, last_requested=now, user=None if pinned else user)
         if user is not None and not pinned:
             self._count_user(user, 1)
         return True
@@ -255,32 +283,33 @@ class ForecastTracker:
     def view(self, key: ForecastKey) -> ForecastView:
         entry = self._tracked.get(key)
         now = self.clock()
-        if entry is None or entry.outcome is None or entry.outcome_at is None:
-            return ForecastView("warming", None, None, None, None, entry.problem if entry else None)
-        outcome = entry.outcome
-        if now - entry.outcome_at > STALE_AFTER_STEPS * self._settings.step:
-            return ForecastView("fallback", outcome.model, None, None, entry.outcome_at, "forecast is stale",
-                                outcome.chosen)
+        if entry is None or entry.latest.outcome is None or entry.latest.at is None:
+            return ForecastView(state="warming", reason=entry.latest.problem if entry else None)
+        outcome, made_at, config = entry.latest.outcome, entry.latest.at, entry.config
+        if now - made_at > STALE_AFTER_STEPS * self._settings.step:
+            return ForecastView(state="fallback", model=outcome.model, made_at=made_at, reason="forecast is stale",
+                                selected=outcome.chosen)
         if outcome.forecast is None:
-            return ForecastView("warming", None, None, None, entry.outcome_at, outcome.reason)
-        begin, end = now + entry.lead.seconds, now + entry.lead.seconds + entry.window
+            return ForecastView(state="warming", made_at=made_at, reason=outcome.reason)
+        begin, end = now + config.lead.seconds, now + config.lead.seconds + config.window
         forecast = outcome.forecast
         times = forecast.times()
         inside = (times >= begin) & (times <= end)
         mean = float(forecast.mean[inside].max()) if inside.any() else float(forecast.mean[-1])
-        upper = mean if entry.quantile == MEAN_QUANTILE else forecast.upper_over(begin, end)
+        upper = mean if config.quantile == MEAN_QUANTILE else forecast.upper_over(begin, end)
         state: State = "fallback" if outcome.fallback_reason else "ready"
         reason = outcome.fallback_reason or (f"{outcome.model} serves until {outcome.chosen} is refit after a restart"
                                              if outcome.standing_in else None)
-        return ForecastView(state, outcome.model, max(upper, 0.0), max(mean, 0.0), entry.outcome_at, reason,
-                            outcome.chosen)
+        return ForecastView(state=state, model=outcome.model, upper=max(upper, 0.0), mean=max(mean, 0.0),
+                            made_at=made_at, reason=reason, selected=outcome.chosen)
 
     def views(self) -> Iterator[TrackedView]:
         for key, entry in sorted(self._tracked.items(), key=lambda item: repr(item[0])):
-            mae = float(np.mean(entry.abs_errors)) if entry.abs_errors else None
-            points = 0 if entry.values is None else int(np.isfinite(entry.values).sum())
-            backtest = entry.outcome.backtest_mae if entry.outcome is not None else None
-            yield TrackedView(key, self.view(key), mae, backtest, points, entry.lead)
+            history, outcome = entry.history, entry.latest.outcome
+            mae = float(np.mean(history.abs_errors)) if history.abs_errors else None
+            points = 0 if history.values is None else int(np.isfinite(history.values).sum())
+            backtest = outcome.backtest_mae if outcome is not None else None
+            yield TrackedView(key, self.view(key), mae, backtest, points, entry.config.lead)
 
     async def refresh_now(self) -> None:
         """Drop idle series, measure the leads that are due, then bring every tracked series one
@@ -301,13 +330,13 @@ class ForecastTracker:
 
     async def _look_up_known_models(self) -> None:
         """Give every series not yet looked up the model published for it, in one query."""
-        new = [(key, entry) for key, entry in self._tracked.items() if not entry.looked_up]
+        new = [(key, entry.latest) for key, entry in self._tracked.items() if not entry.latest.looked_up]
         if not new:
             return
         known = await read_known_models(self._source) if self._read_back_models else {}
-        for key, entry in new:
-            entry.looked_up = True
-            entry.known = entry.known or known.get((key.signal, key.namespace, key.selector))
+        for key, latest in new:
+            latest.looked_up = True
+            latest.known = latest.known or known.get((key.signal, key.namespace, key.selector))
 
     @property
     def tick(self) -> float:
@@ -337,86 +366,87 @@ class ForecastTracker:
         step = self._settings.step
         now = self.clock()
         settled = (math.floor(now / step) - SETTLE_STEPS) * step
+        config, history, latest = entry.config, entry.history, entry.latest
         try:
-            await self._extend(entry, settled)
+            await self._extend(config, history, settled)
         except AdapterError as error:
-            entry.problem = f"history: {error.message}"
+            latest.problem = f"history: {error.message}"
             return
-        assert entry.values is not None and entry.start is not None
-        self._score(entry)
+        assert history.values is not None and history.start is not None
+        self._score(history)
         plan = Plan(
-            lead_steps=steps_for(entry.lead.seconds, step),
-            window_steps=steps_for(entry.window, step),
+            lead_steps=steps_for(config.lead.seconds, step),
+            window_steps=steps_for(config.window, step),
             slack_steps=HORIZON_SLACK_STEPS,
-            quantile=FITTED_FOR_MEAN if entry.quantile == MEAN_QUANTILE else entry.quantile,
+            quantile=FITTED_FOR_MEAN if config.quantile == MEAN_QUANTILE else config.quantile,
             under_weight=self._settings.under_forecast_weight,
             schedule=self._schedule,
             phase_seconds=phase_for(_worker_key(key), self._schedule),
             calibration=self._settings.calibration,
         )
-        job = Job(_worker_key(key), entry.values, step, entry.start, settled + step, plan, entry.known, fit_by)
+        job = Job(_worker_key(key), history.values, step, history.start, settled + step, plan, latest.known, fit_by)
         try:
-            outcome = await self.pool.run(job, priority=_priority(entry))
+            outcome = await self.pool.run(job, priority=_priority(latest))
         except WorkerLost as error:  # the pool has logged the death once, for all its series
-            entry.problem = f"forecast failed: {error}"
+            latest.problem = f"forecast failed: {error}"
             return
         except Exception as error:  # a bug in a model must not stop the others
             log.exception("forecasting %s failed", key)
-            entry.problem = f"forecast failed: {type(error).__name__}"
+            latest.problem = f"forecast failed: {type(error).__name__}"
             return
         if outcome.fallback_reason:
             self.fallbacks[outcome.fallback_reason] += 1
         self.refits += int(outcome.refitted)
         self.selections += int(outcome.selected)
-        entry.outcome, entry.outcome_at, entry.problem = outcome, now, None
-        entry.known = outcome.chosen or entry.known
+        latest.outcome, latest.at, latest.problem = outcome, now, None
+        latest.known = outcome.chosen or latest.known
         if outcome.forecast is not None:
             target = outcome.forecast.start + (plan.lead_steps - 1) * step
             index = plan.lead_steps - 1
-            entry.predictions.append((target, float(outcome.forecast.mean[index])))
+            history.predictions.append((target, float(outcome.forecast.mean[index])))
 
-    async def _extend(self, entry: _Tracked, grid_now: float) -> None:
+    async def _extend(self, config: _Config, history: _History, grid_now: float) -> None:
         """Backfill the history on first use, then add the points since the last one. It is kept a
         selection period longer than models see, so a series started between two deadlines can be
         fit and select on the history as it was at the last one."""
         step = self._settings.step
         length = round((self._settings.history + self._schedule.select_every_seconds) / step)
-        if entry.values is None or entry.start is None:
+        if history.values is None or history.start is None:
             first = grid_now - (length - 1) * step
-            points = await self._range(entry, first, grid_now)
-            entry.start, entry.values = first, _on_grid(points, first, length, step)
+            points = await self._range(config, first, grid_now)
+            history.start, history.values = first, _on_grid(points, first, length, step)
             return
-        last = entry.start + (len(entry.values) - 1) * step
+        last = history.start + (len(history.values) - 1) * step
         missing = round((grid_now - last) / step)
         if missing <= 0:
             return
         begin = last + step
-        points = await self._range(entry, begin, grid_now)
-        values = np.concatenate([entry.values, _on_grid(points, begin, missing, step)])[-length:]
-        entry.start, entry.values = grid_now - (len(values) - 1) * step, values
+        points = await self._range(config, begin, grid_now)
+        values = np.concatenate([history.values, _on_grid(points, begin, missing, step)])[-length:]
+        history.start, history.values = grid_now - (len(values) - 1) * step, values
 
-    async def _range(self, entry: _Tracked, start: float, end: float) -> list[RangeSeries]:
-        query = render(entry.rule.query, entry.rule, entry.scope)
+    async def _range(self, config: _Config, start: float, end: float) -> list[RangeSeries]:
+        query = render(config.rule.query, config.rule, config.scope)
         async with self._queries:
             return await self._source.range(query, start=start, end=end, step=self._settings.step)
 
-    def _score(self, entry: _Tracked) -> None:
+    def _score(self, history: _History) -> None:
         """Compare past forecasts with the actual values that have since arrived."""
-        assert entry.values is not None and entry.start is not None
+        assert history.values is not None and history.start is not None
         step = self._settings.step
-        end = entry.start + (len(entry.values) - 1) * step
-        while entry.predictions and entry.predictions[0][0] <= end:
-            target, predicted = entry.predictions.popleft()
-            index = round((target - entry.start) / step)
-            if 0 <= index < len(entry.values) and math.isfinite(entry.values[index]):
-                entry.abs_errors.append(abs(float(entry.values[index]) - predicted))
+        end = history.start + (len(history.values) - 1) * step
+        while history.predictions and history.predictions[0][0] <= end:
+            target, predicted = history.predictions.popleft()
+            index = round((target - history.start) / step)
+            if 0 <= index < len(history.values) and math.isfinite(history.values[index]):
+                history.abs_errors.append(abs(float(history.values[index]) - predicted))
 
 
-def _priority(entry: _Tracked) -> int:
+def _priority(latest: _Latest) -> int:
     """How soon the series' step runs in its worker (see :data:`STEADY`)."""
-    if entry.outcome is None or entry.outcome.chosen is None:
-        return STEADY if entry.known is not None else FIRST_SELECTION
-    return CATCH_UP if entry.outcome.standing_in else STEADY
+    if latest.outcome is None or latest.outcome.chosen is None:
+        return STEADY if latest.known is not None else FIRST_SELECTION
+    return CATCH_UP if latest.outcome.standing_in else STEADY
 
 
 def _worker_key(key: ForecastKey) -> str:

@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
+from forecasting.core import InputError
 from forecasting.hpa.spec import (
     Behavior,
     HpaSpec,
@@ -57,7 +58,7 @@ _TARGET_VALUES: dict[TargetType, str] = {"Value": "value", "AverageValue": "aver
 _MESSAGES = {"missing": "required", "extra_forbidden": "unknown field", "model_type": "expected a mapping"}
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """The manifest is not an HPA this replay can run: one line per problem, each naming the field."""
 
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:

@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from forecasting.ahead import WalkAhead
-from forecasting.core import FloatArray, Model, Series, steps_for
+from forecasting.core import FloatArray, InputError, Model, Series, steps_for
 from forecasting.pipeline import SeriesForecaster
 from forecasting.plan import DEFAULT_CALIBRATION, Calibration, Plan, StepOutcome
 from forecasting.registry import MODEL_FACTORIES
@@ -58,13 +58,13 @@ def as_tracked_peaks(rates: FloatArray, step_seconds: float, tracker_step_second
                      peak_seconds: float) -> tuple[FloatArray, float]:
     """The peak-aware history: for each tracker step, the highest mean rate over ``peak_seconds``
     within it (the short-window rate a burst drives up), where the trace is fine enough to show
-    one. Raises ValueError where it is not: a peak window must hold whole trace steps and fit
+    one. Raises InputError where it is not: a peak window must hold whole trace steps and fit
     several times in a tracker step."""
     per_peak = round(peak_seconds / step_seconds)
     per_step = round(tracker_step_seconds / peak_seconds)
     if per_peak < 1 or abs(per_peak * step_seconds - peak_seconds) > 1e-9 or per_step < 2 \
             or abs(per_step * peak_seconds - tracker_step_seconds) > 1e-9:
-        raise ValueError(f"a peak window of {peak_seconds:g} s needs a trace step that divides it "
+        raise InputError(f"a peak window of {peak_seconds:g} s needs a trace step that divides it "
                          f"({step_seconds:g} s here) and must divide the forecast step ({tracker_step_seconds:g} s) "
                          f"at least twice")
     peaks = block_means(rates[: rates.shape[0] // (per_peak * per_step) * per_peak * per_step], per_peak)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from forecasting.core import FloatArray
+from forecasting.core import FloatArray, InputError
 from forecasting.replay.forecasts import block_means
 from forecasting.replay.report import table
 from forecasting.replay.simulation import ReplayResult
@@ -31,7 +31,7 @@ COLOURS = {"demand": "#444444", "reactive": "#d62728", "predictive": "#1f77b4", 
 FORMATS = (".html", ".svg", ".png")
 
 
-class PlotError(ValueError):
+class PlotError(InputError):
     """The plot cannot be written in the asked format."""
 
 

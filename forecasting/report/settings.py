@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecasting.core import DAY_SECONDS, FloatArray
+from forecasting.core import DAY_SECONDS, FloatArray, InputError
 
 
-class ReportError(ValueError):
+class ReportError(InputError):
     """The input cannot give a report; the message names what is wrong."""
 
 

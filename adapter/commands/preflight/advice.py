@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from adapter.commands.exit_codes import FAILURE, OK
 from adapter.commands.preflight.cluster import AUTHENTICATION_CONFIG_MAP, ClusterFacts, Registration, ServiceRef
 from adapter.commands.preflight.series import Visibility
 
@@ -41,7 +42,7 @@ class Advice:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.blockers else 0
+        return FAILURE if self.blockers else OK
 
 
 def _others(registration: Registration | None) -> bool:

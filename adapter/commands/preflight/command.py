@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 from adapter.access.kube_api import NoKubeConfig, api_client
+from adapter.commands.exit_codes import FAILURE
 from adapter.commands.preflight.advice import advise
 from adapter.commands.preflight.cluster import CannotRead, read_cluster
 from adapter.commands.preflight.report import render
@@ -26,12 +27,12 @@ def run(args: argparse.Namespace) -> int:
         api = api_client(args.kubeconfig)
     except NoKubeConfig as error:
         print(f"foresight preflight: {error}")
-        return 1
+        return FAILURE
     try:
         facts = read_cluster(api)
     except CannotRead as error:
         print(f"foresight preflight: {error}")
-        return 1
+        return FAILURE
     finally:
         api.close()  # type: ignore[no-untyped-call]
     series: list[Visibility] | None = None
