@@ -307,7 +307,8 @@ class ForecastTracker:
         new = [(key, entry) for key, entry in self._tracked.items() if not entry.looked_up]
         if not new:
             return
-        known = await read_known_models(self._source) if self._read_back_models else {}
+        known = (await read_known_models(self._source, self._settings.published_labels)
+                 if self._read_back_models else {})
         for key, entry in new:
             entry.looked_up = True
             entry.known = entry.known or known.get((key.signal, key.namespace, key.selector))
