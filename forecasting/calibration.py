@@ -13,7 +13,8 @@ schedule's anchored deadlines (see :mod:`forecasting.pipeline`), the ring is fil
 of that model over the last span: at each origin the model is only updated with the history up to
 it (the cheap re-filtering every model offers; no refit) and asked for the forecast it would have
 served, guarded as a served one is. Until the next fit, each step scores the window it served, the
-same forecast the walk would have made at that origin. A replica started between two deadlines
+same forecast the walk would have made at that origin (and a step that came late walks the
+origins it missed). A replica started between two deadlines
 fits the same model on the same anchored history and walks it over the same origins, so its ring
 holds the same scores as one that has run all along, to the bit.
 
@@ -70,6 +71,8 @@ class ConformalBound:
         """``(origin, centre)`` of each window on the grid not yet passed, oldest first."""
         self._scores: deque[tuple[float, float]] = deque()
         """``(origin, score)`` of each passed window of the span, oldest first."""
+        self._through: float | None = None
+        """The latest origin whose window is remembered or was passed over (off the grid)."""
 
     @property
     def residuals(self) -> int:
@@ -109,27 +112,39 @@ class ConformalBound:
         """Remember the window served from ``forecast``, made at ``origin`` (the time of the last
         value it saw), where the origin is on the grid; a second forecast made at the same moment
         is not counted twice."""
-        if (self._pending and self._pending[-1][0] >= origin) or not self.on_grid(origin, forecast.step_seconds):
+        if self._through is not None and self._through >= origin:
             return
-        self._pending.append((origin, float(forecast.mean[self._lead - 1 : self._lead + self._window].max())))
+        self._through = origin
+        if self.on_grid(origin, forecast.step_seconds):
+            self._pending.append((origin, float(forecast.mean[self._lead - 1 : self._lead + self._window].max())))
 
-    def fill(self, series: Series, served_at: Callable[[int], Forecast | None]) -> None:
-        """Replace every score and remembered window by those of the forecasts ``served_at(index)``
-        makes from the values up to each index on the grid over the span, the latest included (None
-        where none would have been served): the walk of a model just fitted."""
-        self._pending.clear()
-        self._scores.clear()
+    def extend(self, series: Series, served_at: Callable[[int], Forecast | None]) -> None:
+        """Remember the windows of the forecasts ``served_at(index)`` makes from the values up to
+        each index on the grid of the span that is later than any remembered, the latest included
+        (None where none would have been served), and score those passed. A step that was late, and
+        missed an origin, remembers it here as the walk would have."""
         step = series.step_seconds
         spacing = self.spacing_steps(step)
         latest = len(series) - 1
         oldest = max(0, latest - round(self.span_seconds / step) + 1)
+        if self._through is not None:
+            oldest = max(oldest, round((self._through - series.start) / step) + 1)
         first = next((index for index in range(oldest, min(oldest + spacing, latest + 1))
                       if self.on_grid(series.start + index * step, step)), None)
         for index in range(latest + 1 if first is None else first, latest + 1, spacing):
             forecast = served_at(index)
             if forecast is not None:
                 self.record(forecast, series.start + index * step)
+        self._through = series.end if self._through is None else max(self._through, series.end)
         self.observe(series)
+
+    def fill(self, series: Series, served_at: Callable[[int], Forecast | None]) -> None:
+        """Replace every score and remembered window by those of the forecasts ``served_at(index)``
+        makes over the span (see :meth:`extend`): the walk of a model just fitted."""
+        self._pending.clear()
+        self._scores.clear()
+        self._through = None
+        self.extend(series, served_at)
 
     def adjusted(self, forecast: Forecast, *, quantile: float) -> Forecast:
         """``forecast`` with its upper bound calibrated at ``quantile``; unchanged while fewer than

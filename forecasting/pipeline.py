@@ -137,8 +137,6 @@ class SeriesForecaster:
         with which the replaced quantiles go on (this one goes on with the rest); else None.
         """
         plan, schedule = self.plan, self.plan.schedule
-        if self._bound is not None:
-            self._bound.observe(series)
         recent = recent_history(series, plan)
         known = int(np.isfinite(recent.values).sum())
         if known < MIN_POINTS:
@@ -179,20 +177,14 @@ class SeriesForecaster:
                            quantile=quantile) for quantile in quantiles]
         fork: SeriesForecaster | None = None
         replaced = [result.replaced for result in results]
-        parted = any(replaced) and not all(replaced)
-        fork_bound = copy.deepcopy(self._bound) if parted else None
-        if refit and self._bound is not None:
-            # each ring walks at a quantile whose window it records: the guard's verdict may differ
-            for bound, recorded in ((self._bound, False), (fork_bound, True)):
-                if bound is not None:
-                    at = next((q for q, gone in zip(quantiles, replaced, strict=True) if gone == recorded), quantiles[0])
-                    bound.fill(series, self._walk(series, prepare, at))
+        bounds = self._scored(series, results, quantiles, prepare, refit=refit)
         if all(replaced):
             self._model = None  # refit at the next step
-        elif parted:
+        elif any(replaced):
             fork = copy.copy(self)
-            fork._model, fork._bound = None, fork_bound
-        served = self._calibrated(results, quantiles, recent.end, fork)
+            fork._model, fork._bound = None, bounds[True]
+        served = [_calibrated(bounds[result.replaced], result.forecast, quantile)
+                  for result, quantile in zip(results, quantiles, strict=True)]
         outcomes = tuple(StepOutcome(SeasonalNaive.name if result.replaced else serving, forecast, result.reason,
                                      refit, selected, None, self._scores, backtest_mae=self._backtest_mae,
                                      chosen=chosen, standing_in=stand_in,
@@ -227,22 +219,32 @@ class SeriesForecaster:
 
         return served_at
 
-    def _calibrated(self, results: Sequence[Guarded], quantiles: Sequence[float], origin: float,
-                    fork: SeriesForecaster | None) -> list[Forecast]:
-        """Each result's forecast with its bound calibrated, and the window each forecaster serves
-        remembered: the fork's is the baseline's, this one's the model's (or the baseline's when
-        every quantile was replaced)."""
+    def _scored(self, series: Series, results: Sequence[Guarded], quantiles: Sequence[float],
+                prepared: Callable[[], Model], *, refit: bool) -> dict[bool, ConformalBound | None]:
+        """The calibration of the quantiles the guard kept (key False) and of those it replaced
+        (True), each with the window it serves remembered: this forecaster's own, and a copy for
+        the fork where the guard parts the quantiles. A fit fills each afresh by walking the model
+        at a quantile whose window it remembers, as the guard's verdict may differ between them."""
         if self._bound is None:
-            return [result.forecast for result in results]
-        served = [(fork._bound if fork is not None and fork._bound is not None and result.replaced else self._bound)
-                  .adjusted(result.forecast, quantile=quantile) for result, quantile in zip(results, quantiles, strict=True)]
-        if fork is None:
-            self._bound.record(results[0].forecast, origin)
-        else:
-            assert fork._bound is not None
-            self._bound.record(next(result.forecast for result in results if not result.replaced), origin)
-            fork._bound.record(next(result.forecast for result in results if result.replaced), origin)
-        return served
+            return {False: None, True: None}
+        replaced = [result.replaced for result in results]
+        parted = any(replaced) and not all(replaced)
+        kept, other = self._bound, copy.deepcopy(self._bound) if parted else self._bound
+        for gone, bound in ((False, kept), (True, other)) if parted else ((replaced[0], kept),):
+            result, quantile = next((result, quantile) for result, quantile in zip(results, quantiles, strict=True)
+                                    if result.replaced == gone)
+            walk = self._walk(series, prepared, quantile)
+            if refit:
+                bound.fill(series, walk)
+                continue
+
+            def served_at(index: int, served: Forecast = result.forecast,
+                          walk: Callable[[int], Forecast | None] = walk) -> Forecast | None:
+                """The latest window is the one served; earlier ones, that a late step missed, walked."""
+                return served if index == len(series) - 1 else walk(index)
+
+            bound.extend(series, served_at)
+        return {False: kept, True: other}
 
     def _anchor(self, series: Series, now: float, every: float) -> float:
         return anchor_for(self.plan, series, now, every)
@@ -268,3 +270,7 @@ class SeriesForecaster:
             self._chosen, self._scores, self._backtest_mae = SeasonalNaive.name, (), None
         self._selected_anchor = anchor
         return True
+
+
+def _calibrated(bound: ConformalBound | None, forecast: Forecast, quantile: float) -> Forecast:
+    return forecast if bound is None else bound.adjusted(forecast, quantile=quantile)
