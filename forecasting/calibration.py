@@ -8,24 +8,30 @@ a ring. The bound served at ``q`` is then the mean shifted by the scores' finite
 ``q``-quantile (rank ``ceil((n + 1) q)``), for every quantile from the same scores.
 
 The ring is a function of the series' history, not of what one process happened to serve, so two
-replicas (or a restarted one) serve the same bound. Whenever a series' model is fitted, at the
-schedule's anchored deadlines (see :mod:`forecasting.pipeline`), the ring is filled afresh by a walk
-of that model over the last span: at each origin the model is only updated with the history up to
-it (the cheap re-filtering every model offers; no refit) and asked for the forecast it would have
-served, guarded as a served one is. Until the next fit, each step scores the window it served, the
-same forecast the walk would have made at that origin (and a step that came late walks the
-origins it missed). A replica started between two deadlines
-fits the same model on the same anchored history and walks it over the same origins, so its ring
-holds the same scores as one that has run all along, to the bit.
+replicas (or a restarted one) serve the same bound. Whenever a series' model is fitted (at the
+schedule's anchored deadlines, see :mod:`forecasting.pipeline`, and at a new forecaster's first
+step) the ring is filled afresh by a walk of that model over the last span: at each origin a copy
+of the model is only updated with the history up to it (the cheap re-filtering every model offers;
+no refit) and asked for the forecast it would have served, guarded as a served one is. Until the
+next fit, each step scores the window it served, the forecast the walk would have made at that
+origin, and a step that came late walks the origins it missed. A replica started between two
+deadlines fits the same model on the same anchored history and walks it over the same origins, so
+its ring holds the same scores as one that has run all along, to the bit. This rests on ``update``
+being a function of the series it is given, as every model's is.
 
 Cost bounds the walk: a step per origin would cost thousands of updates per fit. The ring scores
 the windows of origins on a coarser grid of absolute time instead, about :data:`WINDOWS` of them
 over the span (every 30 minutes at a 1-minute step): windows of eight minutes taken every minute
-overlap and tell little more than every 30 minutes, and a walk then costs about as much as an
-ARIMA fit (a tenth of a boosting fit, a few hundred milliseconds for Holt-Winters, whose update
-re-runs its smoother). Origins before the fit's anchor are forecast by a model fitted on data that
-includes their windows; the handful of parameters of the statistical models hardly learn those
-windows, and the public traces' coverage stayed near its quantile (see the README).
+overlap and tell little more than every 30 minutes. On a week of 1-minute data the walk then costs
+about 0.6 of an ARIMA fit, a quarter of an MLP's and 0.3 of a boosting fit's; Holt-Winters, whose
+update re-runs its smoother, fits in a sixtieth of its walk (0.6 s against 10 ms), still a small
+share of a worker's hour. Origins before the fit's anchor are forecast by a model fitted on data
+that includes their windows, so their scores are somewhat optimistic; the statistical models' few
+parameters hardly learn a window, and the windows after the anchor are out of sample. Measured with
+``foresight backtest --lead 3m --window 5m`` (two days of windows scored), the conformal bound held
+at p80, p90 and p95 in 75.1, 87.7 and 92.5 % of windows on nasa (76.0, 88.8 and 95.1 % when each
+process scored the windows it served) and in 92.3, 97.7 and 98.9 % on worldcup (89.9, 95.6 and
+98.4 %). Twice the windows moved nasa's p95 to 93.4 % only, at twice the cost.
 
 Scores are additive, in the series' unit. Errors of demand with a daily cycle do grow with its
 level, but slower than it (the noise of a count spreads like the square root of its level), so
