@@ -2,14 +2,12 @@
 part of a series, and the share of windows whose realised max over ``[t + L, t + L + H]`` was at or
 under the bound served at ``t``, with the model's own bound and with the conformal one.
 
-One walk gives both: the forecaster serves the model's bound, and a :class:`ConformalBound` beside
-each forecaster calibrates the same forecasts as a forecaster with conformal calibration does, so
-the second column is what the adapter serves with ``forecasts.calibration: conformal``.
+One walk gives both: the forecaster calibrates as the adapter's does with ``forecasts.calibration:
+conformal``, and says what the model's own bound was where it replaced it.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -19,7 +17,6 @@ from typing import TypedDict
 import numpy as np
 
 from forecasting.ahead import WalkAhead
-from forecasting.calibration import ConformalBound
 from forecasting.core import DAY_SECONDS, Forecast, Model, Series
 from forecasting.pipeline import SeriesForecaster
 from forecasting.plan import Plan
@@ -29,8 +26,8 @@ from forecasting.selection import window
 COVERAGE_QUANTILES = (0.8, 0.9, 0.95)
 """The quantiles whose coverage is reported, besides the one a report is made at."""
 WARM_UP_SECONDS = DAY_SECONDS
-"""The walk starts this long before the first scored window, so that the calibration has seen
-every hour of a day when scoring starts, as it has in an adapter that has run for a day."""
+"""The walk starts this long before the first scored window, so that it has selected and fitted as
+an adapter that has run for a day has."""
 
 
 class QuantileCoverageJson(TypedDict):
@@ -93,10 +90,9 @@ class Coverage:
 
 @dataclass
 class _Group:
-    """A forecaster, its calibration, and the quantiles (by index) it serves."""
+    """A forecaster and the quantiles (by index) it serves."""
 
     forecaster: SeriesForecaster
-    bound: ConformalBound
     members: tuple[int, ...]
 
 
@@ -117,7 +113,7 @@ def walk_coverage(
     index ``first`` on, at each of ``quantiles``; ``progress(done, total)`` after each step. Given
     a ``pool``, the walk's selections and refits are made ahead in it (see :mod:`forecasting.ahead`)."""
     plan = Plan(lead_steps=lead_steps, window_steps=window_steps, quantile=quantiles[0], under_weight=under_weight,
-                schedule=schedule)
+                schedule=schedule, calibration="conformal")
     history = series.steps_per(schedule.history_seconds)
     steps = walk_steps(series, lead_steps=lead_steps, window_steps=window_steps, first=first)
     forecaster = SeriesForecaster(plan, factories=factories)
@@ -126,7 +122,7 @@ def walk_coverage(
                                                    partial(window, series, max(0, origin + 1 - history), origin + 1))
                                                   for origin in steps))
         forecaster = SeriesForecaster(plan, factories=factories, selector=ahead.select, fitter=ahead.fit)
-    groups = [_Group(forecaster, ConformalBound(lead_steps, window_steps), tuple(range(len(quantiles))))]
+    groups = [_Group(forecaster, tuple(range(len(quantiles))))]
     last = steps.stop - 1
     # the model's bound and the conformal one, by quantile and scored origin
     model, conformal = np.full((2, len(quantiles), max(0, last + 1 - first)), np.nan)
@@ -161,28 +157,19 @@ def walk_steps(series: Series, *, lead_steps: int, window_steps: int, first: int
 def _advance(group: _Group, seen: Series, quantiles: Sequence[float],
              plan: Plan) -> tuple[dict[int, tuple[float, float]], list[_Group]]:
     """One step of ``group`` on ``seen``: the window max of the model's bound and of the conformal
-    one by quantile index, and the groups that go on (two when the guard parts the quantiles),
-    each calibration remembering the window its forecaster served, as the forecaster's own does."""
-    group.bound.observe(seen)
+    one by quantile index, and the groups that go on (two when the guard parts the quantiles)."""
     outcomes, fork = group.forecaster.step_quantiles(seen, now=seen.end + seen.step_seconds,
                                                      quantiles=[quantiles[index] for index in group.members])
     served = {
-        index: (_window_max(outcome.forecast, plan),
-                _window_max(group.bound.adjusted(outcome.forecast, quantile=quantiles[index]), plan))
+        index: (_window_max(outcome.forecast if outcome.uncalibrated is None else outcome.uncalibrated, plan),
+                _window_max(outcome.forecast, plan))
         for index, outcome in zip(group.members, outcomes, strict=True) if outcome.forecast is not None
     }
     if fork is None:
-        parted = [group]
-    else:
-        replaced = tuple(index for index, outcome in zip(group.members, outcomes, strict=True) if outcome.fallback_reason)
-        parted = [_Group(group.forecaster, group.bound, tuple(i for i in group.members if i not in replaced)),
-                  _Group(fork, copy.deepcopy(group.bound), replaced)]
-    by_index = dict(zip(group.members, outcomes, strict=True))
-    for part in parted:
-        forecast = by_index[part.members[0]].forecast
-        if forecast is not None:
-            part.bound.record(forecast, seen.end)
-    return served, parted
+        return served, [group]
+    replaced = tuple(index for index, outcome in zip(group.members, outcomes, strict=True) if outcome.fallback_reason)
+    return served, [_Group(group.forecaster, tuple(i for i in group.members if i not in replaced)),
+                    _Group(fork, replaced)]
 
 
 def _window_max(forecast: Forecast, plan: Plan) -> float:

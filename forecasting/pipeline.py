@@ -13,7 +13,9 @@ fit off (the caller's pass has no time left for it).
 This is what a forecasting worker runs for every tracked series each step; the backtest scores
 the same schedule. A forecast that fails the guard (non-finite, negative, absurd) is replaced by
 the seasonal-naive one and the reason is returned, so the caller counts it. With conformal
-calibration in the plan, the upper bound served is calibrated on the series' own past windows.
+calibration in the plan, the upper bound served is calibrated on the series' own past windows, as
+the model fitted last would have served them (see :mod:`forecasting.calibration`): each fit walks
+that model over them.
 """
 
 from __future__ import annotations
@@ -114,7 +116,10 @@ class SeriesForecaster:
         self._model: Model | None = None
         self._model_name: str | None = None
         self._fitted_anchor: float | None = None
-        self._bound = ConformalBound(plan.lead_steps, plan.window_steps) if plan.calibration == "conformal" else None
+        self._fitted_from: float | None = None
+        """Time of the first value of the history the model was last fitted on."""
+        self._bound = (ConformalBound(plan.lead_steps, plan.window_steps, history_seconds=plan.schedule.history_seconds)
+                       if plan.calibration == "conformal" else None)
 
     def step(self, series: Series, *, now: float, put_off_fit: bool = False) -> StepOutcome:
         """``put_off_fit``: where the known model still waits for its fit, seasonal naive serves
@@ -132,8 +137,6 @@ class SeriesForecaster:
         with which the replaced quantiles go on (this one goes on with the rest); else None.
         """
         plan, schedule = self.plan, self.plan.schedule
-        if self._bound is not None:
-            self._bound.observe(series)
         recent = recent_history(series, plan)
         known = int(np.isfinite(recent.values).sum())
         if known < MIN_POINTS:
@@ -154,6 +157,7 @@ class SeriesForecaster:
                 try:
                     if refit or self._model is None:
                         fitted_on = self._until(series, anchor)
+                        self._fitted_from = fitted_on.start
                         self._model = (self._factories[serving]().fit(fitted_on) if self._fitter is None
                                        else self._fitter(serving, fitted_on, anchor))
                         self._model_name, self._fitted_anchor = serving, anchor
@@ -173,35 +177,75 @@ class SeriesForecaster:
                            quantile=quantile) for quantile in quantiles]
         fork: SeriesForecaster | None = None
         replaced = [result.replaced for result in results]
+        bounds = self._scored(series, results, quantiles, prepare, refit=refit)
         if all(replaced):
             self._model = None  # refit at the next step
         elif any(replaced):
             fork = copy.copy(self)
-            fork._model, fork._bound = None, copy.deepcopy(self._bound)
-        served = self._calibrated(results, quantiles, recent.end, fork)
+            fork._model, fork._bound = None, bounds[True]
+        served = [_calibrated(bounds[result.replaced], result.forecast, quantile)
+                  for result, quantile in zip(results, quantiles, strict=True)]
         outcomes = tuple(StepOutcome(model=SeasonalNaive.name if result.replaced else serving, forecast=forecast,
                                      fallback_reason=result.reason, refitted=refit, selected=selected,
                                      scores=self._scores, backtest_mae=self._backtest_mae, chosen=chosen,
-                                     standing_in=stand_in)
+                                     standing_in=stand_in,
+                                     uncalibrated=None if forecast is result.forecast else result.forecast)
                          for result, forecast in zip(results, served, strict=True))
         return outcomes, fork
 
-    def _calibrated(self, results: Sequence[Guarded], quantiles: Sequence[float], origin: float,
-                    fork: SeriesForecaster | None) -> list[Forecast]:
-        """Each result's forecast with its bound calibrated, and the window each forecaster serves
-        remembered: the fork's is the baseline's, this one's the model's (or the baseline's when
-        every quantile was replaced)."""
+    def _walk(self, series: Series, prepared: Callable[[], Model], quantile: float) -> Callable[[int], Forecast | None]:
+        """What this forecaster would have served at ``quantile`` from the values of ``series`` up to
+        an index with the model it has just fitted (``prepared``, which raises what the fit raised):
+        a copy of the model updated with the history a step there forecasts from, but none from
+        before the fit's, as every replica holds that; None where a step would have served nothing."""
+        plan = self.plan
+        assert self._fitted_from is not None
+        begin = max(0, round((self._fitted_from - series.start) / series.step_seconds))
+        walked: list[Model] = []
+
+        def walking() -> Model:
+            """A copy of the fitted model: the one held goes on from its own state."""
+            if not walked:
+                walked.append(copy.deepcopy(prepared()))
+            return walked[0]
+
+        def served_at(index: int) -> Forecast | None:
+            if index < begin:
+                return None
+            seen = recent_history(window(series, begin, index + 1), plan)
+            if int(np.isfinite(seen.values).sum()) < MIN_POINTS:
+                return None
+            return guarded(lambda: walking().update(seen).predict(plan.horizon, quantile=quantile), seen,
+                           plan.horizon, quantile=quantile).forecast
+
+        return served_at
+
+    def _scored(self, series: Series, results: Sequence[Guarded], quantiles: Sequence[float],
+                prepared: Callable[[], Model], *, refit: bool) -> dict[bool, ConformalBound | None]:
+        """The calibration of the quantiles the guard kept (key False) and of those it replaced
+        (True), each with the window it serves remembered: this forecaster's own, and a copy for
+        the fork where the guard parts the quantiles. A fit fills each afresh by walking the model
+        at a quantile whose window it remembers, as the guard's verdict may differ between them."""
         if self._bound is None:
-            return [result.forecast for result in results]
-        served = [self._bound.adjusted(result.forecast, quantile=quantile)
-                  for result, quantile in zip(results, quantiles, strict=True)]
-        if fork is None:
-            self._bound.record(results[0].forecast, origin)
-        else:
-            assert fork._bound is not None
-            self._bound.record(next(result.forecast for result in results if not result.replaced), origin)
-            fork._bound.record(next(result.forecast for result in results if result.replaced), origin)
-        return served
+            return {False: None, True: None}
+        replaced = [result.replaced for result in results]
+        parted = any(replaced) and not all(replaced)
+        kept, other = self._bound, copy.deepcopy(self._bound) if parted else self._bound
+        for gone, bound in ((False, kept), (True, other)) if parted else ((replaced[0], kept),):
+            result, quantile = next((result, quantile) for result, quantile in zip(results, quantiles, strict=True)
+                                    if result.replaced == gone)
+            walk = self._walk(series, prepared, quantile)
+            if refit:
+                bound.fill(series, walk)
+                continue
+
+            def served_at(index: int, served: Forecast = result.forecast,
+                          walk: Callable[[int], Forecast | None] = walk) -> Forecast | None:
+                """The latest window is the one served; earlier ones, that a late step missed, walked."""
+                return served if index == len(series) - 1 else walk(index)
+
+            bound.extend(series, served_at)
+        return {False: kept, True: other}
 
     def _anchor(self, series: Series, now: float, every: float) -> float:
         return anchor_for(self.plan, series, now, every)
@@ -227,3 +271,7 @@ class SeriesForecaster:
             self._chosen, self._scores, self._backtest_mae = SeasonalNaive.name, (), None
         self._selected_anchor = anchor
         return True
+
+
+def _calibrated(bound: ConformalBound | None, forecast: Forecast, quantile: float) -> Forecast:
+    return forecast if bound is None else bound.adjusted(forecast, quantile=quantile)

@@ -77,6 +77,9 @@ class StepOutcome:
     or replaces its forecast."""
     standing_in: bool = False
     """Seasonal naive served while the known model of a restarted series waits for its fit."""
+    uncalibrated: Forecast | None = None
+    """The forecast as the model (or the guard's replacement) made it, where calibration replaced
+    its bound: the coverage report compares the two."""
 
     @classmethod
     def warming(cls, reason: str) -> StepOutcome:

@@ -306,6 +306,11 @@ Quantile = Annotated[float, Field(ge=MEAN_QUANTILE, lt=1.0)]
 measures it (``adapter.tracking.startup_leads``)."""
 
 
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_PUBLISHED_INFO_LABELS = frozenset({"metric", "namespace", "selector", "model", "selected", "state"})
+"""The labels of ``foresight_forecast_info`` as the adapter publishes it."""
+
+
 class WorkloadForecast(_Frozen):
     namespace: str
     """Namespace of the workload."""
@@ -371,6 +376,23 @@ class ForecastSettings(_Frozen):
     worker's time to select its model), for every user but ``refresh.trusted_users``."""
     workloads: tuple[WorkloadForecast, ...] = ()
     """Per-workload lead and window, and forecasts tracked from start-up."""
+    published_labels: dict[str, str] = {"job": "foresight"}
+    """Labels Prometheus gives this deployment's own published series (by default the job of the
+    ServiceMonitor in ``manifests/``): a restarted replica reads selected models back only from
+    series with every one of them, so a deployment sharing the Prometheus keeps its own; ``{}``
+    reads back every deployment's."""
+
+    @field_validator("published_labels")
+    @classmethod
+    def _target_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for name, value in labels.items():
+            if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
+                raise ValueError(f"{name!r} is not a Prometheus label name")
+            if name in _PUBLISHED_INFO_LABELS:
+                raise ValueError(f"{name!r} is a label of the published series itself, not of this deployment's scrape")
+            if not value:
+                raise ValueError(f"{name}: an empty value matches series without the label; give the value it has")
+        return labels
 
 
 class UpstreamAdapter(_Frozen):

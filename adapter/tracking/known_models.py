@@ -3,15 +3,18 @@
 Every replica publishes ``foresight_forecast_info{metric,namespace,selector,model,selected,state}``
 on ``/metrics``, and Prometheus keeps it. A restarted replica asks Prometheus for it in one query,
 so its series refit the model selected before (by it or by another replica) instead of selecting
-again, which costs a fit of every candidate. Prometheus stays the one source of truth: a replica
+again, which costs a fit of every candidate. The query reads only the series Prometheus labelled as
+this deployment's: another Foresight on the same Prometheus publishes selections of its own. Prometheus stays the one source of truth: a replica
 keeps nothing of its own across a restart.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from adapter.kubernetes.errors import SourceError
+from adapter.kubernetes.selectors import promql_string
 from adapter.sources.protocol import Source
 
 log = logging.getLogger(__name__)
@@ -20,19 +23,23 @@ SeriesKey = tuple[str, str, str]
 LOOKBACK = "1h"
 """How far back a published selection still counts: a rolling update or a restart is minutes; a
 selection older than this, of a series nobody forecast since, is selected again."""
-KNOWN_MODELS_QUERY = (
-    "max by (metric, namespace, selector, selected) "
-    f'(max_over_time(timestamp(foresight_forecast_info{{selected!=""}})[{LOOKBACK}:1m]))'
-)
-"""When each series was last seen published with each selected model: where replicas disagreed
-(one had selected again before the other), the latest one counts."""
 
 
-async def read_known_models(source: Source) -> dict[SeriesKey, str]:
-    """The latest selected model of every series published within :data:`LOOKBACK`; empty (and
-    a warning logged) when Prometheus cannot answer, so the series select as on a first start."""
+def known_models_query(published_labels: Mapping[str, str]) -> str:
+    """When each series was last seen published with each selected model, among the series with
+    ``published_labels`` (this deployment's own): where replicas disagreed (one had selected again
+    before the other), the latest one counts."""
+    matchers = "".join(f",{name}={promql_string(value)}" for name, value in sorted(published_labels.items()))
+    return ("max by (metric, namespace, selector, selected) "
+            f'(max_over_time(timestamp(foresight_forecast_info{{selected!=""{matchers}}})[{LOOKBACK}:1m]))')
+
+
+async def read_known_models(source: Source, published_labels: Mapping[str, str]) -> dict[SeriesKey, str]:
+    """The latest selected model of every series of this deployment (``published_labels``, see
+    ``forecasts.published_labels``) published within :data:`LOOKBACK`; empty (and a warning logged)
+    when Prometheus cannot answer, so the series select as on a first start."""
     try:
-        samples = await source.instant(KNOWN_MODELS_QUERY)
+        samples = await source.instant(known_models_query(published_labels))
     except SourceError as error:
         log.warning("cannot read the selected models back (%s): the new series select their models", error.message)
         return {}

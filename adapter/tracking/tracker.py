@@ -333,7 +333,8 @@ class ForecastTracker:
         new = [(key, entry.latest) for key, entry in self._tracked.items() if not entry.latest.looked_up]
         if not new:
             return
-        known = await read_known_models(self._source) if self._read_back_models else {}
+        known = (await read_known_models(self._source, self._settings.published_labels)
+                 if self._read_back_models else {})
         for key, latest in new:
             latest.looked_up = True
             latest.known = latest.known or known.get((key.signal, key.namespace, key.selector))

@@ -60,6 +60,18 @@ def test_forecasts_are_calibrated_unless_the_config_says_none() -> None:
     assert set(problems) == {"forecasts.calibration"} and "'conformal' or 'none'" in problems["forecasts.calibration"]
 
 
+def test_the_selections_read_back_are_this_deployments_by_its_scrape_labels() -> None:
+    assert settings_from_mapping(None, source="test.yaml").forecasts.published_labels == {"job": "foresight"}
+    settings = settings_from_mapping({"forecasts": {"published_labels": {"job": "foresight-staging"}}}, source="test.yaml")
+    assert settings.forecasts.published_labels == {"job": "foresight-staging"}
+    for labels, reason in (({"job-name": "x"}, "not a Prometheus label name"), ({"__name__": "x"}, "not a Prometheus label name"),
+                           ({"selected": "arima"}, "label of the published series itself"),
+                           ({"job": ""}, "empty value"), ({"job": 3}, "valid string")):
+        problems = problems_of({"forecasts": {"published_labels": labels}})
+        [(path, problem)] = problems.items()
+        assert path.startswith("forecasts.published_labels") and reason in problem, problems
+
+
 def test_duplicate_metric_names_are_refused() -> None:
     rule = {"name": "x", "query": "sum(a{<<.LabelMatchers>>})"}
     problems = problems_of({"metrics": [rule, rule]})

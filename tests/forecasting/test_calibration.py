@@ -1,7 +1,8 @@
 """Conformal calibration of the served bound: on a daily cycle with known noise, a model whose own
 interval is far too narrow serves a bound that holds about as often as its quantile says; the scores
-are kept in bounded memory, the model's own bound is served until enough are known, and the state
-survives pickling into a worker."""
+are those of the model's walk over the history, the same as scoring its windows one by one, so
+forecasters started apart serve the same bound; they are kept in bounded memory, the model's own
+bound is served until the history holds enough, and the state survives pickling into a worker."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from typing import Self
 import numpy as np
 import pytest
 
-from forecasting.calibration import MIN_RESIDUALS, SPAN_SECONDS, ConformalBound
+from forecasting.baselines import SeasonalNaive
+from forecasting.calibration import MIN_RESIDUALS, SPAN_SECONDS, WINDOWS, ConformalBound
 from forecasting.core import DAY_SECONDS, Forecast, NotFitted, Series
+from forecasting.models.arima import Arima
 from forecasting.pipeline import SeriesForecaster
-from forecasting.plan import Plan, StepOutcome
+from forecasting.plan import MIN_POINTS, Plan, StepOutcome
 from forecasting.schedule import Schedule
 
-from .test_pipeline import _WideAbove, same
+from .test_pipeline import _WideAbove, same, same_forecast
 
 STEP = 300.0
 LEAD, WINDOW = 3, 5
@@ -116,27 +119,27 @@ def test_the_calibrated_bound_holds_as_often_as_its_quantile_where_the_models_ow
         assert abs(calibrated - quantile) < 0.03, (quantile, calibrated)
 
 
-def test_the_model_bound_is_served_until_enough_windows_are_scored() -> None:
-    series = cycle(3, gaussian)
-    first = series.steps_per(DAY_SECONDS)
+def windows_scored(forecast: Forecast | None) -> int | None:
+    """How many windows calibrated ``forecast``'s bound, from its note; None for the model's own."""
+    assert forecast is not None
+    return next((int(note.split()[3]) for note in forecast.notes if note.startswith("conformal bound from")), None)
+
+
+def test_the_model_bound_is_served_until_the_history_holds_enough_windows() -> None:
+    series = cycle(2, gaussian)
     plan = Plan(lead_steps=LEAD, window_steps=WINDOW, schedule=SCHEDULE, calibration="conformal")
-    stepped = walk(series, plan, (0.9, 0.99), first=first)
-    # a window is scored once its last step is known, L + H steps after it was served
-    calibrated_from = MIN_RESIDUALS - 1 + LEAD + WINDOW
-    for outcomes in stepped[:calibrated_from]:
-        forecast = outcomes[0].forecast
-        assert forecast is not None
-        np.testing.assert_array_equal(forecast.upper, forecast.mean + 0.5)
-        assert not any("conformal" in note for note in forecast.notes)
-    at_90 = stepped[calibrated_from][0].forecast
-    assert at_90 is not None and "conformal bound from 30 windows" in at_90.notes
-    assert (at_90.upper > at_90.mean + 1.0).all()
-    # the rank ceil((n + 1) 0.99) needs 99 scores: until then p99 is the model's own
-    rank_known = calibrated_from + 99 - MIN_RESIDUALS
-    at_99 = [outcomes[1].forecast for outcomes in stepped[rank_known - 1 : rank_known + 1]]
-    assert at_99[0] is not None and at_99[1] is not None
-    np.testing.assert_array_equal(at_99[0].upper, at_99[0].mean + 0.5)
-    assert (at_99[1].upper > at_99[1].mean + 1.0).all()
+    stepped = walk(series, plan, (0.9, 0.99), first=MIN_POINTS)
+    for index, needed in ((0, MIN_RESIDUALS), (1, 99)):  # the rank ceil((n + 1) 0.99) needs 99 scores
+        counts = [windows_scored(outcomes[index].forecast) for outcomes in stepped]
+        calibrated_from = next(step for step, count in enumerate(counts) if count is not None)
+        # the history gains a window at a time: the first calibrated bound has just enough
+        assert counts[calibrated_from] == needed
+        for outcomes in stepped[:calibrated_from]:
+            forecast = outcomes[index].forecast
+            assert forecast is not None
+            np.testing.assert_array_equal(forecast.upper, forecast.mean + 0.5)
+        forecast = stepped[calibrated_from][index].forecast
+        assert forecast is not None and (forecast.upper > forecast.mean + 1.0).all()
 
 
 def test_the_scores_are_kept_in_bounded_memory() -> None:
@@ -150,15 +153,16 @@ def test_the_scores_are_kept_in_bounded_memory() -> None:
         bound.observe(seen)
         bound.record(model.fit(seen).predict(LEAD + WINDOW), seen.end)
         sizes.append(len(pickle.dumps(bound)))
-    ring = series.steps_per(SPAN_SECONDS)
-    assert len(sizes) > 2 * ring + 2 * day and bound.residuals == ring
-    # full after SPAN_SECONDS of windows; the two days after it add less than a score per window
+    assert len(sizes) > series.steps_per(SPAN_SECONDS) + 2 * day
+    # the span's windows on the grid, less those not yet passed
+    assert WINDOWS - 2 <= bound.residuals <= WINDOWS
+    # full after SPAN_SECONDS of windows; the two days after it add less than a byte per step
     assert sizes[-1] - sizes[-1 - 2 * day] < 2 * day
 
 
 def test_a_forecast_made_twice_at_one_moment_is_scored_once() -> None:
     series = cycle(2, gaussian)
-    bound = ConformalBound(LEAD, WINDOW)
+    bound = ConformalBound(LEAD, WINDOW, history_seconds=DAY_SECONDS)  # a window at every step
     model = KnownCycle()
     for end in range(MIN_RESIDUALS, MIN_RESIDUALS + 20):
         seen = Series(series.values[:end], STEP, 0.0)
@@ -166,6 +170,61 @@ def test_a_forecast_made_twice_at_one_moment_is_scored_once() -> None:
             bound.observe(seen)
             bound.record(model.fit(seen).predict(LEAD + WINDOW), seen.end)
     assert bound.residuals == 20 - LEAD - WINDOW
+
+
+def served_bounds(bound: ConformalBound, forecast: Forecast) -> list[np.ndarray]:
+    return [bound.adjusted(forecast, quantile=quantile).upper for quantile in (0.5, 0.8, 0.9, 0.95, 0.99)]
+
+
+def test_a_filled_ring_holds_what_scoring_the_same_windows_one_by_one_does() -> None:
+    series = cycle(5, heavy_tailed)
+    filled_at = series.steps_per(4 * DAY_SECONDS)
+
+    def served_at(index: int) -> Forecast:
+        return KnownCycle().fit(series.head(index + 1)).predict(LEAD + WINDOW)
+
+    one_by_one = ConformalBound(LEAD, WINDOW)
+    filled = ConformalBound(LEAD, WINDOW)
+    for end in range(1, len(series) + 1):
+        seen = series.head(end)
+        for bound in (one_by_one, filled) if end != filled_at else (one_by_one,):
+            bound.observe(seen)
+            bound.record(served_at(end - 1), seen.end)
+        if end == filled_at:  # whatever it held before is replaced
+            filled.fill(seen, served_at)
+        if end >= filled_at:
+            assert filled.residuals == one_by_one.residuals >= WINDOWS - 2
+            for calibrated, expected in zip(served_bounds(filled, served_at(end - 1)),
+                                            served_bounds(one_by_one, served_at(end - 1)), strict=True):
+                np.testing.assert_array_equal(calibrated, expected)
+
+
+def test_the_walk_skips_what_no_step_would_have_served() -> None:
+    series = cycle(4, gaussian)
+    bound = ConformalBound(LEAD, WINDOW)
+    bound.fill(series, lambda index: None)
+    assert bound.residuals == 0
+
+
+def test_forecasters_started_apart_or_stepped_late_serve_the_same_calibrated_bound_from_the_same_history() -> None:
+    series = cycle(4, heavy_tailed, seed=3)
+    plan = Plan(lead_steps=LEAD, window_steps=WINDOW, schedule=SCHEDULE, calibration="conformal")
+    factories = {SeasonalNaive.name: SeasonalNaive, Arima.name: Arima}
+    # as the tracker keeps it: the history, and the hours back to the last selection deadline
+    kept = series.steps_per(SCHEDULE.history_seconds + SCHEDULE.select_every_seconds)
+    first = series.steps_per(3 * DAY_SECONDS)
+    later = first + 40  # between two hourly refits
+    running, restarted, late = (SeriesForecaster(plan, factories=factories) for _ in range(3))
+    for end in range(first, later + 30):
+        seen = Series(series.values[end - kept : end], STEP, (end - kept) * STEP)
+        outcome = running.step(seen, now=seen.end + STEP)
+        # one that misses steps (passes that overran their tick) walks the windows it missed
+        for other in [restarted] * (end >= later) + [late] * (end % 5 == 0):
+            again = other.step(seen, now=seen.end + STEP)
+            assert outcome.forecast is not None and windows_scored(outcome.forecast) is not None
+            assert same_forecast(outcome.forecast, again.forecast), end
+            assert same_forecast(outcome.uncalibrated, again.uncalibrated), end
+            assert windows_scored(again.forecast) == windows_scored(outcome.forecast), end
 
 
 def test_a_forecaster_pickled_into_another_process_serves_the_same_bound() -> None:
@@ -188,8 +247,9 @@ def test_quantiles_parted_by_the_guard_are_calibrated_as_one_forecaster_per_quan
     hour = 3600.0
 
     def chosen(quantile: float) -> SeriesForecaster:
-        plan = Plan(lead_steps=LEAD, window_steps=WINDOW, quantile=quantile, schedule=Schedule(refit_every_seconds=hour),
-                    calibration="conformal")
+        # six hours of history: a span of three, a window scored at every step
+        plan = Plan(lead_steps=LEAD, window_steps=WINDOW, quantile=quantile,
+                    schedule=Schedule(refit_every_seconds=hour, history_seconds=6 * hour), calibration="conformal")
         forecaster = SeriesForecaster(plan, factories={"wide": _WideAbove})
         forecaster._known = "wide"  # noqa: SLF001 - as if selection picked it
         return forecaster

@@ -168,11 +168,14 @@ class _WideAbove:
 
 
 def same(first: StepOutcome, second: StepOutcome) -> bool:
-    if (first.forecast is None) != (second.forecast is None):
-        return False
-    arrays = first.forecast is None or second.forecast is None or all(
-        np.array_equal(getattr(first.forecast, name), getattr(second.forecast, name)) for name in ("mean", "lower", "upper"))
-    return arrays and replace(first, forecast=None) == replace(second, forecast=None)
+    return (same_forecast(first.forecast, second.forecast) and same_forecast(first.uncalibrated, second.uncalibrated)
+            and replace(first, forecast=None, uncalibrated=None) == replace(second, forecast=None, uncalibrated=None))
+
+
+def same_forecast(first: Forecast | None, second: Forecast | None) -> bool:
+    if first is None or second is None:
+        return first is second
+    return all(np.array_equal(getattr(first, name), getattr(second, name)) for name in ("mean", "lower", "upper"))
 
 
 def test_one_step_for_every_quantile_gives_what_one_forecaster_per_quantile_gives() -> None:

@@ -1,12 +1,14 @@
 """Two ``foresight serve`` processes on the same real Prometheus serve the same forecast for the same
 series, to the last bit of its float, though the second starts steps after the first has selected
-its model and fit it: an HPA may read either replica behind the Service.
+its model and fit it: an HPA may read either replica behind the Service. That holds for the
+calibrated upper bound too, the value the HPA reads at the served quantile: both calibrate on the
+same walk of the model over the history, which a third process, serving the model's own bound,
+shows is in effect from the first step.
 
 The series is a wave with pseudo-random ripples, a function of the sample's time only, served with
 its timestamps by a small exporter and backfilled for the hours the schedule looks back, so both
 replicas can read the same history at any time. The step is 5 s, so the test waits seconds rather
-than minutes for the steps it needs. Calibration needs 30 scored windows, more steps than the test
-runs: both serve the model's own bound here.
+than minutes for the steps it needs.
 """
 
 from __future__ import annotations
@@ -140,19 +142,23 @@ def _replica(config: Path, log_path: Path) -> Iterator[int]:
                 process.wait()
 
 
-def test_a_replica_started_later_serves_the_same_forecast_within_a_step(
-    wave_prometheus: PrometheusServer, tmp_path: Path
-) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "prometheus": {"url": wave_prometheus.url},
+def _config(path: Path, prometheus: PrometheusServer, calibration: str) -> Path:
+    path.write_text(yaml.safe_dump({
+        "prometheus": {"url": prometheus.url},
         "metrics": [{"name": "demand", "query": "sum(demand{<<.LabelMatchers>>})"}],
         "forecasts": {
             "signals": ["demand"], "step": f"{STEP_S}s", "history": "1h", "lead": "15s", "window": "15s",
-            "workers": 1,
+            "workers": 1, "calibration": calibration,
             "workloads": [{"namespace": "inference", "selector": "app=llama", "track": ["demand_forecast"]}],
         },
     }))
+    return path
+
+
+def test_a_replica_started_later_serves_the_same_forecast_and_calibrated_bound_within_a_step(
+    wave_prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    config = _config(tmp_path / "config.yaml", wave_prometheus, "conformal")
     with ExitStack() as stack:
         first = stack.enter_context(_replica(config, tmp_path / "first.log"))
         _wait("the first replica never served a ready forecast", lambda: _forecast(first), tmp_path / "first.log")
@@ -160,14 +166,23 @@ def test_a_replica_started_later_serves_the_same_forecast_within_a_step(
         while math.floor(time.time() / STEP_S) == ready_step:  # the second's first step is a later one
             time.sleep(0.2)
         second = stack.enter_context(_replica(config, tmp_path / "second.log"))
+        # the model's own bound, beside the same forecast
+        uncalibrated = stack.enter_context(_replica(_config(tmp_path / "uncalibrated.yaml", wave_prometheus, "none"),
+                                                    tmp_path / "uncalibrated.log"))
         _wait("the second replica never served a ready forecast", lambda: _forecast(second), tmp_path / "second.log")
 
-        def same() -> dict[str, Any] | None:
-            """Both replicas' forecasts when they are equal; scrapes a moment apart may straddle a
-            step, so a difference is asked again."""
-            first_one, second_one = _published(first), _published(second)
-            return first_one if first_one is not None and first_one == second_one else None
+        def same() -> tuple[dict[str, Any], str] | None:
+            """Both replicas' forecasts, and the value an HPA reads, when they are equal and their
+            bound is calibrated (not the model's own, though the mean is the same); scrapes a moment
+            apart may straddle a step, so a difference is asked again."""
+            first_one, second_one, own = _published(first), _published(second), _published(uncalibrated)
+            if first_one is None or first_one != second_one or own is None or own["mean"] != first_one["mean"]:
+                return None
+            read = [_forecast(port) for port in (first, second)]
+            if read[0] is None or read[1] is None or read[0]["value"] != read[1]["value"]:
+                return None
+            return (first_one, read[0]["value"]) if own["upper"] != first_one["upper"] else None
 
-        published = _wait("the replicas never published the same forecast", same, tmp_path / "second.log")
+        published, value = _wait("the replicas never served the same calibrated bound", same, tmp_path / "second.log")
         assert published["model"] == published["selected"] != "", published
-        assert _forecast(first) is not None and _forecast(second) is not None
+        assert value != "0", value

@@ -4,8 +4,9 @@ that moment, the series selects as on a first start.
 
 The Prometheus here is the suite's kind, with the workload's history backfilled, plus
 ``foresight_forecast_info`` samples planted in that history as an earlier adapter would have
-published them: an older selection and a newer one of the same series, so only the newer counts.
-Model fits run in real worker processes.
+published them: an older selection and a newer one of the same series, so only the newer counts,
+and a newer still that another deployment published under another job, which is not this
+deployment's to read back. Model fits run in real worker processes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from adapter.signals.presets import resolve_rules
 from adapter.signals.rules import QueryScope
 from adapter.sources.prometheus import PrometheusSource
 from adapter.tracking.forecast_pool import ForecastPool
+from adapter.tracking.known_models import read_known_models
 from adapter.tracking.tracker import ForecastKey, ForecastTracker
 from forecasting.schedule import Schedule
 
@@ -35,16 +37,20 @@ KEY = ForecastKey("requests_per_second", "inference", "app=llama")
 OLDER, NEWER = "holt_winters", "arima"
 """Selected for :data:`KEY` 50 minutes ago and in the last ten minutes: ``arima`` costs a fit, so
 seasonal naive stands in for it at the first step."""
+ELSEWHERE, OTHER_JOB = "persistence", "foresight-staging"
+"""Selected for the same series later still by another deployment on the same Prometheus, whose
+series Prometheus scrapes under another job."""
 
 
 def planted_info(now: float) -> str:
-    """``foresight_forecast_info`` of :data:`KEY` as a replica published it (OpenMetrics lines)."""
-    labels = f'job="foresight",metric="{KEY.signal}",namespace="{KEY.namespace}",selector="{KEY.selector}"'
-    lines = [f'foresight_forecast_info{{{labels},model="{OLDER}",selected="{OLDER}",state="ready"}} 1 {when}'
-             for when in range(grid_time(now) - 3000, grid_time(now) - 2400, 15)]
-    lines += [f'foresight_forecast_info{{{labels},model="{NEWER}",selected="{NEWER}",state="ready"}} 1 {when}'
-              for when in range(grid_time(now) - 600, grid_time(now) - 60, 15)]
-    return "\n".join(lines)
+    """``foresight_forecast_info`` of :data:`KEY` as the replicas of two deployments published it
+    (OpenMetrics lines)."""
+    series = f'metric="{KEY.signal}",namespace="{KEY.namespace}",selector="{KEY.selector}"'
+    planted = [("foresight", OLDER, range(grid_time(now) - 3000, grid_time(now) - 2400, 15)),
+               ("foresight", NEWER, range(grid_time(now) - 600, grid_time(now) - 120, 15)),
+               (OTHER_JOB, ELSEWHERE, range(grid_time(now) - 300, grid_time(now) - 60, 15))]
+    return "\n".join(f'foresight_forecast_info{{job="{job}",{series},model="{model}",selected="{model}",state="ready"}} 1 {when}'
+                     for job, model, times in planted for when in times)
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +146,17 @@ async def test_with_prometheus_down_at_the_read_back_the_series_selects_as_on_a_
     view = tracker.view(KEY)
     assert view.state in ("ready", "fallback") and view.model == view.selected, view.reason
     assert tracker.selections == 1
+
+
+async def test_only_this_deployments_published_selections_are_read_back(planted: PrometheusServer) -> None:
+    settings = adapter_settings(planted.url, {})
+    assert settings.prometheus is not None
+    source = PrometheusSource.open(settings.prometheus, max_concurrency=2)
+    await source.start()
+    key = (KEY.signal, KEY.namespace, KEY.selector)
+    try:
+        assert await read_known_models(source, settings.forecasts.published_labels) == {key: NEWER}
+        assert await read_known_models(source, {"job": OTHER_JOB}) == {key: ELSEWHERE}
+        assert await read_known_models(source, {}) == {key: ELSEWHERE}  # every deployment's: the latest
+    finally:
+        await source.close()
