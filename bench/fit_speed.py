@@ -20,7 +20,7 @@ statsforecast 2.1 pins pandas below 3, so it runs in an interpreter of its own
 are left out.
 
     python bench/fit_speed.py [--baseline main] [--statsforecast-python PATH] [--smooth CSV]
-                              [--rounds 3] [--skip-commands]
+                              [--rounds 3] [--skip-commands | --skip-fits]
 """
 
 from __future__ import annotations
@@ -247,11 +247,14 @@ def main() -> int:
     parser.add_argument("--statsforecast-python", help="an interpreter with statsforecast installed")
     parser.add_argument("--smooth", type=Path, help="a smooth half-hourly trace CSV for Holt-Winters")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the fit comparisons (default 3)")
-    parser.add_argument("--skip-commands", action="store_true", help="only the fit comparisons")
+    stages = parser.add_mutually_exclusive_group()
+    stages.add_argument("--skip-commands", action="store_true", help="only the fit comparisons")
+    stages.add_argument("--skip-fits", action="store_true", help="only the commands")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start", flush=True)
     with tempfile.TemporaryDirectory() as folder:
-        fits(args, Path(folder))
+        if not args.skip_fits:
+            fits(args, Path(folder))
         if not args.skip_commands:
             commands(args, Path(folder))
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
