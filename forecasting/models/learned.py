@@ -188,18 +188,29 @@ class GradientBoostingForecaster(_WindowForecaster):
     name = "gbm"
 
     def __init__(
-        self, *, iterations: int = 150, learning_rate: float = 0.1, **shared: Unpack[SharedSettings]
+        self,
+        *,
+        iterations: int = 75,
+        learning_rate: float = 0.2,
+        leaves: int = 15,
+        **shared: Unpack[SharedSettings],
     ) -> None:
         super().__init__(**shared)
         self.iterations = iterations
         self.learning_rate = learning_rate
+        self.leaves = leaves
+        """Leaves per tree at most."""
 
     def _new_estimator(self) -> Regressor:
         # no early stopping: a fixed number of rounds keeps the fit cost predictable, and the
-        # held-out tail already measures the error
+        # held-out tail already measures the error. Half the rounds of scikit-learn's default
+        # at twice its rate, with half its leaves, cost a third of a fit and were no less
+        # accurate walk-forward (worldcup98 at 30 minutes, NASA at one minute): a few thousand
+        # rows of one noisy series do not need deeper trees.
         estimator: Regressor = HistGradientBoostingRegressor(
             max_iter=self.iterations,
             learning_rate=self.learning_rate,
+            max_leaf_nodes=self.leaves,
             early_stopping=False,
             random_state=self.seed,
         )
