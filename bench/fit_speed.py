@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -203,12 +204,18 @@ def command_traces(folder: Path) -> tuple[Path, Path, float]:
 
 
 def run_command(tree: Path, argv: list[str]) -> tuple[float, Any]:
-    """Seconds ``foresight ARGV --json`` takes with the code of ``tree``, and what it printed."""
+    """Seconds ``foresight ARGV --json`` takes with the code of ``tree``, and what it printed. The
+    console script's entry point is read from the tree's own ``pyproject.toml``: the CLI module
+    moves between revisions."""
+    scripts = tomllib.loads((tree / "pyproject.toml").read_text())["project"]["scripts"]
+    module, function = scripts["foresight"].split(":")
     environment = {**os.environ, "PYTHONPATH": str(tree)}
     started = time.perf_counter()
-    finished = subprocess.run([sys.executable, "-c",
-                               "import sys; from adapter.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
-                              cwd=tree, env=environment, check=True, capture_output=True, text=True)
+    entry = f"import sys; from {module} import {function}; sys.exit({function}(sys.argv[1:]))"
+    finished = subprocess.run([sys.executable, "-c", entry, *argv], cwd=tree, env=environment, capture_output=True,
+                              text=True)
+    if finished.returncode != 0:
+        raise SystemExit(f"foresight {' '.join(argv)} failed with the code of {tree}:\n{finished.stderr[-2000:]}")
     return time.perf_counter() - started, json.loads(finished.stdout)
 
 
