@@ -16,6 +16,7 @@ thread variables) before importing numpy; a library never sets process-wide envi
 
 from __future__ import annotations
 
+import math
 import warnings
 from abc import ABC, abstractmethod
 from typing import Protocol, Self, TypedDict, Unpack
@@ -34,6 +35,9 @@ from forecasting.core import (
     filled,
 )
 from forecasting.models.features import Layout, design
+
+_VALIDATION_SHARE = 0.1
+"""Training rows the MLP holds out to decide when to stop."""
 
 
 class Regressor(Protocol):
@@ -90,8 +94,9 @@ class _WindowForecaster(ABC):
         self._series_end = 0.0
 
     @abstractmethod
-    def _new_estimator(self) -> Regressor:
-        """A fresh, unfitted estimator with this forecaster's hyperparameters."""
+    def _new_estimator(self, rows: int) -> Regressor:
+        """A fresh, unfitted estimator with this forecaster's hyperparameters, for ``rows``
+        training rows."""
 
     def fit(self, series: Series) -> Self:
         layout = Layout.for_series(series, window=self.window, max_horizon=self.max_horizon)
@@ -106,7 +111,7 @@ class _WindowForecaster(ABC):
             holdout_origins=self.holdout_origins,
             seed=self.seed,
         )
-        estimator = self._new_estimator()
+        estimator = self._new_estimator(rows.x_train.shape[0])
         notes = _fit_recording_convergence(self.name, estimator, rows.x_train, rows.y_train)
         predicted = np.asarray(estimator.predict(rows.x_holdout), dtype=np.float64)
         self._residuals = rows.y_holdout - predicted.reshape(rows.y_holdout.shape)
@@ -201,7 +206,7 @@ class GradientBoostingForecaster(_WindowForecaster):
         self.leaves = leaves
         """Leaves per tree at most."""
 
-    def _new_estimator(self) -> Regressor:
+    def _new_estimator(self, rows: int) -> Regressor:
         # no early stopping: a fixed number of rounds keeps the fit cost predictable, and the
         # held-out tail already measures the error. Half the rounds of scikit-learn's default
         # at twice its rate, with half its leaves, cost a third of a fit and were no less
@@ -223,22 +228,38 @@ class MLPForecaster(_WindowForecaster):
     name = "mlp"
 
     def __init__(
-        self, *, hidden: tuple[int, ...] = (32, 16), max_iter: int = 300, **shared: Unpack[SharedSettings]
+        self,
+        *,
+        hidden: tuple[int, ...] = (32, 16),
+        max_iter: int = 300,
+        batch: int = 1000,
+        learning_rate: float = 5e-3,
+        **shared: Unpack[SharedSettings],
     ) -> None:
         super().__init__(**shared)
         self.hidden = hidden
         self.max_iter = max_iter
+        self.batch = batch
+        """Rows per gradient step at most (fewer when there are fewer training rows)."""
+        self.learning_rate = learning_rate
 
-    def _new_estimator(self) -> Regressor:
-        # early stopping on a seeded validation split ends training long before max_iter
+    def _new_estimator(self, rows: int) -> Regressor:
+        # early stopping on a seeded validation split ends training long before max_iter. Most of
+        # an epoch's cost is scikit-learn's overhead per mini-batch, so a few large batches at a
+        # higher rate, stopped once the validation score gains less than 0.1 % in ten epochs,
+        # cost half a fit or less and were as accurate walk-forward as scikit-learn's 200 rows
+        # at 1e-3 with a 0.01 % tolerance (worldcup98 at 30 minutes, NASA at one minute)
+        trained = rows - math.ceil(_VALIDATION_SHARE * rows)
         estimator: Regressor = MLPRegressor(
             hidden_layer_sizes=self.hidden,
             alpha=1e-4,
-            learning_rate_init=1e-3,
+            batch_size=max(1, min(self.batch, trained)),
+            learning_rate_init=self.learning_rate,
             max_iter=self.max_iter,
             early_stopping=True,
-            validation_fraction=0.1,
+            validation_fraction=_VALIDATION_SHARE,
             n_iter_no_change=10,
+            tol=1e-3,
             random_state=self.seed,
         )
         return estimator
