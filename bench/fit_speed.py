@@ -20,7 +20,7 @@ statsforecast 2.1 pins pandas below 3, so it runs in an interpreter of its own
 are left out.
 
     python bench/fit_speed.py [--baseline main] [--statsforecast-python PATH] [--smooth CSV]
-                              [--rounds 3] [--skip-commands]
+                              [--rounds 3] [--skip-commands | --skip-fits]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -203,12 +204,18 @@ def command_traces(folder: Path) -> tuple[Path, Path, float]:
 
 
 def run_command(tree: Path, argv: list[str]) -> tuple[float, Any]:
-    """Seconds ``foresight ARGV --json`` takes with the code of ``tree``, and what it printed."""
+    """Seconds ``foresight ARGV --json`` takes with the code of ``tree``, and what it printed. The
+    console script's entry point is read from the tree's own ``pyproject.toml``: the CLI module
+    moves between revisions."""
+    scripts = tomllib.loads((tree / "pyproject.toml").read_text())["project"]["scripts"]
+    module, function = scripts["foresight"].split(":")
     environment = {**os.environ, "PYTHONPATH": str(tree)}
     started = time.perf_counter()
-    finished = subprocess.run([sys.executable, "-c",
-                               "import sys; from adapter.commands.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
-                              cwd=tree, env=environment, check=True, capture_output=True, text=True)
+    entry = f"import sys; from {module} import {function}; sys.exit({function}(sys.argv[1:]))"
+    finished = subprocess.run([sys.executable, "-c", entry, *argv], cwd=tree, env=environment, capture_output=True,
+                              text=True)
+    if finished.returncode != 0:
+        raise SystemExit(f"foresight {' '.join(argv)} failed with the code of {tree}:\n{finished.stderr[-2000:]}")
     return time.perf_counter() - started, json.loads(finished.stdout)
 
 
@@ -247,11 +254,14 @@ def main() -> int:
     parser.add_argument("--statsforecast-python", help="an interpreter with statsforecast installed")
     parser.add_argument("--smooth", type=Path, help="a smooth half-hourly trace CSV for Holt-Winters")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the fit comparisons (default 3)")
-    parser.add_argument("--skip-commands", action="store_true", help="only the fit comparisons")
+    stages = parser.add_mutually_exclusive_group()
+    stages.add_argument("--skip-commands", action="store_true", help="only the fit comparisons")
+    stages.add_argument("--skip-fits", action="store_true", help="only the commands")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start", flush=True)
     with tempfile.TemporaryDirectory() as folder:
-        fits(args, Path(folder))
+        if not args.skip_fits:
+            fits(args, Path(folder))
         if not args.skip_commands:
             commands(args, Path(folder))
     print(f"load average {os.getloadavg()[0]:.1f} at the end")

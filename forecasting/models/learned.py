@@ -16,9 +16,10 @@ thread variables) before importing numpy; a library never sets process-wide envi
 
 from __future__ import annotations
 
+import math
 import warnings
 from abc import ABC, abstractmethod
-from typing import Protocol, Self, TypedDict, Unpack
+from typing import Any, Protocol, Self, TypedDict, Unpack
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor  # type: ignore[import-untyped]
@@ -34,6 +35,9 @@ from forecasting.core import (
     filled,
 )
 from forecasting.models.features import Layout, design
+
+_VALIDATION_SHARE = 0.1
+"""Training rows the MLP holds out to decide when to stop."""
 
 
 class Regressor(Protocol):
@@ -59,6 +63,8 @@ class _WindowForecaster(ABC):
     """Fit, update and predict around one estimator; subclasses say which estimator."""
 
     name = "learned"
+    features_dtype: type[np.floating[Any]] = np.float64
+    """Precision the estimator trains and predicts at."""
 
     def __init__(
         self,
@@ -90,8 +96,9 @@ class _WindowForecaster(ABC):
         self._series_end = 0.0
 
     @abstractmethod
-    def _new_estimator(self) -> Regressor:
-        """A fresh, unfitted estimator with this forecaster's hyperparameters."""
+    def _new_estimator(self, rows: int) -> Regressor:
+        """A fresh, unfitted estimator with this forecaster's hyperparameters, for ``rows``
+        training rows."""
 
     def fit(self, series: Series) -> Self:
         layout = Layout.for_series(series, window=self.window, max_horizon=self.max_horizon)
@@ -106,9 +113,10 @@ class _WindowForecaster(ABC):
             holdout_origins=self.holdout_origins,
             seed=self.seed,
         )
-        estimator = self._new_estimator()
-        notes = _fit_recording_convergence(self.name, estimator, rows.x_train, rows.y_train)
-        predicted = np.asarray(estimator.predict(rows.x_holdout), dtype=np.float64)
+        estimator = self._new_estimator(rows.x_train.shape[0])
+        dtype = self.features_dtype
+        notes = _fit_recording_convergence(self.name, estimator, rows.x_train.astype(dtype), rows.y_train.astype(dtype))
+        predicted = np.asarray(estimator.predict(rows.x_holdout.astype(dtype)), dtype=np.float64)
         self._residuals = rows.y_holdout - predicted.reshape(rows.y_holdout.shape)
         self._layout, self._estimator, self._notes = layout, estimator, notes
         self._condition(series, layout)
@@ -162,7 +170,7 @@ class _WindowForecaster(ABC):
         block = np.arange(1, self._layout.max_horizon + 1)
         origin = np.full(block.shape[0], values.shape[0] - 1)
         x, level, scale = self._layout.rows(values, self._recent_start, origin, block)
-        predicted = np.asarray(self._estimator.predict(x), dtype=np.float64)
+        predicted = np.asarray(self._estimator.predict(x.astype(self.features_dtype)), dtype=np.float64)
         return np.concatenate([values, level + scale * predicted]), float(scale[0])
 
 
@@ -188,18 +196,29 @@ class GradientBoostingForecaster(_WindowForecaster):
     name = "gbm"
 
     def __init__(
-        self, *, iterations: int = 150, learning_rate: float = 0.1, **shared: Unpack[SharedSettings]
+        self,
+        *,
+        iterations: int = 75,
+        learning_rate: float = 0.2,
+        leaves: int = 15,
+        **shared: Unpack[SharedSettings],
     ) -> None:
         super().__init__(**shared)
         self.iterations = iterations
         self.learning_rate = learning_rate
+        self.leaves = leaves
+        """Leaves per tree at most."""
 
-    def _new_estimator(self) -> Regressor:
+    def _new_estimator(self, rows: int) -> Regressor:
         # no early stopping: a fixed number of rounds keeps the fit cost predictable, and the
-        # held-out tail already measures the error
+        # held-out tail already measures the error. Half the rounds of scikit-learn's default
+        # at twice its rate, with half its leaves, cost a third of a fit and were no less
+        # accurate walk-forward (worldcup98 at 30 minutes, NASA at one minute): a few thousand
+        # rows of one noisy series do not need deeper trees.
         estimator: Regressor = HistGradientBoostingRegressor(
             max_iter=self.iterations,
             learning_rate=self.learning_rate,
+            max_leaf_nodes=self.leaves,
             early_stopping=False,
             random_state=self.seed,
         )
@@ -210,24 +229,43 @@ class MLPForecaster(_WindowForecaster):
     """A small MLP over the shared features: the learned sequence ("LSTM-style") model."""
 
     name = "mlp"
+    # its matrix products are most of a fit: single precision costs 15-30 % less, and the
+    # walk-forward error stayed within 1 % (worldcup98 at 30 minutes, NASA at one minute)
+    features_dtype = np.float32
 
     def __init__(
-        self, *, hidden: tuple[int, ...] = (32, 16), max_iter: int = 300, **shared: Unpack[SharedSettings]
+        self,
+        *,
+        hidden: tuple[int, ...] = (32, 16),
+        max_iter: int = 300,
+        batch: int = 1000,
+        learning_rate: float = 5e-3,
+        **shared: Unpack[SharedSettings],
     ) -> None:
         super().__init__(**shared)
         self.hidden = hidden
         self.max_iter = max_iter
+        self.batch = batch
+        """Rows per gradient step at most (fewer when there are fewer training rows)."""
+        self.learning_rate = learning_rate
 
-    def _new_estimator(self) -> Regressor:
-        # early stopping on a seeded validation split ends training long before max_iter
+    def _new_estimator(self, rows: int) -> Regressor:
+        # early stopping on a seeded validation split ends training long before max_iter. Most of
+        # an epoch's cost is scikit-learn's overhead per mini-batch, so a few large batches at a
+        # higher rate, stopped once the validation score gains less than 0.1 % in ten epochs,
+        # cost half a fit or less and were as accurate walk-forward as scikit-learn's 200 rows
+        # at 1e-3 with a 0.01 % tolerance (worldcup98 at 30 minutes, NASA at one minute)
+        trained = rows - math.ceil(_VALIDATION_SHARE * rows)
         estimator: Regressor = MLPRegressor(
             hidden_layer_sizes=self.hidden,
             alpha=1e-4,
-            learning_rate_init=1e-3,
+            batch_size=max(1, min(self.batch, trained)),
+            learning_rate_init=self.learning_rate,
             max_iter=self.max_iter,
             early_stopping=True,
-            validation_fraction=0.1,
+            validation_fraction=_VALIDATION_SHARE,
             n_iter_no_change=10,
+            tol=1e-3,
             random_state=self.seed,
         )
         return estimator

@@ -179,3 +179,22 @@ def test_update_at_another_step_is_refused() -> None:
     model = GradientBoostingForecaster().fit(series(observed))
     with pytest.raises(ValueError, match="step"):
         model.update(Series(observed, 60.0, START))
+
+
+def test_mlp_batch_is_cut_to_the_training_rows_without_a_warning() -> None:
+    # pytest turns warnings into errors here: scikit-learn warns of a batch larger than the rows
+    observed, _ = daily(3 * DAY)
+    result = MLPForecaster(batch=10**6).fit(series(observed)).predict(3)
+    assert np.isfinite(result.mean).all()
+
+
+def test_gradient_boosting_trees_have_at_most_the_leaves_given() -> None:
+    # from one origin (one level and scale for the whole block), one tree tells a block's steps
+    # apart in at most as many groups as it has leaves
+    observed, _ = daily(3 * DAY)
+
+    def groups(leaves: int) -> int:
+        result = GradientBoostingForecaster(iterations=1, leaves=leaves).fit(series(observed)).predict(24)
+        return int(np.unique(result.mean.round(9)).shape[0])
+
+    assert groups(2) <= 2 < groups(31)
