@@ -37,8 +37,11 @@ async def test_tracker_backfills_steps_and_serves_a_forecast(prometheus: Prometh
         assert served["metricLabels"]["foresight.io/state"] == "ready"
         assert served["metricLabels"]["foresight.io/model"] == tracked.view.model
         # demand is flat at the ground truth, but the outages other tests cause on the shared
-        # Prometheus leave dips in the history that a persistence forecast may start from
-        assert truth * 0.75 <= float(parse_quantity(served["value"])) <= truth * 1.25
+        # Prometheus (and scrapes a loaded machine answers late) leave dips in the history that a
+        # forecast may start from: a third below the truth was seen. The band still tells the
+        # workload's rate (12/s) from one pod's (5 or 7/s), from the same-named workload of another
+        # namespace (100/s) and from a milli-unit mistake.
+        assert truth * 0.6 <= float(parse_quantity(served["value"])) <= truth * 1.4
         assert float(parse_quantity(served["value"])) == pytest.approx(tracked.view.upper, abs=0.001)
 
         adapter.clock.offset = 120  # two steps later: the history grows by the new points
