@@ -406,7 +406,7 @@ def create_app(
     refresh_in_background: bool = True,
     access: AccessControl | None = None,
     supervisor: Supervisor | None = None,
-    upstreams: Upstreams | None = None,
+    upstreams: Upstreams,
 ) -> web.Application:
     """The adapter's application; ``access=None`` serves everyone (plain HTTP on loopback only).
     Tests pass ``refresh_in_background=False`` and call ``store.refresh_now()`` /
@@ -427,7 +427,7 @@ def create_app(
     app[CONTEXT] = AppContext(
         rules=rules, store=store, telemetry=telemetry, clock=clock, banner=banner,
         tracker=tracker, forecast_signals=forecast_signals, refresh_in_background=refresh_in_background,
-        access=access, supervisor=supervisor, values=values, upstreams=upstreams or Upstreams(),
+        access=access, supervisor=supervisor, values=values, upstreams=upstreams,
     )
     for path, handler in ROUTES:
         app.router.add_get(path, _endpoint(path, handler, telemetry, access))

@@ -323,7 +323,9 @@ class ForecastTracker:
         await self._look_up_known_models()
         await self.measure_leads()
         fit_by = time.time() + CATCH_UP_SHARE * self._tick  # the workers' clock: a tick is real seconds
-        tasks = [self._start(key, entry, fit_by) for key, entry in self._tracked.items()]
+        # a series a request began tracking while this pass waited has no known model yet: it steps
+        # in the next pass, after its look-up, rather than select a model of its own
+        tasks = [self._start(key, entry, fit_by) for key, entry in self._tracked.items() if entry.latest.looked_up]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self.refreshed()
