@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from forecasting.threads import one_thread_per_process as one_thread_per_process
     from forecasting.traces import Trace as Trace
     from forecasting.traces import read_trace as read_trace
-    from forecasting.validation import field_path as field_path
+    from forecasting.validation import validation_problems as validation_problems
     from forecasting.worker import Job as Job
     from forecasting.worker import forget_series as forget_series
     from forecasting.worker import run_job as run_job
@@ -108,7 +108,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "one_thread_per_process": ("forecasting.threads", "one_thread_per_process"),
     "Trace": ("forecasting.traces", "Trace"),
     "read_trace": ("forecasting.traces", "read_trace"),
-    "field_path": ("forecasting.validation", "field_path"),
+    "validation_problems": ("forecasting.validation", "validation_problems"),
     "Job": ("forecasting.worker", "Job"),
     "forget_series": ("forecasting.worker", "forget_series"),
     "run_job": ("forecasting.worker", "run_job"),
@@ -142,7 +142,6 @@ __all__ = [
     "check_history",
     "check_output",
     "check_plot_path",
-    "field_path",
     "forget_series",
     "format_quantity",
     "frontier_json",
@@ -162,6 +161,7 @@ __all__ = [
     "run_job",
     "run_replay",
     "steps_for",
+    "validation_problems",
     "warm_up_worker",
     "write_folder",
     "write_frontier_plot",

@@ -28,7 +28,7 @@ from adapter.kubernetes.selectors import parse_selector
 from adapter.settings.durations import parse_duration
 from adapter.settings.forecast_names import parse_forecast_metric
 from adapter.settings.templates import template_problems
-from forecasting import DEFAULT_CALIBRATION, Calibration, field_path
+from forecasting import DEFAULT_CALIBRATION, Calibration, validation_problems
 
 
 def _duration(value: Any) -> float:
@@ -488,11 +488,7 @@ def settings_from_mapping(data: Any, *, source: str) -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as error:
-        problems = [
-            (field_path(tuple(item["loc"])), item["msg"].removeprefix("Value error, "))
-            for item in error.errors()
-        ]
-        raise ConfigError(source, problems) from None
+        raise ConfigError(source, validation_problems(error)) from None
 
 
 def load_settings(path: Path) -> Settings:

@@ -29,7 +29,6 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import ErrorDetails
 
 from forecasting.core import InputError
 from forecasting.hpa.spec import (
@@ -46,7 +45,7 @@ from forecasting.hpa.spec import (
     to_milli,
 )
 from forecasting.quantity import parse_quantity
-from forecasting.validation import field_path
+from forecasting.validation import validation_problems
 
 Quantity = Annotated[Decimal, PlainValidator(parse_quantity)]
 """A ``resource.Quantity``: ``"800m"``, ``"1.5k"``, or a YAML number."""
@@ -264,12 +263,8 @@ class _Manifest(_Api):
 def hpa_from_manifest(document: object, *, source: str = "hpa") -> HpaSpec:
     """The HPA of ``document``; raises ManifestError listing every problem with its field."""
     try:
-        manifest = _Manifest.model_validate(document)
+        return _Manifest.model_validate(document).spec.read()
     except ValidationError as error:
-        raise ManifestError(source, [(field_path(tuple(item["loc"])), _message(item))
-                                     for item in error.errors()]) from None
-    return manifest.spec.read()
-
-
-def _message(problem: ErrorDetails) -> str:
-    return _MESSAGES.get(problem["type"]) or problem["msg"].removeprefix("Value error, ")
+        raise ManifestError(source, validation_problems(error, _MESSAGES)) from None
+    except ValueError as error:  # a rule of the simulator's own types the models above let through
+        raise ManifestError(source, [("spec", str(error))]) from None

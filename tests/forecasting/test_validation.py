@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from forecasting import field_path
+from forecasting.validation import field_path
 
 
 @pytest.mark.parametrize(("loc", "path"), [
