@@ -70,8 +70,8 @@ SENT = POINTS + round(DEFAULT_SCHEDULE.select_every_seconds / STEP)
 PLAN = Plan(lead_steps=3, window_steps=5, slack_steps=5, calibration=DEFAULT_CALIBRATION)
 HOUR = 3600.0
 TICK = STEP
-HISTORY_END = 1_800_000_000.0
 """The tracker's pause between the starts of two passes, unless a pass takes longer."""
+HISTORY_END = 1_800_000_000.0
 
 
 def synthetic(index: int, end: float, points: int = SENT) -> np.ndarray:
@@ -379,7 +379,8 @@ async def main() -> int:
         row("warm restart: to ready", args.series, warm.to_ready, ready_at, stall)
         row("warm restart: to selected model", args.series, warm.to_selected, selected_at, stall)
         with StallMeter() as stall:
-            update = await one_pass(pool, [job_at(index, key, first + 3 * STEP) for index, key in enumerate(keys)])
+            update = await one_pass(pool, [job_at(index, key, first + (len(warm.passes) + 1) * STEP)
+                                              for index, key in enumerate(keys)])  # a minute after the last
         row("update + forecast (every minute)", args.series, update.seconds, update.seconds * scale, stall)
         fitted = memory_of(pool)
         with StallMeter() as stall:
