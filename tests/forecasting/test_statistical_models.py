@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 from statsmodels.tools.sm_exceptions import ConvergenceWarning  # type: ignore[import-untyped]
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # type: ignore[import-untyped]
@@ -22,6 +23,8 @@ from forecasting.models.arima import Arima
 from forecasting.models.holt_winters import (
     HoltWinters,
     bucket_factor,
+    bucket_forecast,
+    coarse_steps,
     downsample,
     recorded_warnings,
     to_series_step,
@@ -255,3 +258,24 @@ def test_holt_winters_fits_a_smooth_seasonal_series_at_every_origin() -> None:
         assert np.isfinite(result.upper).all()
         # within the weekend's step of 10 %, which a daily season cannot foresee
         np.testing.assert_allclose(result.mean, full.values[-4:], rtol=0.12)
+
+
+@pytest.mark.parametrize(("days", "horizon"), [(7.0, 9), (3.0, 2 * 24 * 60), (1.5, 30)])
+def test_holt_winters_forecasts_what_statsmodels_predicts_to_the_bit(days: float, horizon: int) -> None:
+    """The forecast is computed from the filter's last states instead of statsmodels' results
+    object: its mean and interval must be statsmodels' own, beyond a season ahead too."""
+    history = series(60.0, days, seed=3)
+    model = HoltWinters().fit(history.head(len(history) - 100))
+    model.update(history)
+    coarse = downsample(history, bucket_factor(60.0)) if model.season_steps else history.tail(1000)
+    season = model.season_steps
+    # a pandas endog: statsmodels' get_prediction fails on plain arrays
+    results = ETSModel(pd.Series(coarse.values), error="add", trend="add", damped_trend=True,
+                       seasonal="add" if season else None, seasonal_periods=season or None,
+                       initialization_method="heuristic").smooth(model._fitted.params)  # type: ignore[union-attr]
+    steps = coarse_steps(coarse, history, horizon)
+    prediction = results.get_prediction(start=len(coarse), end=len(coarse) + steps - 1)
+    mean, lower, upper = bucket_forecast(model._state, steps, 0.9)  # type: ignore[arg-type]
+    interval = np.asarray(prediction.pred_int(alpha=2 * (1 - 0.9)))
+    assert np.array_equal(mean, prediction.predicted_mean)
+    assert np.array_equal(lower, interval[:, 0]) and np.array_equal(upper, interval[:, 1])
