@@ -290,7 +290,7 @@ class HoltWinters:
             notes.append("trend only: less than two days of history for a daily season")
         try:
             with recorded_warnings(notes):
-                params = np.asarray(ets_model(coarse, season).fit(disp=False).params, dtype=np.float64)
+                params = np.asarray(ets_model(coarse, season).fit(disp=False, return_params=True), dtype=np.float64)
                 state = filtered(coarse, season, params)
         except (ValueError, np.linalg.LinAlgError) as error:
             raise ForecastError(f"{self.name}: fit failed: {error}") from error
