@@ -23,7 +23,7 @@ from adapter.commands import command_options as option
 from adapter.commands.command_options import UsageError
 from adapter.commands.exit_codes import exit_code
 from adapter.commands.progress import Progress
-from forecasting import InputError, one_thread_per_process
+from forecasting import InputError
 
 if TYPE_CHECKING:
     from forecasting import ReplaySettings, Trace, Workload
@@ -94,7 +94,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    one_thread_per_process()  # before the model libraries start their thread pools
     # the model libraries load only for this command
     from forecasting import (
         REPLAY_SIGNALS,

@@ -27,7 +27,6 @@ from adapter.commands.command_options import UsageError
 from adapter.commands.exit_codes import CommandFailed, exit_code
 from adapter.commands.progress import Progress
 from adapter.observability.logs import LogFormat, configure_logging
-from forecasting import one_thread_per_process
 
 if TYPE_CHECKING:
     from forecasting import CarbonIntensity, ReportSettings, Workload, WorkloadHistory, WorkloadReport
@@ -78,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    one_thread_per_process()  # before the model libraries start their thread pools
     # the model libraries load only for this command
     from forecasting import ReportSettings, capacity_of, check_history, check_output, report_files, write_folder
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,19 @@ pytestmark = pytest.mark.usefixtures("restore_logging")
 def write(path: Path, document: object) -> Path:
     path.write_text(yaml.safe_dump(document))
     return path
+
+
+def test_the_command_starts_numpy_with_one_blas_thread() -> None:
+    """backtest, replay and report fit models in the command's own process beside its workers: its
+    BLAS must not start a thread per core there, so the limit is set before the command's imports
+    load numpy (on a 2-core machine, two threads each made every fit there nine times slower)."""
+    probe = ("import adapter.commands.cli, threadpoolctl\n"
+             "print(max(pool['num_threads'] for pool in threadpoolctl.threadpool_info()))\n")
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120,
+                            env=environment)
+    assert result.stdout.strip() == "1"
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
