@@ -121,7 +121,8 @@ def walk_coverage(
         ahead = WalkAhead(pool, plan, factories, ((series.start + (origin + 1) * series.step_seconds,
                                                    partial(window, series, max(0, origin + 1 - history), origin + 1))
                                                   for origin in steps))
-        forecaster = SeriesForecaster(plan, factories=factories, selector=ahead.select, fitter=ahead.fit)
+        forecaster = SeriesForecaster(plan, factories=factories, selector=ahead.select, fitter=ahead.fit,
+                                      walker=ahead.walked)
     groups = [_Group(forecaster, tuple(range(len(quantiles))))]
     last = steps.stop - 1
     # the model's bound and the conformal one, by quantile and scored origin

@@ -44,6 +44,15 @@ Fitter = Callable[[str, Series, float], Model]
 """The model ``name`` fitted on the history up to a refit deadline's anchor (the third argument),
 for this forecaster alone; a walk that knows its steps in advance passes one that reads fits made
 ahead."""
+Walk = Callable[[int], Forecast | None]
+"""What a forecaster would have served from the values of a series up to an index (see
+:func:`walk_of`)."""
+Walked = Mapping[int, Forecast | None]
+"""A walk's forecasts at the indexes a calibration fill asks for (see :func:`walked_windows`)."""
+Walker = Callable[[str, float, Series, float], Walked | None]
+"""The calibration walk of the model ``name`` fitted at a refit anchor (the second argument) over a
+step's series at a quantile, where a walk that knows its steps in advance made it ahead with the
+fit; None where it did not."""
 
 
 def recent_history(series: Series, plan: Plan) -> Series:
@@ -79,6 +88,58 @@ def history_until(plan: Plan, series: Series, anchor: float) -> Series:
     return anchored
 
 
+def calibration_for(plan: Plan) -> ConformalBound | None:
+    """The calibration a forecaster with ``plan`` keeps: none unless the plan calibrates."""
+    if plan.calibration != "conformal":
+        return None
+    return ConformalBound(plan.lead_steps, plan.window_steps, history_seconds=plan.schedule.history_seconds)
+
+
+def walk_of(plan: Plan, series: Series, fitted: Callable[[], Model], fitted_from: float, quantile: float) -> Walk:
+    """What a forecaster with ``plan`` would have served at ``quantile`` from the values of
+    ``series`` up to an index with the model it has just fitted on a history that began at
+    ``fitted_from`` (``fitted``, which raises what the fit raised): a copy of the model updated
+    with the history a step there forecasts from, but none from before the fit's, as every replica
+    holds that; None where a step would have served nothing."""
+    begin = max(0, round((fitted_from - series.start) / series.step_seconds))
+    walked: list[Model] = []
+
+    def walking() -> Model:
+        """A copy of the fitted model: the one held goes on from its own state."""
+        if not walked:
+            walked.append(copy.deepcopy(fitted()))
+        return walked[0]
+
+    def served_at(index: int) -> Forecast | None:
+        if index < begin:
+            return None
+        seen = recent_history(window(series, begin, index + 1), plan)
+        if int(np.isfinite(seen.values).sum()) < MIN_POINTS:
+            return None
+        return guarded(lambda: walking().update(seen).predict(plan.horizon, quantile=quantile), seen,
+                       plan.horizon, quantile=quantile).forecast
+
+    return served_at
+
+
+def walked_windows(plan: Plan, series: Series, model: Model, fitted_from: float) -> Walked:
+    """The forecasts a fresh fill of the calibration of ``plan`` reads from the walk of ``model``
+    over ``series`` at the plan's quantile (empty when the plan does not calibrate): what a fit's
+    first step walks, made where the fit is made."""
+    bound = calibration_for(plan)
+    if bound is None:
+        return {}
+    walk = walk_of(plan, series, lambda: model, fitted_from, plan.quantile)
+    walked: dict[int, Forecast | None] = {}
+
+    def recorded(index: int) -> Forecast | None:
+        walked[index] = walk(index)
+        return walked[index]
+
+    bound.fill(series, recorded)
+    return walked
+
+
 def selection_moments(plan: Plan, steps: Iterable[tuple[float, Callable[[], Series]]]
                       ) -> Iterator[tuple[Series, float, float]]:
     """``(history, anchor, now)`` of each selection a forecaster stepped at every one of ``steps``
@@ -97,14 +158,17 @@ class SeriesForecaster:
     """The model state of one series between steps."""
 
     def __init__(self, plan: Plan, *, factories: Mapping[str, Callable[[], Model]] = MODEL_FACTORIES,
-                 known: str | None = None, selector: Selector | None = None, fitter: Fitter | None = None) -> None:
+                 known: str | None = None, selector: Selector | None = None, fitter: Fitter | None = None,
+                 walker: Walker | None = None) -> None:
         """``known``: the model selected for this series before (by another process, or before a
-        restart); an unknown name is ignored and the series selects as usual. ``selector`` and
-        ``fitter`` replace selecting and fitting in place (see :mod:`forecasting.ahead`)."""
+        restart); an unknown name is ignored and the series selects as usual. ``selector``,
+        ``fitter`` and ``walker`` replace selecting, fitting and a fit's calibration walk in place
+        (see :mod:`forecasting.ahead`)."""
         self.plan = plan
         self._factories = factories
         self._selector = selector
         self._fitter = fitter
+        self._walker = walker
         self._known = known if known in factories else None
         self._awaiting_known = self._known is not None and self._known not in CHEAP_MODELS
         """Seasonal naive serves while the known model waits for its first fit."""
@@ -118,8 +182,7 @@ class SeriesForecaster:
         self._fitted_anchor: float | None = None
         self._fitted_from: float | None = None
         """Time of the first value of the history the model was last fitted on."""
-        self._bound = (ConformalBound(plan.lead_steps, plan.window_steps, history_seconds=plan.schedule.history_seconds)
-                       if plan.calibration == "conformal" else None)
+        self._bound = calibration_for(plan)
 
     def step(self, series: Series, *, now: float, put_off_fit: bool = False) -> StepOutcome:
         """``put_off_fit``: where the known model still waits for its fit, seasonal naive serves
@@ -177,7 +240,7 @@ class SeriesForecaster:
                            quantile=quantile) for quantile in quantiles]
         fork: SeriesForecaster | None = None
         replaced = [result.replaced for result in results]
-        bounds = self._scored(series, results, quantiles, prepare, refit=refit)
+        bounds = self._scored(series, results, quantiles, prepare, refit=(serving, anchor) if refit else None)
         if all(replaced):
             self._model = None  # refit at the next step
         elif any(replaced):
@@ -193,39 +256,24 @@ class SeriesForecaster:
                          for result, forecast in zip(results, served, strict=True))
         return outcomes, fork
 
-    def _walk(self, series: Series, prepared: Callable[[], Model], quantile: float) -> Callable[[int], Forecast | None]:
-        """What this forecaster would have served at ``quantile`` from the values of ``series`` up to
-        an index with the model it has just fitted (``prepared``, which raises what the fit raised):
-        a copy of the model updated with the history a step there forecasts from, but none from
-        before the fit's, as every replica holds that; None where a step would have served nothing."""
-        plan = self.plan
+    def _walk(self, series: Series, prepared: Callable[[], Model], quantile: float,
+              refit: tuple[str, float] | None) -> Walk:
+        """The walk of the model just fitted (see :func:`walk_of`), read where it was made ahead
+        with the fit (``refit``: the model's name and anchor when this step fitted it)."""
         assert self._fitted_from is not None
-        begin = max(0, round((self._fitted_from - series.start) / series.step_seconds))
-        walked: list[Model] = []
-
-        def walking() -> Model:
-            """A copy of the fitted model: the one held goes on from its own state."""
-            if not walked:
-                walked.append(copy.deepcopy(prepared()))
-            return walked[0]
-
-        def served_at(index: int) -> Forecast | None:
-            if index < begin:
-                return None
-            seen = recent_history(window(series, begin, index + 1), plan)
-            if int(np.isfinite(seen.values).sum()) < MIN_POINTS:
-                return None
-            return guarded(lambda: walking().update(seen).predict(plan.horizon, quantile=quantile), seen,
-                           plan.horizon, quantile=quantile).forecast
-
-        return served_at
+        in_place = walk_of(self.plan, series, prepared, self._fitted_from, quantile)
+        ahead = None if refit is None or self._walker is None else self._walker(*refit, series, quantile)
+        if ahead is None:
+            return in_place
+        return lambda index: ahead[index] if index in ahead else in_place(index)
 
     def _scored(self, series: Series, results: Sequence[Guarded], quantiles: Sequence[float],
-                prepared: Callable[[], Model], *, refit: bool) -> dict[bool, ConformalBound | None]:
+                prepared: Callable[[], Model], *, refit: tuple[str, float] | None) -> dict[bool, ConformalBound | None]:
         """The calibration of the quantiles the guard kept (key False) and of those it replaced
         (True), each with the window it serves remembered: this forecaster's own, and a copy for
-        the fork where the guard parts the quantiles. A fit fills each afresh by walking the model
-        at a quantile whose window it remembers, as the guard's verdict may differ between them."""
+        the fork where the guard parts the quantiles. A fit (``refit``: the model's name and anchor)
+        fills each afresh by walking the model at a quantile whose window it remembers, as the
+        guard's verdict may differ between them."""
         if self._bound is None:
             return {False: None, True: None}
         replaced = [result.replaced for result in results]
@@ -234,13 +282,13 @@ class SeriesForecaster:
         for gone, bound in ((False, kept), (True, other)) if parted else ((replaced[0], kept),):
             result, quantile = next((result, quantile) for result, quantile in zip(results, quantiles, strict=True)
                                     if result.replaced == gone)
-            walk = self._walk(series, prepared, quantile)
-            if refit:
+            walk = self._walk(series, prepared, quantile, refit)
+            if refit is not None:
                 bound.fill(series, walk)
                 continue
 
             def served_at(index: int, served: Forecast = result.forecast,
-                          walk: Callable[[int], Forecast | None] = walk) -> Forecast | None:
+                          walk: Walk = walk) -> Forecast | None:
                 """The latest window is the one served; earlier ones, that a late step missed, walked."""
                 return served if index == len(series) - 1 else walk(index)
 

@@ -128,7 +128,8 @@ class WalkForwardForecasts:
             first = max(1, self._completed(start if first_read is None else first_read))
             ahead = WalkAhead(pool, plan, factories, ((start + completed * step_seconds, partial(self._history, completed))
                                                       for completed in range(first, len(rates) + 1)))
-            forecaster = SeriesForecaster(plan, factories=factories, selector=ahead.select, fitter=ahead.fit)
+            forecaster = SeriesForecaster(plan, factories=factories, selector=ahead.select, fitter=ahead.fit,
+                                          walker=ahead.walked)
         self._groups: list[tuple[SeriesForecaster, tuple[int, ...]]] = [(forecaster, tuple(range(len(self.quantiles))))]
         """Forecasters and the quantiles (by index) each steps: one until the guard parts them."""
         self._stepped_to = -1

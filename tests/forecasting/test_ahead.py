@@ -1,19 +1,21 @@
-"""Selections and refits made ahead of a walk: the walk reads every one of them, forecasts what it
-would have forecast working in place, and works in place where the history differs."""
+"""Selections, refits and calibration walks made ahead of a walk: the walk reads every one of
+them, forecasts what it would have forecast working in place, and works in place where the history
+differs; the pool gets the work the walk needs soonest."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pytest
 
-from forecasting import ahead
+from forecasting import ahead, pipeline
 from forecasting.ahead import InlineExecutor, Task, WalkAhead, workers_pool
 from forecasting.baselines import Persistence, SeasonalNaive
-from forecasting.core import DAY_SECONDS, Model, Series
+from forecasting.core import DAY_SECONDS, Forecast, Model, Series
 from forecasting.models.arima import Arima
 from forecasting.pipeline import selection_moments
 from forecasting.plan import Plan
@@ -40,38 +42,56 @@ def walk(pool: InlineExecutor | None) -> WalkForwardForecasts:
 
 
 class CountingExecutor(InlineExecutor):
-    """Counts the fits submitted to it."""
+    """Runs each task when it is given, counting the fits (each with its calibration walk), and
+    says whether a task is running."""
 
     fits = 0
+    running = False
 
     def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self.fits += isinstance(fn, partial) and fn.func is ahead.fitted
-        return super().submit(fn, *args, **kwargs)
+        self.fits += isinstance(fn, partial) and fn.func in (ahead.fitted_and_walked, ahead.selected_and_fitted)
+        self.running = True
+        try:
+            return super().submit(fn, *args, **kwargs)
+        finally:
+            self.running = False
 
 
-def test_a_walk_reads_every_selection_and_scheduled_refit_made_ahead_and_forecasts_the_same(
+def test_a_walk_reads_every_selection_refit_and_calibration_walk_made_ahead_and_forecasts_the_same(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """With calibration, each refit walks the model over three days of origins: the walk made with
+    the fit in the pool is read, and the calibrated bounds are those of a walk in place."""
     pool = CountingExecutor()
-    in_place, made_ahead = walk(None), walk(pool)
     times = np.arange(DAY_SECONDS, 3 * DAY_SECONDS, STEP)
-    expected = [in_place.at(now) for now in times]
-    fits: list[float] = []
-    made = ahead.fitted
+    in_place_walk = walk(None)
+    expected = [in_place_walk.at(now) for now in times]
+    in_place: list[str] = []
+    select, fit, walk_of = ahead.select_for, ahead.fitted, pipeline.walk_of
 
-    def counted(factory: Callable[[], Model], recent: Series) -> Model:
-        fits.append(recent.end)
-        return made(factory, recent)
+    def selected(*args: Any) -> Selection:
+        in_place.extend([] if pool.running else ["selection"])
+        return select(*args)
 
-    def selected_in_place(*args: object) -> Selection:
-        raise AssertionError("a selection was not read from those made ahead")
+    def fitted(factory: Callable[[], Model], recent: Series) -> Model:
+        in_place.extend([] if pool.running else ["fit"])
+        return fit(factory, recent)
 
-    monkeypatch.setattr(ahead, "select_for", selected_in_place)
-    monkeypatch.setattr(ahead, "fitted", counted)
+    def walked(*args: Any) -> pipeline.Walk:
+        served_at = walk_of(*args)
+
+        def counted(index: int) -> Forecast | None:
+            in_place.extend([] if pool.running else ["walk"])
+            return served_at(index)
+
+        return counted
+
+    monkeypatch.setattr(ahead, "select_for", selected)
+    monkeypatch.setattr(ahead, "fitted", fitted)
+    monkeypatch.setattr(pipeline, "walk_of", walked)
+    made_ahead = walk(pool)
     assert [made_ahead.at(now) for now in times] == expected
-    # only the refit at each selection is made in place (the walk needs it at once): the hourly
-    # ones until the next selection were submitted when the walk read it
     selections = len(times) * STEP / SCHEDULE.select_every_seconds
-    assert pool.fits > 0 and len(fits) - pool.fits <= selections + 1
+    assert pool.fits >= selections and not in_place
 
 
 def test_a_history_other_than_the_one_selected_ahead_is_selected_again(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,3 +135,34 @@ def test_a_task_the_pool_has_not_started_is_run_by_whoever_needs_it() -> None:
     pool = Holding()
     assert Task(pool, lambda: 42).result() == 42
     assert pool.futures[0].cancelled()
+
+
+class Recording(Holding):
+    """A pool that never starts what it is given, and keeps it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.submitted: list[Callable[[], object]] = []
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.submitted.append(fn)
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_the_pool_is_given_the_work_needed_soonest_a_few_tasks_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every selection submitted at once queued each refit behind all the later selections, where
+    the walk, waiting for it, took it back and worked it itself."""
+    monkeypatch.setattr(ahead.os, "cpu_count", lambda: 1)
+    pool, values = Recording(), rates(3)
+    plan = Plan(lead_steps=2, window_steps=1, schedule=SCHEDULE)
+    steps = [(float(now), partial(Series, values[: round(now / STEP)], STEP, 0.0))
+             for now in np.arange(DAY_SECONDS, 3 * DAY_SECONDS, STEP)]
+    walk_ahead = WalkAhead(pool, plan, FACTORIES, steps)
+    limit = ahead.LOOKAHEAD_PER_CORE
+    assert [work.func for work in pool.submitted] == [ahead.selected_and_fitted] * limit  # type: ignore[attr-defined]
+    (history, anchor, _), *later = selection_moments(plan, steps)
+    assert len(later) >= limit
+    walk_ahead.select(history, anchor)  # taken back from the pool and worked here
+    # its read freed one place: the first refit of its pick, needed before any later selection
+    assert len(pool.submitted) == limit + 1
+    assert pool.submitted[-1].func is ahead.fitted_and_walked  # type: ignore[attr-defined]
