@@ -17,6 +17,7 @@ terms: a weekly season here would need 7 × 96 states for little gain at minutes
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Iterator
@@ -199,11 +200,35 @@ class _Filtered:
 
 
 def ets_model(coarse: Series, season: int) -> Any:
-    """statsmodels' model of ``coarse``: its parameters' bounds matter to a fit only."""
+    """statsmodels' model of ``coarse``, initialised by its heuristic (see
+    :func:`initial_states`); the parameters' bounds matter to a fit only."""
+    level, trend, seasonal = initial_states(season, heuristic_head(coarse.values, season).tobytes())
     return ETSModel(coarse.values, error="add", trend="add", damped_trend=True,
                     seasonal="add" if season else None, seasonal_periods=season or None,
-                    initialization_method="heuristic",
+                    initialization_method="known", initial_level=level, initial_trend=trend,
+                    initial_seasonal=seasonal,
                     bounds={"smoothing_level": (MIN_SMOOTHING_LEVEL, MAX_SMOOTHING_LEVEL)})
+
+
+def heuristic_head(values: FloatArray, season: int) -> FloatArray:
+    """The values statsmodels' heuristic initialisation reads: the first ten without a season;
+    with one, the first seasons, up to five (the series holds two at least)."""
+    return values[: season * min(5, values.shape[0] // season)] if season else values[:10]
+
+
+@functools.lru_cache(maxsize=256)
+def initial_states(season: int, head: bytes) -> tuple[float, float, FloatArray | None]:
+    """Level, trend and seasonal states statsmodels' heuristic starts from, given the values it
+    reads (:func:`heuristic_head`). Every update of a model walked over the origins of a day, and
+    every step between two bucket boundaries, starts from the same first seasons: remembered, the
+    heuristic (half the cost of an update) runs once for them."""
+    model = ETSModel(np.frombuffer(head), error="add", trend="add", damped_trend=True,
+                     seasonal="add" if season else None, seasonal_periods=season or None,
+                     initialization_method="heuristic")
+    seasonal = np.array(model.initial_seasonal, dtype=np.float64) if season else None
+    if seasonal is not None:
+        seasonal.setflags(write=False)
+    return float(model.initial_level), float(model.initial_trend), seasonal
 
 
 def filtered(coarse: Series, season: int, params: FloatArray) -> _Filtered:
