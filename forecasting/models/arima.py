@@ -170,11 +170,12 @@ def estimate(values: FloatArray, design: FloatArray, known: np.ndarray) -> tuple
 def forecast_buckets(values: FloatArray, times: FloatArray, known: np.ndarray, periods: tuple[tuple[float, int], ...],
                      model: Coefficients, steps: int, quantile: float) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Mean and Gaussian interval of the ``steps`` buckets after ``values`` (at ``times``)."""
-    errors, _ = _Differences(values, regressors(times, periods), known).errors(model.ar, model.ma, model.regression)
+    design = regressors(times, periods)
+    errors, _ = _Differences(values, design, known).errors(model.ar, model.ma, model.regression)
     step = times[1] - times[0]
     future = times[-1] + step * np.arange(steps + 1, dtype=np.float64)
     drifts = regressors(future, periods) @ model.regression
-    history = np.diff(values) - regressors(times, periods) @ model.regression
+    history = np.diff(values) - design @ model.regression
     (first, second), ma = model.ar, model.ma
     previous, before, error = float(history[-1]), float(history[-2]), float(errors[-1])
     changes = np.empty(steps)

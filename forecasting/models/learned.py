@@ -90,6 +90,8 @@ class _WindowForecaster(ABC):
         self._layout: Layout | None = None
         self._estimator: Regressor | None = None
         self._residuals: FloatArray | None = None
+        self._residual_quantiles: dict[float, FloatArray] = {}
+        """The residuals' quantiles by horizon step, as asked for: every step asks for the same."""
         self._notes: tuple[str, ...] = ()
         self._recent: FloatArray | None = None
         self._recent_start = 0.0
@@ -118,6 +120,7 @@ class _WindowForecaster(ABC):
         notes = _fit_recording_convergence(self.name, estimator, rows.x_train.astype(dtype), rows.y_train.astype(dtype))
         predicted = np.asarray(estimator.predict(rows.x_holdout.astype(dtype)), dtype=np.float64)
         self._residuals = rows.y_holdout - predicted.reshape(rows.y_holdout.shape)
+        self._residual_quantiles = {}
         self._layout, self._estimator, self._notes = layout, estimator, notes
         self._condition(series, layout)
         return self
@@ -153,7 +156,7 @@ class _WindowForecaster(ABC):
 
         # past the first block, chained errors add up: widen like a sum of independent errors
         steps = np.arange(1, horizon + 1)
-        low, high = np.quantile(self._residuals, [1 - quantile, quantile], axis=0)
+        low, high = self._quantiles_of_residuals(self._residuals, quantile)
         index = np.minimum(steps, layout.max_horizon) - 1
         widen = np.sqrt(np.maximum(1.0, steps / layout.max_horizon)) * first_scale
         lower = mean + np.minimum(0.0, low[index]) * widen
@@ -163,6 +166,13 @@ class _WindowForecaster(ABC):
             notes += (f"{horizon} steps chained from blocks of {layout.max_horizon}; interval widened",)
         start = self._series_end + layout.step_seconds
         return Forecast(self.name, start, layout.step_seconds, mean, lower, upper, quantile, notes=notes)
+
+    def _quantiles_of_residuals(self, residuals: FloatArray, quantile: float) -> FloatArray:
+        """The ``1 - quantile`` and ``quantile`` quantiles of ``residuals`` at each horizon step."""
+        known = self._residual_quantiles.get(quantile)
+        if known is None:
+            known = self._residual_quantiles[quantile] = np.quantile(residuals, [1 - quantile, quantile], axis=0)
+        return known
 
     def _next_block(self, values: FloatArray) -> tuple[FloatArray, float]:
         """``values`` extended by one block of forecasts from its last step, and that step's scale."""
