@@ -32,7 +32,15 @@ from typing import Any, Generic, ParamSpec, TypeVar
 import numpy as np
 
 from forecasting.core import Model, Series
-from forecasting.pipeline import Walked, anchor_for, history_until, select_for, selection_moments, walked_windows
+from forecasting.pipeline import (
+    Walked,
+    anchor_for,
+    history_until,
+    refit_every,
+    select_for,
+    selection_moments,
+    walked_windows,
+)
 from forecasting.plan import Plan
 from forecasting.selection import Selection
 
@@ -198,10 +206,8 @@ class WalkAhead:
         return self._steps[index][1]()
 
     def _selected_and_fitted(self, history: Series, now: float) -> Callable[[], tuple[Selection, FitAhead | None]]:
-        series = self._series_at(bisect_left(self._times, now))
-        anchor = anchor_for(self._plan, series, now, self._plan.schedule.refit_every_seconds)
-        return partial(selected_and_fitted, self._plan, self._factories, history,
-                       history_until(self._plan, series, anchor), series)
+        return partial(selected_and_fitted, self._plan, self._factories, history, now,
+                       self._series_at(bisect_left(self._times, now)))
 
     def _planned(self, needed: int, work: Callable[[], T]) -> _Planned[T]:
         planned = _Planned(needed, next(self._orders), work)
@@ -249,7 +255,7 @@ class WalkAhead:
         except Exception:  # noqa: BLE001 - the walk meets the same error when it selects
             return
         factory, plan = self._factories[selection.name], self._plan
-        every = plan.schedule.refit_every_seconds
+        every = refit_every(plan.schedule, selection.name)
         begin, end = self._spans[selected]
         first = bisect_left(self._times, begin)
         last = anchor_for(plan, self._series_at(first), self._times[first], every)
@@ -266,13 +272,16 @@ class WalkAhead:
             last = anchor
 
 
-def selected_and_fitted(plan: Plan, factories: Mapping[str, Callable[[], Model]], history: Series,
-                        fit_history: Series, series: Series) -> tuple[Selection, FitAhead | None]:
-    """The selection on ``history``, and its pick fitted on ``fit_history`` and walked over
-    ``series`` (None where that raised: the walk fits in place and meets the error there)."""
+def selected_and_fitted(plan: Plan, factories: Mapping[str, Callable[[], Model]], history: Series, now: float,
+                        series: Series) -> tuple[Selection, FitAhead | None]:
+    """The selection on ``history``, made at ``now`` when the series is ``series``, and its pick
+    fitted at its refit anchor then and walked over ``series`` (None where that raised: the walk
+    fits in place and meets the error there)."""
     selection = select_for(plan, factories, history)
+    anchor = anchor_for(plan, series, now, refit_every(plan.schedule, selection.name))
     try:
-        return selection, fitted_and_walked(factories[selection.name], fit_history, plan, series)
+        return selection, fitted_and_walked(factories[selection.name], history_until(plan, series, anchor), plan,
+                                            series)
     except Exception:  # noqa: BLE001 - met again in place
         return selection, None
 

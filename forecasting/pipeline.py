@@ -31,7 +31,8 @@ from forecasting.calibration import ConformalBound
 from forecasting.core import Forecast, ForecastError, Model, Series
 from forecasting.guard import Guarded, guarded
 from forecasting.plan import MIN_POINTS, Plan, StepOutcome
-from forecasting.registry import MODEL_FACTORIES
+from forecasting.registry import LEARNED, MODEL_FACTORIES
+from forecasting.schedule import Schedule
 from forecasting.selection import AsymmetricLoss, Selection, select, window
 
 CHEAP_MODELS = frozenset({Persistence.name, SeasonalNaive.name})
@@ -53,6 +54,11 @@ Walker = Callable[[str, float, Series, float], Walked | None]
 """The calibration walk of the model ``name`` fitted at a refit anchor (the second argument) over a
 step's series at a quantile, where a walk that knows its steps in advance made it ahead with the
 fit; None where it did not."""
+
+
+def refit_every(schedule: Schedule, model: str) -> float:
+    """How often ``model`` is refit: the learned models on their own, longer period."""
+    return schedule.learned_refit_every_seconds if model in LEARNED else schedule.refit_every_seconds
 
 
 def recent_history(series: Series, plan: Plan) -> Series:
@@ -210,7 +216,7 @@ class SeriesForecaster:
         stand_in = self._awaiting_known and not selected and (put_off_fit or not self._stepped)
         self._awaiting_known, self._stepped = stand_in, True
         serving = SeasonalNaive.name if stand_in else chosen
-        anchor = self._anchor(series, now, schedule.refit_every_seconds)
+        anchor = self._anchor(series, now, refit_every(schedule, serving))
         refit = self._model is None or self._model_name != serving or self._fitted_anchor != anchor
         prepared: list[BaseException | None] = []
 

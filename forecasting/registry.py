@@ -19,6 +19,8 @@ MODEL_FACTORIES: dict[str, Callable[[], Model]] = {
     GradientBoostingForecaster.name: GradientBoostingForecaster,
 }
 BASELINES = (Persistence.name, SeasonalNaive.name)
+LEARNED = frozenset({MLPForecaster.name, GradientBoostingForecaster.name})
+"""The models refit on the schedule's ``learned_refit_every_seconds``."""
 
 
 def create(name: str) -> Model:

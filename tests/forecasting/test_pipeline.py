@@ -52,6 +52,21 @@ def test_selects_and_fits_once_then_updates_until_the_next_refit() -> None:
     assert next_hour.refitted and not next_hour.selected
 
 
+def test_a_learned_model_is_refit_on_its_own_longer_period() -> None:
+    """A learned model's fit costs four of ARIMA's and an hour's data hardly changes it: it is
+    refit on the schedule's learned period, the statistical models hourly."""
+    schedule = Schedule(refit_every_seconds=HOUR, learned_refit_every_seconds=3 * HOUR, select_every_seconds=24 * HOUR)
+    refits = {}
+    for name in ("mlp", "arima"):
+        forecaster = SeriesForecaster(Plan(lead_steps=3, window_steps=5, schedule=schedule), known=name,
+                                      factories={**BASELINES, name: rule(name, lambda values: float(values[-1]))})
+        outcomes = [forecaster.step(until(now), now=now) for now in np.arange(10 * HOUR + 60, 16 * HOUR, HOUR)]
+        assert {outcome.model for outcome in outcomes[1:]} == {name}  # seasonal naive stands in at first
+        refits[name] = [outcome.refitted for outcome in outcomes[1:]]
+    # the known model is first fit at 11:01, on the data up to the 9:00 deadline (learned) or 11:00
+    assert refits == {"mlp": [True, True, False, False, True], "arima": [True] * 5}
+
+
 def test_the_phase_moves_the_refit_deadline() -> None:
     shifted = SeriesForecaster(plan(phase_seconds=1800.0), factories=BASELINES)
     shifted.step(until(10 * HOUR + 1860), now=10 * HOUR + 1860)  # fitted at 10:31

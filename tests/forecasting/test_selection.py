@@ -156,6 +156,8 @@ def test_due_is_aligned_to_wall_clock_multiples() -> None:
 def test_schedule_rejects_non_positive_periods() -> None:
     with pytest.raises(ValueError, match="refit_every_seconds"):
         Schedule(refit_every_seconds=0)
+    with pytest.raises(ValueError, match="learned_refit_every_seconds"):
+        Schedule(learned_refit_every_seconds=float("nan"))
 
 
 @pytest.mark.parametrize(
