@@ -14,9 +14,10 @@ more the tracker keeps, in passes that follow the schedule a tracker follows:
    apart as the tracker's, fit the known models while time is left in their tick. Restart-to-ready
    and restart-to-selected are printed against the cold restart, measured in the same run;
 3. a minute later: only an update and a forecast (what every minute costs);
-4. an hour later: a refit without selection (the passes are placed so that no selection deadline
-   falls between them, and the bench stops if one selects). The memory of every process together
-   is taken after it.
+4. an hour later: the hourly refit, without selection (the passes are placed so that no selection
+   deadline falls between them, and the bench stops if one selects): the statistical models refit,
+   the learned ones only update (they refit every six hours, with their selection). The memory of
+   every process together is taken after it.
 
 Then the freshness of the steady state: new series, each with the phase the tracker gives it
 (:func:`forecasting.schedule.phase_for`), so selections and refits spread over their periods. After
@@ -385,7 +386,8 @@ async def main() -> int:
         fitted = memory_of(pool)
         with StallMeter() as stall:
             refit = await one_pass(pool, [job_at(index, key, refit_at) for index, key in enumerate(keys)])
-        row("refit (hourly; no selection)", args.series, refit.seconds, refit.seconds * scale, stall)
+        row(f"hourly refit ({refit.refitted} refit; no selection)", args.series, refit.seconds, refit.seconds * scale,
+            stall)
         if refit.selected or any(one.selected for one in warm.passes):
             raise SystemExit("a pass that should not select did: its figures would be a selection's")
         refitted = memory_of(pool)
@@ -405,7 +407,8 @@ async def main() -> int:
     say(f"restart to selected: warm / cold = {warm.to_selected:.1f} s / {cold_all:.1f} s = "
         f"{warm.to_selected / cold_all:.3f} (goal at 1000 series: 300 s; it includes the tick the tracker waits "
         "after the first pass, which dominates at a few series)")
-    say(f"full refit: {refit.seconds:.1f} s for {args.series} series (goal at 1000 series: 600 s)")
+    say(f"hourly refit: {refit.seconds:.1f} s for {args.series} series, {refit.refitted} of them refit "
+        "(goal at 1000 series: 600 s)")
     say(f"memory of every process together (server and {args.workers} workers, {args.series} series): "
         f"{fitted} with every model fit, {refitted} after the refit, "
         f"{refitted.peak:.0f} MiB summing each one's peak (goal at 1000 series: 1024 MiB)")
