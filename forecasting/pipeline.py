@@ -201,9 +201,12 @@ class SeriesForecaster:
         """One step that fits or updates the model once and forecasts each of ``quantiles`` from
         it: each outcome is what :meth:`step` gives with that quantile in the plan.
 
-        A quantile whose forecast the guard replaces would refit at its next step, the others
-        not: when they part that way, the second value is a copy of this forecaster that refits,
-        with which the replaced quantiles go on (this one goes on with the rest); else None.
+        The guard may replace the forecast at some quantiles and keep it at others; the windows
+        each remembers for its calibration then differ: when they part that way, the second value
+        is a copy of this forecaster, its model and the calibration of the replaced quantiles, with
+        which those go on (this one goes on with the rest); else None. A replaced forecast keeps
+        its model until the next deadline: a fit is anchored there, so a refit would give the same
+        model again (and walk it again).
         """
         plan, schedule = self.plan, self.plan.schedule
         recent = recent_history(series, plan)
@@ -247,11 +250,9 @@ class SeriesForecaster:
         fork: SeriesForecaster | None = None
         replaced = [result.replaced for result in results]
         bounds = self._scored(series, results, quantiles, prepare, refit=(serving, anchor) if refit else None)
-        if all(replaced):
-            self._model = None  # refit at the next step
-        elif any(replaced):
+        if any(replaced) and not all(replaced):
             fork = copy.copy(self)
-            fork._model, fork._bound = None, bounds[True]
+            fork._model, fork._bound = copy.deepcopy(self._model), bounds[True]
         served = [_calibrated(bounds[result.replaced], result.forecast, quantile)
                   for result, quantile in zip(results, quantiles, strict=True)]
         outcomes = tuple(StepOutcome(model=SeasonalNaive.name if result.replaced else serving, forecast=forecast,

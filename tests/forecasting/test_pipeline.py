@@ -16,7 +16,7 @@ from forecasting.pipeline import SeriesForecaster
 from forecasting.plan import MIN_POINTS, Plan, StepOutcome
 from forecasting.schedule import Schedule, phase_for
 
-from .tiny_models import rule
+from .tiny_models import Rule, rule
 
 STEP = 60.0
 HOUR = 3600.0
@@ -141,6 +141,24 @@ def test_a_failing_model_is_replaced_by_seasonal_naive_and_said_why() -> None:
     forecaster._known = "wild"  # noqa: SLF001 - as if selection had picked it
     outcome = forecaster.step(series(), now=10 * HOUR + 60)
     assert outcome.model == "seasonal_naive" and outcome.fallback_reason == "absurd"
+
+
+def test_a_refused_forecast_keeps_its_model_until_the_next_deadline() -> None:
+    """A fit is anchored at the last deadline: refitting after each refused forecast gave the same
+    model again, at a fit's cost (and its calibration walk's) every step."""
+    fits: list[float] = []
+
+    def wild() -> Rule:
+        model = Rule("wild", lambda values: 1e9)
+        fit = model.fit
+        model.fit = lambda history: (fits.append(history.end), fit(history))[1]  # type: ignore[method-assign]
+        return model
+
+    forecaster = SeriesForecaster(plan(), factories={**BASELINES, "wild": wild}, known="wild")
+    outcomes = [forecaster.step(until(now), now=now) for now in np.arange(10 * HOUR + 60, 11 * HOUR + 120, 600)]
+    assert {outcome.fallback_reason for outcome in outcomes[1:]} == {"absurd"}
+    assert [outcome.refitted for outcome in outcomes[1:]] == [True] + [False] * 4 + [True]
+    assert len(fits) == 2  # at 10:11 on the data to 10:00, and at 11:01 on the data to 11:00
 
 
 def test_phases_spread_a_thousand_series_over_the_selection_period() -> None:
