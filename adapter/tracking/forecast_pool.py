@@ -121,18 +121,20 @@ class ForecastPool:
             try:
                 return await loop.run_in_executor(executor, self._work, job)
             except BrokenProcessPool:
-                self._replace(index, executor)
+                await self._replace(index, executor)
         raise WorkerLost(f"forecast worker {index} died {TRIES_PER_JOB} times running this series")
 
-    def _replace(self, index: int, broken: ProcessPoolExecutor) -> None:
+    async def _replace(self, index: int, broken: ProcessPoolExecutor) -> None:
         """Start the dead worker's successor now, its imports under way before the retried jobs
-        arrive. Every job the dead worker held lands here; only the first replaces it and logs."""
+        arrive; the spawn (a tenth of a second and more) runs off the loop. Every job the dead
+        worker held lands here; only the first replaces it and logs."""
         if self._executors[index] is not broken:
             return
         log.error("forecast worker %d died; a new one replaces it and its series refit their models", index)
         broken.shutdown(wait=False, cancel_futures=True)
         self._executors[index] = None
-        self._executor(index).submit(warm_up_worker)
+        if not self._closed:
+            await asyncio.to_thread(self._executor(index).submit, warm_up_worker)
 
     def forget(self, keys: Iterable[str]) -> None:
         """Tell the owning workers to drop the models of ``keys`` (fire and forget)."""

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import cast
@@ -79,6 +79,23 @@ async def test_a_job_that_takes_every_worker_down_is_given_up_and_a_successor_is
     assert [process for process in multiprocessing.active_children() if process.is_alive()], (
         "the next worker starts now, not with the next job"
     )
+
+
+async def test_the_successor_of_a_dead_worker_is_spawned_off_the_event_loop(
+    pool_of: Callable[[Callable[[Job], StepOutcome]], ForecastPool], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spawning a process takes a tenth of a second and more: on the loop, every request would wait."""
+    submitted_on: dict[str, threading.Thread] = {}
+    submit = ProcessPoolExecutor.submit
+
+    def recorded(executor: ProcessPoolExecutor, fn: Callable[..., object], /, *args: object) -> Future[object]:
+        submitted_on.setdefault(getattr(fn, "__name__", ""), threading.current_thread())
+        return submit(executor, fn, *args)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", recorded)
+    pool = pool_of(dies_once)
+    await pool.run(job(f"{tmp_path / 'died'}|series-0"))
+    assert submitted_on["warm_up_worker"] is not threading.main_thread()
 
 
 class OneSeriesSource:
