@@ -25,9 +25,10 @@ over the span (every 30 minutes at a 1-minute step): windows of eight minutes ta
 overlap and tell little more than every 30 minutes. On a week of 1-minute data the walk then costs
 40-90 ms whatever the model (ARIMA 51 ms beside a 27 ms fit, Holt-Winters 60 beside 6, the MLP 40
 beside 113, gradient boosting 88 beside 106), a small share of a worker's hour; the commands make
-it in their workers with the fit (see :mod:`forecasting.ahead`). Origins before the fit's anchor are forecast by a model fitted on data
-that includes their windows, so their scores are somewhat optimistic; the statistical models' few
-parameters hardly learn a window, and the windows after the anchor are out of sample. Measured with
+it in their workers with the fit (see :mod:`forecasting.ahead`). Origins before the fit's anchor
+are forecast by a model fitted on data that includes their windows, so their scores are somewhat
+optimistic; the statistical models' few parameters hardly learn a window, and the windows after the
+anchor are out of sample. Measured with
 ``foresight backtest --lead 3m --window 5m`` (two days of windows scored), the conformal bound held
 at p80, p90 and p95 in 75.1, 87.7 and 92.5 % of windows on nasa (76.0, 88.8 and 95.1 % when each
 process scored the windows it served) and in 92.3, 97.7 and 98.9 % on worldcup (89.9, 95.6 and

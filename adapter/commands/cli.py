@@ -53,7 +53,6 @@ from adapter.observability.logs import configure_logging
 from adapter.serving import listener
 from adapter.serving.connection_guard import ConnectionLimits
 from adapter.settings.config import load_settings, serving_prometheus
-from adapter.settings.durations import parse_duration
 from adapter.signals.presets import resolve_rules
 from adapter.signals.rules import QueryScope, render
 from adapter.sources.prometheus import PrometheusSource
@@ -104,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--bind-address", default="127.0.0.1", help="address of --secure-port (default 127.0.0.1)")
     demo.add_argument("--trace", type=Path, help="drive demand from a timestamp,requests CSV trace")
-    demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)")
+    demo.add_argument("--speed", default="1", help="simulated seconds per real second (default 1)")
 
     nvml = add_command("nvml-exporter", help="export GPU metrics under dcgm-exporter's names (a DaemonSet on GPU nodes)")
     nvml.add_argument("--port", type=int, default=9400, help="port of /metrics and /healthz (default 9400)")
@@ -214,13 +213,9 @@ def _comma_list(text: str) -> tuple[str, ...]:
 
 
 def _serving_options(args: argparse.Namespace, *, require_kube_api: bool) -> SecureServingOptions:
-    durations = {}
-    for flag in ("authentication_token_webhook_cache_ttl", "authorization_webhook_cache_authorized_ttl",
-                 "authorization_webhook_cache_unauthorized_ttl"):
-        try:
-            durations[flag] = parse_duration(getattr(args, flag))
-        except ValueError as error:
-            raise UsageError(f"--{flag.replace('_', '-')}: {error}") from None
+    durations = {flag: command_options.duration(getattr(args, flag), f"--{flag.replace('_', '-')}")
+                 for flag in ("authentication_token_webhook_cache_ttl", "authorization_webhook_cache_authorized_ttl",
+                              "authorization_webhook_cache_unauthorized_ttl")}
     return SecureServingOptions(
         tls_cert_file=args.tls_cert_file,
         tls_private_key_file=args.tls_private_key_file,
@@ -383,8 +378,7 @@ def _demo(args: argparse.Namespace) -> int:
         run_demo,  # imports numpy and the simulator only when asked
     )
 
-    if args.speed <= 0:
-        raise UsageError("--speed must be positive")
+    speed = command_options.positive(args.speed, "--speed")
     _connection_limits(args)  # checked before the fleet's history is generated
     _check_keda_flags(args)
     options = _serving_options(args, require_kube_api=False)
@@ -398,7 +392,7 @@ def _demo(args: argparse.Namespace) -> int:
     keda = _keda_listener(args, lambda: certificate or serving_certificate(options))
     serve = functools.partial(_run, args=args, host=host, port=port, ssl_context=ssl_context)
     return run_demo(
-        host=host, port=port, trace_path=args.trace, speed=args.speed, ssl_context=ssl_context, access=access,
+        host=host, port=port, trace_path=args.trace, speed=speed, ssl_context=ssl_context, access=access,
         serve=serve, keda=keda,
     )
 
@@ -407,14 +401,8 @@ def _backtest(args: argparse.Namespace) -> int:
     # the model libraries load only for this command
     from forecasting import Series, read_trace, run_backtest
 
-    try:
-        lead = parse_duration(args.lead)
-    except ValueError as error:
-        raise UsageError(f"--lead: {error}") from error
-    try:
-        window = parse_duration(args.window)
-    except ValueError as error:
-        raise UsageError(f"--window: {error}") from error
+    lead = command_options.duration(args.lead, "--lead")
+    window = command_options.duration(args.window, "--window")
     workers = (os.cpu_count() or 1) if args.workers is None else command_options.whole(args.workers, "--workers")
     trace = read_trace(args.trace).demand(args.demand)
     series = Series(trace.rate_per_second(), trace.step_seconds, trace.start)
@@ -435,12 +423,7 @@ def _nvml_exporter(args: argparse.Namespace) -> int:
         run_exporter,
     )
 
-    try:
-        interval = parse_duration(args.interval)
-    except ValueError as error:
-        raise UsageError(f"--interval: {error}") from error
-    if interval <= 0:
-        raise UsageError("--interval must be positive")
+    interval = command_options.positive_duration(args.interval, "--interval")
     settings = ExporterSettings(
         hostname=args.hostname or os.environ.get("NODE_NAME") or socket.gethostname(),
         port=args.port,

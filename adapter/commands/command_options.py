@@ -19,6 +19,14 @@ def duration(text: str, option: str) -> float:
         raise UsageError(f"{option}: {error}") from error
 
 
+def positive_duration(text: str, option: str) -> float:
+    """Seconds of a duration above zero."""
+    seconds = duration(text, option)
+    if seconds <= 0:
+        raise UsageError(f"{option}: must be positive, not {text}")
+    return seconds
+
+
 def number(text: str, option: str) -> float:
     """A finite number."""
     try:

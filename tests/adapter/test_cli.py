@@ -128,9 +128,18 @@ def test_missing_config_file_is_a_failure_not_a_traceback(tmp_path: Path, capsys
     assert "absent.yaml" in err and "Traceback" not in err
 
 
-def test_demo_rejects_a_non_positive_speed(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--speed", "0"]) == 2
+@pytest.mark.parametrize("speed", ["0", "-2", "nan", "fast"])
+def test_demo_rejects_a_speed_that_is_not_a_positive_number(speed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--speed", speed]) == 2
     assert "--speed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--authentication-token-webhook-cache-ttl",
+                                  "--authorization-webhook-cache-authorized-ttl",
+                                  "--authorization-webhook-cache-unauthorized-ttl"])
+def test_a_cache_ttl_that_is_not_a_duration_is_named(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", flag, "soon"]) == 2
+    assert f"foresight demo: {flag}: " in capsys.readouterr().err
 
 
 def test_unknown_command_is_a_usage_error() -> None:
