@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from forecasting.core import InputError as InputError
     from forecasting.core import Series as Series
     from forecasting.core import steps_for as steps_for
+    from forecasting.cores import usable_cores as usable_cores
     from forecasting.hpa.manifest import hpa_from_manifest as hpa_from_manifest
     from forecasting.plan import DEFAULT_CALIBRATION as DEFAULT_CALIBRATION
     from forecasting.plan import Calibration as Calibration
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, tuple[str, str]] = {
     "run_backtest": ("forecasting.backtest", "run_backtest"),
+    "usable_cores": ("forecasting.cores", "usable_cores"),
     "DAY_SECONDS": ("forecasting.core", "DAY_SECONDS"),
     "ForecastError": ("forecasting.core", "ForecastError"),
     "InputError": ("forecasting.core", "InputError"),
@@ -161,6 +163,7 @@ __all__ = [
     "run_job",
     "run_replay",
     "steps_for",
+    "usable_cores",
     "validation_problems",
     "warm_up_worker",
     "write_folder",

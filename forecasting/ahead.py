@@ -19,7 +19,6 @@ from __future__ import annotations
 import heapq
 import math
 import multiprocessing
-import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -32,6 +31,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 import numpy as np
 
 from forecasting.core import Model, Series
+from forecasting.cores import usable_cores
 from forecasting.pipeline import (
     Walked,
     anchor_for,
@@ -159,7 +159,7 @@ class WalkAhead:
         self._pool, self._plan, self._factories = pool, plan, factories
         self._steps = list(steps)
         self._times = [now for now, _ in self._steps]
-        self._limit = LOOKAHEAD_PER_CORE * (os.cpu_count() or 1)
+        self._limit = LOOKAHEAD_PER_CORE * usable_cores()
         self._orders = count()
         self._waiting: list[_Planned[Any]] = []
         """Planned work not yet submitted, as a heap: soonest needed first."""

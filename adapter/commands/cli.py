@@ -399,11 +399,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _backtest(args: argparse.Namespace) -> int:
     # the model libraries load only for this command
-    from forecasting import Series, read_trace, run_backtest
+    from forecasting import Series, read_trace, run_backtest, usable_cores
 
     lead = command_options.duration(args.lead, "--lead")
     window = command_options.duration(args.window, "--window")
-    workers = (os.cpu_count() or 1) if args.workers is None else command_options.whole(args.workers, "--workers")
+    workers = usable_cores() if args.workers is None else command_options.whole(args.workers, "--workers")
     trace = read_trace(args.trace).demand(args.demand)
     series = Series(trace.rate_per_second(), trace.step_seconds, trace.start)
     progress = Progress(f"backtest {trace.name}")

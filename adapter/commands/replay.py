@@ -106,6 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         replay_json,
         replay_table,
         run_replay,
+        usable_cores,
         write_replay_plot,
     )
 
@@ -169,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
                          budget=budget, show_frontier=args.frontier, workload=Workload(args.workload, args.namespace))
     progress = Progress(f"replay {trace.name}")
     try:
-        result = run_replay(trace, settings, progress=progress, workers=workers or os.cpu_count() or 1)
+        result = run_replay(trace, settings, progress=progress, workers=workers or usable_cores())
     finally:
         progress.close()
     print(json.dumps(replay_json(result)) if args.json else replay_table(result))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecasting.core import FloatArray, Model
+from forecasting.cores import usable_cores
 from forecasting.hpa import Behavior, HpaSpec, ScalingRules
 from forecasting.registry import MODEL_FACTORIES
 from forecasting.replay.controllers import RATE, default_hpa, forecast_of, reactive_and_predictive
@@ -259,7 +259,7 @@ def run_frontier(trace: Trace, settings: ReplaySettings, *, targets: Sequence[fl
     if default not in sweep:
         reactive.append(default)
     predictive = [config for config in sweep if config.predictive]
-    processes = workers or os.cpu_count() or 1
+    processes = workers or usable_cores()
     forecast_units, simulation_units = 1000, 1000 * SIMULATION_COST / processes
     total = forecast_units + round((len(reactive) + len(predictive)) * simulation_units)
     state = {"forecast": 0, "simulations": 0}

@@ -152,7 +152,7 @@ class Recording(Holding):
 def test_the_pool_is_given_the_work_needed_soonest_a_few_tasks_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every selection submitted at once queued each refit behind all the later selections, where
     the walk, waiting for it, took it back and worked it itself."""
-    monkeypatch.setattr(ahead.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(ahead, "usable_cores", lambda: 1)
     pool, values = Recording(), rates(3)
     plan = Plan(lead_steps=2, window_steps=1, schedule=SCHEDULE)
     steps = [(float(now), partial(Series, values[: round(now / STEP)], STEP, 0.0))
