@@ -261,25 +261,21 @@ def bucket_forecast(state: _Filtered, steps: int, quantile: float) -> tuple[Floa
 
 
 def relative_variance(h: FloatArray, state: _Filtered, season: int) -> FloatArray:
-    """The ``h``-step forecast error's variance over the one-step one: statsmodels' AAdA and AAdN."""
+    """The ``h``-step forecast error's variance over the one-step one: statsmodels' AAdA and AAdN,
+    whose terms are summed in its order so the sum is the same to the bit."""
     alpha, beta, phi = state.alpha, state.beta, state.phi
-    damped = (1
-              + alpha**2 * (h - 1)
-              + (beta * phi * h) / ((1 - phi) ** 2) * (2 * alpha * (1 - phi) + beta * phi)
-              - ((beta * phi * (1 - phi**h)) / ((1 - phi) ** 2 * (1 - phi**2))
-                 * (2 * alpha * (1 - phi**2) + beta * phi * (1 + 2 * phi - phi**h))))
+    level = 1 + alpha**2 * (h - 1)
+    trend = (beta * phi * h) / ((1 - phi) ** 2) * (2 * alpha * (1 - phi) + beta * phi)
+    damping = ((beta * phi * (1 - phi**h)) / ((1 - phi) ** 2 * (1 - phi**2))
+               * (2 * alpha * (1 - phi**2) + beta * phi * (1 + 2 * phi - phi**h)))
     if not season:
-        return damped
+        return level + trend - damping
     gamma, m = state.gamma, season
     k = np.asarray((h - 1) / m, dtype=int)
-    return (1
-            + alpha**2 * (h - 1)
-            + gamma * k * (2 * alpha + gamma)
-            + (beta * phi * h) / ((1 - phi) ** 2) * (2 * alpha * (1 - phi) + beta * phi)
-            - ((beta * phi * (1 - phi**h)) / ((1 - phi) ** 2 * (1 - phi**2))
-               * (2 * alpha * (1 - phi**2) + beta * phi * (1 + 2 * phi - phi**h)))
-            + ((2 * beta * gamma * phi) / ((1 - phi) * (1 - phi**m))
-               * (k * (1 - phi**m) - phi**m * (1 - phi ** (m * k)))))
+    seasonal = gamma * k * (2 * alpha + gamma)
+    trend_and_season = ((2 * beta * gamma * phi) / ((1 - phi) * (1 - phi**m))
+                        * (k * (1 - phi**m) - phi**m * (1 - phi ** (m * k))))
+    return level + seasonal + trend - damping + trend_and_season
 
 
 class HoltWinters:
