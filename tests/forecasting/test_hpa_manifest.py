@@ -73,6 +73,15 @@ def test_no_behavior_means_the_legacy_rules() -> None:
     assert hpa_from_manifest(document).behavior is None
 
 
+def refusal(edit: Any) -> str:
+    """What reading the example manifest changed by ``edit`` is refused with."""
+    document = manifest()
+    edit(document)
+    with pytest.raises(ManifestError) as error:
+        hpa_from_manifest(document, source="hpa.yaml")
+    return str(error.value)
+
+
 @pytest.mark.parametrize(("text", "milli"), [("800m", 800), (8, 8000), ("1.5k", 1_500_000), ("1Ki", 1_024_000),
                                              (0.25, 250), ("1e3", 1_000_000)])
 def test_quantities(text: object, milli: int) -> None:
@@ -92,11 +101,7 @@ def test_quantities(text: object, milli: int) -> None:
     ],
 )
 def test_errors_name_the_field(edit: Any, field: str) -> None:
-    document = manifest()
-    edit(document)
-    with pytest.raises(ManifestError) as error:
-        hpa_from_manifest(document, source="hpa.yaml")
-    assert str(error.value).startswith(f"hpa.yaml: {field}")
+    assert refusal(edit).startswith(f"hpa.yaml: {field}")
 
 
 def _scale_down(document: dict[str, Any]) -> dict[str, Any]:
@@ -144,11 +149,7 @@ def _scale_down(document: dict[str, Any]) -> dict[str, Any]:
     ],
 )
 def test_the_apiservers_rules(edit: Any, problem: str) -> None:
-    document = manifest()
-    edit(document)
-    with pytest.raises(ManifestError) as error:
-        hpa_from_manifest(document, source="hpa.yaml")
-    assert str(error.value).startswith(f"hpa.yaml: {problem}")
+    assert refusal(edit).startswith(f"hpa.yaml: {problem}")
 
 
 def test_every_problem_is_reported_on_a_line_of_its_own() -> None:
